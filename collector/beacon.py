@@ -25,7 +25,8 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
     ]
 
 
-SiteName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+SITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SiteName = Annotated[str, StringConstraints(pattern=SITE_NAME_PATTERN)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 DimKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 NonNegative = Annotated[float, Field(ge=0)]

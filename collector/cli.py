@@ -1,0 +1,169 @@
+"""The `binome` command: serve, migrate, site add, report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+
+from collector import db
+from collector.beacon import SITE_NAME_PATTERN
+from collector.logs import configure_logging
+from collector.settings import Settings, get_settings
+from collector.sites import normalize_origin
+
+log = logging.getLogger("binome")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The configured PostgreSQL, or the embedded one, started for the duration."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from collector.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres(settings.data_dir) as embedded:
+        yield embedded.url
+
+
+async def _migrate(url: str, settings: Settings) -> list[str]:
+    conn = await db.connect(url)
+    try:
+        return await db.migrate(conn, settings.sql_dir)
+    finally:
+        await conn.close()
+
+
+async def _add_site(url: str, site: str, origins: list[str]) -> None:
+    conn = await db.connect(url)
+    try:
+        await db.add_site(conn, site, origins)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with database(settings) as url:
+        applied = asyncio.run(_migrate(url, settings))
+    print(f"applied: {', '.join(applied)}" if applied else "nothing to apply; views refreshed")
+    return 0
+
+
+def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
+    if not re.fullmatch(SITE_NAME_PATTERN, args.name):
+        print(f"binome: invalid site name {args.name!r}: use [a-z0-9][a-z0-9_-]{{0,62}}",
+              file=sys.stderr)
+        return 2
+    try:
+        origins = [normalize_origin(o) for o in args.origin]
+    except ValueError as exc:
+        print(f"binome: {exc}", file=sys.stderr)
+        return 2
+    with database(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        asyncio.run(_add_site(url, args.name, origins))
+    allowed = ", ".join(origins) if origins else "any origin (until one is added)"
+    print(f"site {args.name}: accepts beacons from {allowed}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    with database(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        if args.demo:
+            asyncio.run(_add_site(url, "demo", []))
+        # Workers are separate processes: they read the URL from the environment.
+        os.environ["BINOME_DATABASE_URL"] = url
+        get_settings.cache_clear()
+        if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="binome-metrics-")
+        print(f"binome: serving on http://{args.host}:{args.port}", file=sys.stderr)
+        uvicorn.run(
+            "collector.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,  # the client address is only used, hashed, for the rate limit
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.report import print_report
+
+    with database(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        asyncio.run(print_report(url, site=args.site, days=args.days))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="binome",
+        description="Real-user monitoring beside marketing context, in PostgreSQL.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the collector (applies migrations first)")
+    serve.add_argument("--host", default=None, help="address to listen on (BINOME_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (BINOME_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--demo", action="store_true", help="register the `demo` site")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
+    migrate.set_defaults(func=cmd_migrate)
+
+    site = commands.add_parser("site", help="manage sites")
+    site_commands = site.add_subparsers(dest="site_command", required=True)
+    site_add = site_commands.add_parser("add", help="register a site, or add origins to it")
+    site_add.add_argument("name")
+    site_add.add_argument("--origin", action="append", default=[],
+                          help="an origin allowed to send beacons (repeatable)")
+    site_add.set_defaults(func=cmd_site_add)
+
+    report = commands.add_parser("report", help="print the shared scorecard")
+    report.add_argument("--site", default=None)
+    report.add_argument("--days", type=int, default=28)
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if getattr(args, "host", None) is None and args.command == "serve":
+        args.host = settings.host
+    if getattr(args, "port", None) is None and args.command == "serve":
+        args.port = settings.port
+    try:
+        return int(args.func(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line error, not a traceback, for known failures
+        from collector.embedded import EmbeddedPostgresError
+
+        if isinstance(exc, EmbeddedPostgresError | OSError | ConnectionError):
+            print(f"binome: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""PostgreSQL: connections, migrations and the views analysts read.
+
+Migrations are plain numbered files in sql/migrations/, applied in order, each
+in its own transaction and recorded in binome.schema_migrations. Views live in
+sql/views/ and are re-created on every migrate, so a view's file is always its
+current definition. A session-level advisory lock lets several processes
+(`binome serve --workers N`, two collectors) migrate at once: one applies, the
+others wait and then find nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x62696E6F6D65  # "binome"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+_BOOTSTRAP = """
+CREATE SCHEMA IF NOT EXISTS binome;
+CREATE TABLE IF NOT EXISTS binome.schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(sql_dir: Path) -> list[Migration]:
+    migrations = []
+    for path in sorted((sql_dir / "migrations").glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: migration files are named NNNN_snake_case.sql")
+        migrations.append(Migration(int(match.group(1)), path.stem, path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{sql_dir / 'migrations'}: two migrations share a number")
+    return migrations
+
+
+def load_views(sql_dir: Path) -> list[tuple[str, str]]:
+    """View files in name order (their numeric prefixes order dependencies)."""
+    return [(p.name, p.read_text()) for p in sorted((sql_dir / "views").glob("*.sql"))]
+
+
+async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
+    """Apply pending migrations, then re-create every view. Returns what was applied."""
+    migrations = load_migrations(sql_dir)
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(_BOOTSTRAP)
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO binome.schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version, migration.name,
+                )
+                await conn.execute(migration.sql)
+            log.info("migration applied", extra={"migration": migration.name})
+            applied.append(migration.name)
+        async with conn.transaction():
+            for name, sql in load_views(sql_dir):
+                try:
+                    await conn.execute(sql)
+                except asyncpg.PostgresError as exc:
+                    raise RuntimeError(f"sql/views/{name}: {exc}") from exc
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(database_url, server_settings={"application_name": "binome"})
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        # A statement that hangs must not hold a beacon batch forever.
+        server_settings={"application_name": "binome", "statement_timeout": "30s"},
+    )
+
+
+async def add_site(conn: asyncpg.Connection, site: str, origins: list[str]) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO binome.sites (site) VALUES ($1) ON CONFLICT DO NOTHING", site
+        )
+        await conn.executemany(
+            "INSERT INTO binome.site_origins (site, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(site, origin) for origin in origins],
+        )
+
+
+async def load_sites(conn: asyncpg.Connection) -> dict[str, frozenset[str]]:
+    """Registered sites and their allowed origins (empty: any origin)."""
+    rows = await conn.fetch(
+        "SELECT s.site, coalesce(array_agg(o.origin) FILTER (WHERE o.origin IS NOT NULL), '{}')"
+        " AS origins FROM binome.sites s LEFT JOIN binome.site_origins o USING (site)"
+        " GROUP BY s.site"
+    )
+    return {r["site"]: frozenset(r["origins"]) for r in rows}

@@ -1,0 +1,157 @@
+"""POST /beacon and its CORS preflight: the collector's one hot route.
+
+The order of checks is the order of their cost: content type and declared size
+(nothing read), rate limit, the body read under the size cap, one-pass JSON
+parse and validation, the site and origin, then a non-blocking hand-off to the
+writer. Every refusal is a JSON `{"error": CODE, "detail": ...}` and is counted;
+nothing a client sends reaches a 500.
+"""
+
+from __future__ import annotations
+
+import time
+import datetime as dt
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from collector import telemetry
+from collector.beacon import BeaconError, parse_beacon
+from collector.enrich import to_record
+from collector.ratelimit import RateLimiter
+from collector.settings import Settings
+from collector.sites import SiteRegistry, origin_of
+from collector.writer import BeaconWriter
+
+UNKNOWN_SITE = "(unknown)"
+_ACCEPTED_TYPES = frozenset({"text/plain", "application/json"})
+_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BeaconIngest:
+    def __init__(self, settings: Settings, sites: SiteRegistry, writer: BeaconWriter) -> None:
+        self._max_body = settings.max_body_bytes
+        self._sites = sites
+        self._writer = writer
+        self._rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._country_headers = [
+            h.strip().lower() for h in settings.country_headers.split(",") if h.strip()
+        ]
+
+    async def post(self, request: Request) -> Response:
+        telemetry.BEACONS_RECEIVED.inc()
+        received_at = time.time()
+        cors = _cors_headers(request)
+
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in _ACCEPTED_TYPES:
+            return self._refuse(415, "unsupported_media_type",
+                                "send the beacon as text/plain or application/json", cors)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
+            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
+
+        client = request.client.host if request.client else ""
+        if not self._rate_limiter.allow(client):
+            return self._refuse(429, "rate_limited", "too many beacons from this client", cors,
+                                {"Retry-After": "60"})
+
+        try:
+            body = await self._read_body(request)
+        except BodyTooLarge:
+            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
+        except ClientDisconnect:
+            return self._refuse(400, "incomplete_body", "the client went away", cors)
+
+        try:
+            beacon = parse_beacon(body)
+        except BeaconError as exc:
+            return self._refuse(400, exc.code, exc.detail, cors)
+
+        origins = await self._sites.origins(beacon.site)
+        if origins is None:
+            return self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered",
+                                cors)
+        if origins and not _origin_allowed(request, beacon.url, origins):
+            return self._refuse(403, "origin_not_allowed",
+                                f"this origin may not send beacons for {beacon.site!r}", cors,
+                                site=beacon.site)
+
+        record = to_record(
+            beacon,
+            dt.datetime.fromtimestamp(received_at, dt.UTC),
+            request.headers.get("user-agent", ""),
+            self._country(request),
+        )
+        if not self._writer.offer(record):
+            return self._refuse(503, "overloaded", "the collector is catching up; retry later",
+                                cors, {"Retry-After": "5"}, site=beacon.site)
+        telemetry.BEACONS_ACCEPTED.inc()
+        self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
+        return Response(status_code=204, headers=cors)
+
+    async def preflight(self, request: Request) -> Response:
+        headers = _cors_headers(request) or {"Access-Control-Allow-Origin": "*"}
+        return Response(status_code=204, headers={**headers, **_PREFLIGHT_HEADERS})
+
+    async def _read_body(self, request: Request) -> bytes:
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _country(self, request: Request) -> str | None:
+        for header in self._country_headers:
+            value = request.headers.get(header)
+            if value:
+                code = value.strip().upper()
+                # XX: unknown, T1: Tor (Cloudflare's conventions) say nothing of a country.
+                if len(code) == 2 and code.isalpha() and code not in ("XX", "T1"):
+                    return code
+                return None
+        return None
+
+    def _refuse(self, status: int, code: str, detail: Any, cors: dict[str, str],
+                extra_headers: dict[str, str] | None = None, site: str = UNKNOWN_SITE) -> Response:
+        telemetry.BEACONS_REJECTED.labels(code).inc()
+        self._writer.counts.add(site, received=1, rejected=1)
+        return Response(
+            orjson.dumps({"error": code, "detail": detail}),
+            status_code=status,
+            media_type="application/json",
+            headers={**cors, **(extra_headers or {})},
+        )
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    # Echo the origin so a fetch() sender can read the answer; sendBeacon ignores it.
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _origin_allowed(request: Request, page_url: str, allowed: frozenset[str]) -> bool:
+    """Both the browser's Origin (when sent) and the page URL must be allowed.
+
+    Browsers always send Origin with a POST; a server-side sender may omit it,
+    but its beacon's `url` must still be a page of an allowed origin.
+    """
+    header = request.headers.get("origin")
+    if header is not None and origin_of(header) not in allowed:
+        return False
+    return origin_of(page_url) in allowed

@@ -1,0 +1,53 @@
+"""Prometheus metrics for ops (GET /metrics).
+
+With `binome serve --workers N`, PROMETHEUS_MULTIPROC_DIR is set before the
+workers start, and prometheus_client aggregates every worker's samples; gauges
+declare how (sum of live workers, or the most recent value).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+BEACONS_RECEIVED = Counter("binome_beacons_received", "POST /beacon requests received.")
+BEACONS_ACCEPTED = Counter("binome_beacons_accepted", "Beacons accepted (answered 204).")
+BEACONS_REJECTED = Counter(
+    "binome_beacons_rejected", "Beacons rejected, by reason (the error code).", ["reason"]
+)
+QUEUE_DEPTH = Gauge(
+    "binome_queue_depth", "Beacons in memory awaiting a write.", multiprocess_mode="livesum"
+)
+BATCHES = Counter("binome_batches_written", "Batches written to PostgreSQL.")
+ROWS_WRITTEN = Counter("binome_rows_written", "Beacon rows inserted (resends not counted).")
+WRITE_SECONDS = Histogram(
+    "binome_write_seconds",
+    "Time to write one batch to PostgreSQL.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WRITE_ERRORS = Counter("binome_write_errors", "Batch writes that failed and will be retried.")
+DEAD_LETTERS = Counter("binome_dead_letters", "Rows PostgreSQL refused, kept in binome.dead_letters.")
+SPOOLED = Counter("binome_beacons_spooled", "Beacons written to the disk spool.")
+DROPPED = Counter("binome_beacons_dropped", "Accepted beacons that could not be kept.")
+LAST_WRITE = Gauge(
+    "binome_last_write_timestamp_seconds",
+    "Unix time of the last successful write.",
+    multiprocess_mode="max",
+)
+
+
+def render() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
