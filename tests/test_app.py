@@ -1,0 +1,94 @@
+"""The collector's other routes (CONTRACT section 3) over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector import PROJECT_ROOT, db
+from collector.beacon import json_schema
+
+
+def test_schema_route_serves_the_models_schema(live_server: str) -> None:
+    response = httpx.get(live_server + "/beacon.schema.json")
+    assert response.status_code == 200
+    assert response.json() == json_schema()
+
+
+def test_healthz_and_readyz(live_server: str) -> None:
+    assert httpx.get(live_server + "/healthz").status_code == 200
+    ready = httpx.get(live_server + "/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_readyz_is_503_with_the_reason_while_the_database_is_down(
+    tmp_path: Path, start_collector: Any
+) -> None:
+    """A private cluster (never the shared server) is stopped under a running collector."""
+    from collector.embedded import EmbeddedPostgres
+
+    cluster = EmbeddedPostgres(tmp_path / "pg")
+    url = cluster.start()
+    try:
+        conn = asyncio.run(db.connect(url))
+        asyncio.run(db.migrate(conn, PROJECT_ROOT / "sql"))
+        asyncio.run(conn.close())
+        collector = start_collector(database_url=url)
+        assert httpx.get(collector.url + "/readyz").status_code == 200
+        cluster.stop()
+        down = httpx.get(collector.url + "/readyz", timeout=10)
+        assert down.status_code == 503
+        assert "database" in down.json()["reason"]
+        assert httpx.get(collector.url + "/healthz").status_code == 200
+        cluster.start()
+        assert httpx.get(collector.url + "/readyz", timeout=10).status_code == 200
+    finally:
+        cluster.stop()
+
+
+def test_dashboard_token(start_collector: Any) -> None:
+    collector = start_collector(dashboard_token="s3cret")
+    assert httpx.get(collector.url + "/dashboard").status_code == 401
+    assert httpx.get(collector.url + "/dashboard?token=wrong").status_code == 401
+    assert httpx.get(collector.url + "/dashboard?token=s3cret").status_code == 200
+    bearer = httpx.get(collector.url + "/dashboard", headers={"Authorization": "Bearer s3cret"})
+    assert bearer.status_code == 200 and "<table" in bearer.text
+
+
+def test_dashboard_without_token_is_for_loopback_only(live_server: str) -> None:
+    assert httpx.get(live_server + "/dashboard").status_code == 200
+
+
+def test_metrics_is_prometheus_text(live_server: str) -> None:
+    response = httpx.get(live_server + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    for name in ("binome_beacons_received_total", "binome_beacons_accepted_total",
+                 "binome_queue_depth", "binome_batches_written_total",
+                 "binome_rows_written_total", "binome_write_seconds_bucket",
+                 "binome_beacons_spooled_total", "binome_beacons_dropped_total"):
+        assert name in response.text, name
+
+
+def test_demo_page_embeds_the_snippet(live_server: str) -> None:
+    page = httpx.get(live_server + "/")
+    assert page.status_code == 200
+    assert 'src="/binome.js"' in page.text and 'data-site="demo"' in page.text
+
+
+def test_dashboard_refuses_remote_clients_when_no_token_is_set() -> None:
+    from starlette.requests import Request
+
+    from collector.app import _dashboard_allowed
+
+    def request(host: str) -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/dashboard", "headers": [],
+                        "query_string": b"", "client": (host, 40000)})
+
+    assert _dashboard_allowed(request("127.0.0.1"), None)
+    assert _dashboard_allowed(request("::1"), None)
+    assert not _dashboard_allowed(request("203.0.113.9"), None)
+    assert not _dashboard_allowed(request("127.0.0.1"), "token")  # a set token binds everyone

@@ -1,0 +1,75 @@
+"""Migrations (collector/db.py): fresh install, harmless second run, concurrent runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from collector import PROJECT_ROOT, db
+
+SQL = PROJECT_ROOT / "sql"
+VIEWS = {"page_views_enriched", "scorecard_daily", "perf_vs_conversion",
+         "release_comparison", "ingest_health"}
+
+
+async def test_fresh_install_then_second_run(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        applied = await db.migrate(conn, SQL)
+        assert applied == [m.name for m in db.load_migrations(SQL)]
+        assert await db.migrate(conn, SQL) == []
+        views = {r["table_name"] for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = 'rum'")}
+        assert VIEWS <= views
+        recorded = await conn.fetchval("SELECT count(*) FROM binome.schema_migrations")
+        assert recorded == len(applied)
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_migrations_apply_once(fresh_database: str) -> None:
+    conns = [await asyncpg.connect(fresh_database) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(db.migrate(c, SQL) for c in conns))
+        assert sorted(len(r) for r in results) == [0, 0, 0, len(db.load_migrations(SQL))]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_contract_columns_of_every_view(conn: asyncpg.Connection) -> None:
+    required = {
+        "page_views_enriched": "site, pv, sid, received_at, day, consent, path, channel, "
+        "utm_source, utm_medium, utm_campaign, device_class, browser, os, country, release, "
+        "dims, lcp, inp, cls, fcp, ttfb, converted, revenue",
+        "scorecard_daily": "day, site, channel, utm_campaign, device_class, country, page_views, "
+        "sessions, lcp_p75, inp_p75, cls_p75, fcp_p75, ttfb_p75, lcp_good_pct, inp_good_pct, "
+        "cls_good_pct, cwv_good_pct, conversion_rate, revenue",
+        "perf_vs_conversion": "site, lcp_bucket_ms, sessions, conversions, conversion_rate, "
+        "bounce_rate",
+        "release_comparison": "site, release, first_seen, last_seen, page_views, lcp_p75, "
+        "inp_p75, cls_p75, cwv_good_pct, conversion_rate",
+        "ingest_health": "minute, site, received, accepted, rejected, rows_written",
+    }
+    for view, columns in required.items():
+        present = {r["column_name"] for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'rum' AND table_name = $1", view)}
+        missing = {c.strip() for c in columns.split(",")} - present
+        assert not missing, f"rum.{view} lacks {missing}"
+
+
+async def test_site_is_in_every_key(conn: asyncpg.Connection) -> None:
+    """Every primary key and unique constraint starts with site (ready to distribute by site)."""
+    rows = await conn.fetch("""
+        SELECT c.conrelid::regclass::text AS tbl, c.conname,
+               (SELECT a.attname FROM pg_attribute a
+                 WHERE a.attrelid = c.conrelid AND a.attnum = c.conkey[1]) AS first_column
+        FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = 'binome' AND c.contype IN ('p', 'u')
+          AND c.conrelid::regclass::text <> 'binome.schema_migrations'
+          AND NOT c.conrelid::regclass::text ~ '^binome\\.beacons_\\d{8}$'""")
+    assert rows, "no keys found"
+    offenders = [(r["tbl"], r["conname"]) for r in rows if r["first_column"] != "site"]
+    assert not offenders

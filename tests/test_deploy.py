@@ -1,0 +1,76 @@
+"""Dockerfile and docker-compose.yml, checked statically (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from collector import PROJECT_ROOT
+from collector.settings import Settings
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)
+    instructions = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def test_dockerfile_copies_what_exists_and_runs_binome_unprivileged() -> None:
+    instructions = dockerfile_instructions()
+    assert instructions[0][0] == "FROM" and "python:3.1" in instructions[0][1]
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            *sources, _dest = shlex.split(rest)
+            for source in sources:
+                assert (PROJECT_ROOT / source).exists(), f"COPY {source}: not in the repo"
+    users = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    cmd = next(rest for keyword, rest in reversed(instructions) if keyword == "CMD")
+    assert cmd.startswith('["binome", "serve"')
+    expose = [rest for keyword, rest in instructions if keyword == "EXPOSE"]
+    env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
+    assert expose == ["8000"] and "BINOME_PORT=8000" in env and "BINOME_HOST=0.0.0.0" in env
+    known = {f"BINOME_{name.upper()}" for name in Settings.model_fields}
+    assert set(re.findall(r"BINOME_[A-Z_]+", env)) <= known
+
+
+def test_compose_runs_postgres_16_and_the_collector_once_healthy() -> None:
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    postgres, collector = services["postgres"], services["collector"]
+    assert postgres["image"].startswith("postgres:16")
+    volume = postgres["volumes"][0].split(":")
+    assert volume[1] == "/var/lib/postgresql/data" and volume[0] in compose["volumes"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert collector["build"] == "."
+    assert collector["depends_on"]["postgres"]["condition"] == "service_healthy"
+    url = collector["environment"]["BINOME_DATABASE_URL"]
+    assert "@postgres:5432/" in url
+    user = postgres["environment"]["POSTGRES_USER"]
+    database = postgres["environment"]["POSTGRES_DB"]
+    assert url.startswith(f"postgresql://{user}:") and url.endswith(f"/{database}")
+    assert "8000:8000" in collector["ports"]
+    known = {f"BINOME_{name.upper()}" for name in Settings.model_fields}
+    assert set(collector["environment"]) <= known
+
+
+def test_ci_script_is_executable() -> None:
+    ci = PROJECT_ROOT / ".ci" / "run"
+    assert ci.stat().st_mode & 0o111
+    text = ci.read_text()
+    assert "make test" in text and "BINOME_DATABASE_URL" in text and "chromium" in text
+
+
+def test_makefile_has_the_two_commands() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert Path(PROJECT_ROOT / "README.md").read_text().count("make run") >= 1

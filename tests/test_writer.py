@@ -1,0 +1,119 @@
+"""The writer (collector/writer.py) against a real PostgreSQL: batches, the
+idempotency key across partitions, and a poisoned row that must not sink its batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from collector import PROJECT_ROOT, db
+from collector.beacon import parse_beacon
+from collector.enrich import to_record
+from collector.writer import BeaconWriter
+from tests.conftest import MOBILE_UA, make_beacon
+
+UTC = dt.UTC
+MIDNIGHT = dt.datetime(2026, 11, 26, tzinfo=UTC)
+
+
+@pytest.fixture
+async def migrated(fresh_database: str) -> AsyncIterator[str]:
+    conn = await asyncpg.connect(fresh_database)
+    await db.migrate(conn, PROJECT_ROOT / "sql")
+    await conn.close()
+    yield fresh_database
+
+
+@pytest.fixture
+async def writer(migrated: str) -> AsyncIterator[BeaconWriter]:
+    w = BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=1000)
+    await w.start()
+    yield w
+    await w.stop()
+
+
+def record(received_at: dt.datetime, **fields: object) -> tuple[object, ...]:
+    beacon = parse_beacon(json.dumps(make_beacon(**fields)).encode())
+    return to_record(beacon, received_at, MOBILE_UA, None)
+
+
+async def test_resend_across_midnight_with_t0_is_stored_once(
+    writer: BeaconWriter, migrated: str
+) -> None:
+    t0 = (MIDNIGHT - dt.timedelta(seconds=2)).timestamp() * 1000
+    before = record(MIDNIGHT - dt.timedelta(seconds=1), pv="acrossmidnight1", t0=t0)
+    resend = record(MIDNIGHT + dt.timedelta(seconds=30), pv="acrossmidnight1", t0=t0)
+    later_seq = record(MIDNIGHT + dt.timedelta(seconds=40), pv="acrossmidnight1", t0=t0, seq=1)
+    assert await writer.write_batch([before]) == 1
+    assert await writer.write_batch([resend, later_seq]) == 1
+    conn = await asyncpg.connect(migrated)
+    rows = await conn.fetch("SELECT seq, day, tableoid::regclass::text AS part"
+                            " FROM binome.beacons WHERE pv = 'acrossmidnight1' ORDER BY seq")
+    await conn.close()
+    assert [(r["seq"], r["day"]) for r in rows] == [(0, dt.date(2026, 11, 25)),
+                                                     (1, dt.date(2026, 11, 25))]
+    assert rows[0]["part"] == "binome.beacons_20261125"
+
+
+async def test_resend_across_midnight_without_t0_is_stored_once(
+    writer: BeaconWriter, migrated: str
+) -> None:
+    before = record(MIDNIGHT - dt.timedelta(seconds=1), pv="noclock0000001", t0=None)
+    resend = record(MIDNIGHT + dt.timedelta(seconds=1), pv="noclock0000001", t0=None)
+    assert before[1] != resend[1]  # they fall in different daily partitions
+    assert await writer.write_batch([before]) == 1
+    assert await writer.write_batch([resend]) == 0
+    conn = await asyncpg.connect(migrated)
+    count = await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE pv = 'noclock0000001'")
+    await conn.close()
+    assert count == 1
+
+
+async def test_duplicates_inside_one_batch(writer: BeaconWriter) -> None:
+    now = dt.datetime.now(UTC)
+    one = record(now, pv="dupinbatch0001")
+    assert await writer.write_batch([one, one, one]) == 1
+
+
+async def test_poisoned_row_does_not_sink_its_batch(writer: BeaconWriter, migrated: str) -> None:
+    conn = await asyncpg.connect(migrated)
+    # A rule PostgreSQL enforces and the model does not know: a real refusal, not a mock.
+    await conn.execute("ALTER TABLE binome.beacons ADD CONSTRAINT no_poison"
+                       " CHECK (path <> '/poison')")
+    now = dt.datetime.now(UTC)
+    good1 = record(now, pv="goodrow0000001")
+    bad = record(now, pv="poisonrow00001", url="https://shop.example/poison")
+    good2 = record(now, pv="goodrow0000002")
+    assert await writer.write_batch([good1, bad, good2]) == 2
+    stored = {r["pv"] for r in await conn.fetch("SELECT pv FROM binome.beacons")}
+    letters = await conn.fetch("SELECT site, error, record FROM binome.dead_letters")
+    await conn.close()
+    assert stored == {"goodrow0000001", "goodrow0000002"}
+    assert len(letters) == 1 and "no_poison" in letters[0]["error"]
+    assert json.loads(letters[0]["record"])["pv"] == "poisonrow00001"
+
+
+async def test_queue_is_bounded(migrated: str) -> None:
+    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=3)
+    now = dt.datetime.now(UTC)
+    offered = [w.offer(record(now)) for _ in range(5)]
+    assert offered == [True, True, True, False, False]
+    assert w.full and w.depth == 3
+
+
+async def test_stop_flushes_the_queue(migrated: str) -> None:
+    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=100)
+    await w.start()
+    now = dt.datetime.now(UTC)
+    for i in range(10):
+        assert w.offer(record(now, pv=f"flushonstop{i:04d}"))
+    await w.stop()
+    conn = await asyncpg.connect(migrated)
+    count = await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE pv LIKE 'flushonstop%'")
+    counted = await conn.fetchval("SELECT sum(rows_written) FROM binome.ingest_counts")
+    await conn.close()
+    assert count == 10 and counted == 10
