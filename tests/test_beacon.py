@@ -141,7 +141,7 @@ def test_bad_beacons_name_the_field(case: str, path: str, value: Any, field: str
 
 @pytest.mark.parametrize("body", [
     b"", b"{", b"not json", b'{"v": 1,}', b"\xff\xfe", b'{"url": "\\ud800"}',
-    b'{"v": NaN}', b'{"v": 1} trailing',
+    b'{"v": 1} trailing',
 ])
 def test_malformed_json(body: bytes) -> None:
     with pytest.raises(BeaconError) as refused:
