@@ -101,7 +101,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return HTMLResponse(await _dashboard_html(state["pool"]))  # type: ignore[arg-type]
 
     async def demo_index(request: Request) -> Response:
-        return FileResponse(DEMO_DIR / "index.html")
+        index = DEMO_DIR / "index.html"
+        if not index.is_file():
+            return JSONResponse({"error": "not_found", "detail": "no demo page"}, 404)
+        return FileResponse(index)
 
     routes = [
         Route("/beacon", post_beacon, methods=["POST"]),

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -87,6 +88,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="binome-metrics-")
         print(f"binome: serving on http://{args.host}:{args.port}", file=sys.stderr)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal
+        # under the handler it found. A no-op handler here lets the process go on to
+        # stop the embedded PostgreSQL and exit 0, as an orchestrator expects.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
         uvicorn.run(
             "collector.app:create_app",
             factory=True,
