@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "js-snippet" / "dist" / "binome.js", description="The built snippet."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    pg_bin: Path | None = Field(
+        None, description="Directory of PostgreSQL binaries for the embedded mode."
+    )
 
 
 @lru_cache
