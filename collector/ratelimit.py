@@ -1,8 +1,9 @@
-"""Per-client rate limit (BINOME_RATE_LIMIT_PER_MINUTE).
+"""Per-client rate limit (BINOME_RATE_LIMIT_PER_MINUTE), a token bucket per client.
 
-A client is known only by a salted hash of its address, held in memory for the
-current minute: the address itself is never kept, logged or stored, and the
-salt changes at every start so the hashes cannot be linked across restarts.
+A client is known only by a salted hash of its address, held in memory while it
+is active: the address itself is never kept, logged or stored, and the salt
+changes at every start so the hashes cannot be linked across restarts.
+A bucket (not a fixed window) so a burst at a minute's edge cannot double the rate.
 """
 
 from __future__ import annotations
@@ -11,23 +12,34 @@ import hashlib
 import os
 import time
 
+_PURGE_EVERY = 60.0
+
 
 class RateLimiter:
     def __init__(self, per_minute: int) -> None:
-        self._per_minute = per_minute
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / 60.0
         self._salt = os.urandom(16)
-        self._minute = 0
-        self._counts: dict[bytes, int] = {}
+        self._buckets: dict[bytes, tuple[float, float]] = {}
+        self._purged_at = time.monotonic()
 
     def allow(self, client_address: str) -> bool:
-        if self._per_minute <= 0:
+        if self._capacity <= 0:
             return True
-        minute = int(time.time() // 60)
-        if minute != self._minute:
-            # A fixed window: simple, O(1), and forgets every client each minute.
-            self._minute = minute
-            self._counts = {}
+        now = time.monotonic()
+        if now - self._purged_at > _PURGE_EVERY:
+            self._purge(now)
         key = hashlib.blake2b(client_address.encode(), key=self._salt, digest_size=12).digest()
-        count = self._counts.get(key, 0) + 1
-        self._counts[key] = count
-        return count <= self._per_minute
+        tokens, last = self._buckets.get(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - last) * self._refill_per_second)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        return True
+
+    def _purge(self, now: float) -> None:
+        # A bucket idle for a minute is full again: forgetting it changes nothing.
+        idle_after = self._capacity / self._refill_per_second
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < idle_after}
+        self._purged_at = now
