@@ -60,7 +60,7 @@ guard(() => {
   onCLS(report);
 
   const flush = guard(() => {
-    const body = takeBeacon(view, pageContext(window, view._restored));
+    const body = takeBeacon(view, () => pageContext(window, view._restored));
     if (body) send(config.endpoint, body);
   });
   // Not a capture listener: web-vitals reports INP, CLS and LCP from capture

@@ -118,6 +118,7 @@ describe('dist/binome.js in a fake browser', () => {
       b.hide();
       b.dispatch('pagehide', {persisted: false});
       assert.equal(b.beacons.length + b.fetches.length, 0);
+      assert.equal(b.storageReads || 0, 0, 'sessionStorage untouched');
     });
   }
 

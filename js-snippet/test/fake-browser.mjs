@@ -80,6 +80,7 @@ export class FakeBrowser {
     Object.defineProperty(win, 'sessionStorage', {
       enumerable: true,
       get() {
+        browser.storageReads = (browser.storageReads || 0) + 1;
         if (storage == 'throws') throw new Error('SecurityError');
         return {getItem: (k) => (items.has(k) ? items.get(k) : null), setItem: (k, v) => items.set(k, String(v))};
       },
