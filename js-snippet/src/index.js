@@ -60,6 +60,8 @@ guard(() => {
   onCLS(report);
 
   const flush = guard(() => {
+    // A prerendered page that is discarded unseen is not a page view.
+    if (document.prerendering) return;
     const body = takeBeacon(view, () => pageContext(window, view._restored));
     if (body) send(config.endpoint, body);
   });

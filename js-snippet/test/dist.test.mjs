@@ -122,6 +122,14 @@ describe('dist/binome.js in a fake browser', () => {
     });
   }
 
+  test('a prerendered page discarded before activation sends nothing', async () => {
+    const b = await visit({prerendering: true});
+    b.window.document.visibilityState = 'hidden';
+    b.dispatch('visibilitychange');
+    b.dispatch('pagehide', {persisted: false});
+    assert.equal(b.beacons.length + b.fetches.length, 0);
+  });
+
   test('falls back to fetch keepalive when sendBeacon refuses', async () => {
     const b = await visit({sendBeaconResult: false, dataset: {site: 'demo', endpoint: 'https://collector.example/beacon'}});
     b.hide();
