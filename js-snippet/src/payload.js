@@ -197,9 +197,9 @@ export const takeBeacon = (view, readPage) => {
     metrics: metrics.slice(0, MAX_METRICS),
     events: marketing ? events : undefined,
   };
-  // Over the keepalive budget (which a refused beacon would not even reach
-  // the fetch fallback of): attribution goes first, then most events. Every
-  // other field is capped so that what remains fits.
+  // sendBeacon and fetch keepalive alike refuse a body over the page's 64 KiB
+  // budget: attribution goes first, then most events. Every other field is
+  // capped so that what remains fits.
   let json = serialize(beacon);
   if (byteLength(json) > MAX_BEACON_BYTES) {
     for (const m of beacon.metrics) m.attribution = undefined;
