@@ -21,6 +21,7 @@ from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
 from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
+from collector.openapi import openapi_document
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
 from collector.writer import BeaconWriter
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def beacon_schema(request: Request) -> Response:
         return Response(orjson.dumps(json_schema()), media_type="application/schema+json")
 
+    async def openapi(request: Request) -> Response:
+        return Response(orjson.dumps(openapi_document()), media_type="application/json")
+
     async def binome_js(request: Request) -> Response:
         return snippet.response(request)
 
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/beacon", preflight_beacon, methods=["OPTIONS"]),
         Route("/binome.js", binome_js, methods=["GET", "HEAD"]),
         Route("/beacon.schema.json", beacon_schema),
+        Route("/openapi.json", openapi),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

@@ -56,7 +56,8 @@ def test_memory_is_bounded_and_ids_are_not_kept() -> None:
     keys = list(caps._page_views._counts)  # type: ignore[union-attr]
     assert all(len(key) == 8 and b"pv" not in key for key in keys)
     # the least recently seen were forgotten, the latest are still counted
-    assert caps._page_views._counts[caps._page_views._key("demo", "pv000999")] == 1  # type: ignore[union-attr]
+    page_views = caps._page_views
+    assert page_views is not None and page_views._counts[page_views._key("demo", "pv000999")] == 1
 
 
 def test_zero_turns_a_cap_off() -> None:

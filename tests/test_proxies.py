@@ -1,4 +1,4 @@
-"""Which address keys the rate limit (collector/proxies.py): the peer, or a trusted proxy's header."""
+"""The address that keys the rate limit (collector/proxies.py): the peer, or a proxy's header."""
 
 from __future__ import annotations
 
