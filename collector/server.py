@@ -26,6 +26,7 @@ from collector.settings import Settings, get_settings
 MAX_HEADER_BYTES = 32 * 1024
 KEEP_ALIVE_SECONDS = 5
 BACKLOG = 2048
+LINGER_SECONDS = 1.0
 
 
 class HeadersTooLarge(Exception):
@@ -45,6 +46,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._headers_too_large = False
+        self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -113,6 +115,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(b"408 Request Timeout", "header_timeout",
                                f"the request's headers took over {self.header_timeout:g} s")
 
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # answered already: what the client still sends is dropped
+        super().data_received(data)
+
     def _answer_and_close(self, status: bytes, code: str, detail: str) -> None:
         body = orjson.dumps({"error": code, "detail": detail})
         self.transport.write(
@@ -120,7 +127,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
             + body
         )
-        self.transport.close()
+        # A lingering close: closing a socket with unread input sends a reset that
+        # can destroy the answer before the client reads it, so send the answer and
+        # our end of the stream, then drop input for a moment before closing.
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 async def _overloaded(scope: Any, receive: Any, send: Any) -> None:

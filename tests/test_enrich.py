@@ -711,17 +711,17 @@ def test_scrubbing_a_path_is_cheap() -> None:
         ("", "no_user_agent"),
         ("   ", "no_user_agent"),
         (UA["headless_chrome"], "headless"),
-        ("Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) "
-         "PhantomJS/2.1.1 Safari/538.1", "headless"),
-        ("Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, "
-         "like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse", "headless"),
+        (("Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) "
+         "PhantomJS/2.1.1 Safari/538.1"), "headless"),
+        (("Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, "
+         "like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse"), "headless"),
         (UA["googlebot"], "bot"),
         (UA["googlebot_smartphone"], "bot"),
         ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "bot"),
-        ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
-         "+https://openai.com/gptbot)", "bot"),
-        ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; "
-         "+claudebot@anthropic.com)", "bot"),
+        (("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
+         "+https://openai.com/gptbot)"), "bot"),
+        (("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; "
+         "+claudebot@anthropic.com)"), "bot"),
         ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "bot"),
         ("Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)", "bot"),
         ("curl/8.5.0", "bot"),
