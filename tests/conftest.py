@@ -142,7 +142,7 @@ class Collector:
              "--port", str(self.port)] if serve else
             [sys.executable, "-m", "uvicorn", "collector.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--no-access-log"]
+             "--no-access-log", "--no-proxy-headers"]  # as `binome serve`: SECURITY.md
         )
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
