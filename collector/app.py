@@ -21,7 +21,6 @@ from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
 from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
-from collector.openapi import openapi_document
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
 from collector.writer import BeaconWriter
@@ -75,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(orjson.dumps(json_schema()), media_type="application/schema+json")
 
     async def openapi(request: Request) -> Response:
+        from collector.openapi import openapi_document
+
         return Response(orjson.dumps(openapi_document()), media_type="application/json")
 
     async def binome_js(request: Request) -> Response:
