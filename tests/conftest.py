@@ -29,6 +29,12 @@ from collector.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Test clients are automated (httpx says "python-httpx", Chromium "HeadlessChrome"),
+# and a collector drops automated traffic by default. Every collector a test starts
+# inherits this and stores it, unless the test says otherwise: tests/test_abuse.py
+# and tests/test_fuzz.py check the default behaviour with BINOME_STORE_AUTOMATED=false.
+os.environ.setdefault("BINOME_STORE_AUTOMATED", "true")
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip locally when something is missing; fail under CI=true."""

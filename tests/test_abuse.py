@@ -60,7 +60,7 @@ async def test_bots_and_headless_browsers_are_counted_not_stored(
     start_collector: Any, conn: asyncpg.Connection
 ) -> None:
     await db.add_site(conn, "bot-watch", [])
-    collector = start_collector()  # default settings: automated traffic is not stored
+    collector = start_collector(store_automated=False)  # the default outside tests
     automated = {
         "bot": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "headless": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import MOBILE_UA, free_port, make_beacon
+from tests.conftest import free_port, make_beacon
 
 BINOME = [sys.executable, "-m", "collector.cli"]
 
@@ -61,7 +61,7 @@ def test_site_add_refuses_bad_input(fresh_database: str, args: list[str]) -> Non
 def test_report_prints_the_scorecard(live_server: str, database_url: str) -> None:
     beacon = make_beacon()
     httpx.post(live_server + "/beacon", content=json.dumps(beacon),
-               headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA})
+               headers={"Content-Type": "text/plain"})
     time.sleep(0.3)
     done = binome("report", "--site", "demo", "--days", "7",
                   env={"BINOME_DATABASE_URL": database_url, "COLUMNS": "200"})
@@ -105,7 +105,7 @@ def test_serve_migrates_accepts_and_exits_cleanly(fresh_database: str) -> None:
     process, url = _serve({"BINOME_DATABASE_URL": fresh_database}, "--demo")
     try:
         response = httpx.post(url + "/beacon", content=json.dumps(make_beacon()),
-                              headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA})
+                              headers={"Content-Type": "text/plain"})
         assert response.status_code == 204
     finally:
         assert _stop(process) == 0
@@ -123,7 +123,7 @@ def test_serve_with_the_embedded_postgresql(tmp_path: Path) -> None:
         process, url = _serve(env, "--demo")
         try:
             response = httpx.post(url + "/beacon", content=json.dumps(make_beacon()),
-                                  headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA})
+                                  headers={"Content-Type": "text/plain"})
             assert response.status_code == 204
             deadline = time.monotonic() + 10
             while _metric(url, "binome_rows_written_total") < 1 and time.monotonic() < deadline:

@@ -74,9 +74,10 @@ class Fuzzed:
 
 @pytest.fixture(scope="module")
 def fuzzed(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
-    # `binome serve` with its production limits; only the rate limit is off.
+    # `binome serve` with its production settings; only the rate limit is off.
     collector = Collector(database_url, tmp_path_factory.mktemp("fuzz") / "collector.log",
-                          serve=True, rate_limit_per_minute=0, batch_max_ms=20)
+                          serve=True, rate_limit_per_minute=0, batch_max_ms=20,
+                          store_automated=False)
     with httpx.Client(base_url=collector.url, timeout=15) as client:
         yield Fuzzed(collector, client)
     collector.stop()
