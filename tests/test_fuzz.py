@@ -294,7 +294,7 @@ def mutate(beacon: dict[str, Any], how: str, rng: random.Random, junk: Any) -> b
 
 # Hypothesis favours the first entries: the mutations come before "none".
 MUTATIONS = ["drop", "retype", "extreme", "nul", "surrogate", "invalid_utf8", "long", "nest",
-             "duplicate_key", "wrap", "truncate", "flip"] + ["none"] * 4
+             "duplicate_key", "wrap", "truncate", "flip"] + ["none"] * 10
 
 
 # --- the tests --------------------------------------------------------------------------
