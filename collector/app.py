@@ -73,6 +73,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def beacon_schema(request: Request) -> Response:
         return Response(orjson.dumps(json_schema()), media_type="application/schema+json")
 
+    async def openapi(request: Request) -> Response:
+        from collector.openapi import openapi_document
+
+        return Response(orjson.dumps(openapi_document()), media_type="application/json")
+
     async def binome_js(request: Request) -> Response:
         return snippet.response(request)
 
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/beacon", preflight_beacon, methods=["OPTIONS"]),
         Route("/binome.js", binome_js, methods=["GET", "HEAD"]),
         Route("/beacon.schema.json", beacon_schema),
+        Route("/openapi.json", openapi),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

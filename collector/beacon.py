@@ -54,7 +54,11 @@ class Metric(_Strict):
         | None
     ) = None
     attribution: (
-        Annotated[dict[Text(32, 1), Text(512) | float | bool | None], Field(max_length=16)] | None
+        Annotated[
+            dict[Text(32, 1), Text(512) | float | bool | None],
+            Field(max_length=16, json_schema_extra={"additionalProperties": False}),
+        ]
+        | None
     ) = None
 
 
@@ -105,12 +109,20 @@ class Beacon(_Strict):
     seq: Annotated[int, Field(ge=0, le=10_000)]
     t0: Annotated[float, Field(ge=0, le=1e14)] | None = None
     sid: Identifier | None = None
+    # Spelled without (?i): JSON Schema patterns are ECMA-262, which has no inline flags.
     url: Annotated[
-        str, StringConstraints(max_length=2048, pattern=r"(?i)^https?://[^\x00\s/?#]+[^\x00]*$")
+        str,
+        StringConstraints(
+            max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00\s/?#]+[^\x00]*$"
+        ),
     ]
     ref: Text(2048) | None = None
     release: Text(64) | None = None
-    dims: Annotated[dict[DimKey, Text(128)], Field(max_length=20)] = Field(default_factory=dict)
+    dims: Annotated[
+        dict[DimKey, Text(128)],
+        # The schema says what the model does: a key outside the pattern is refused.
+        Field(max_length=20, json_schema_extra={"additionalProperties": False}),
+    ] = Field(default_factory=dict)
     device: Device | None = None
     nav: Navigation | None = None
     metrics: Annotated[list[Metric], Field(max_length=50)] = Field(default_factory=list)

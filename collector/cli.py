@@ -50,9 +50,16 @@ async def _add_site(url: str, site: str, origins: list[str]) -> None:
         await conn.close()
 
 
+def owner_url(url: str, settings: Settings) -> str:
+    """The URL for migrations and `site add`: BINOME_MIGRATION_DATABASE_URL (the
+    schema's owner) when set, so that BINOME_DATABASE_URL can be a least-privileged
+    role such as binome_writer."""
+    return settings.migration_database_url or url
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     with database(settings) as url:
-        applied = asyncio.run(_migrate(url, settings))
+        applied = asyncio.run(_migrate(owner_url(url, settings), settings))
     print(f"applied: {', '.join(applied)}" if applied else "nothing to apply; views refreshed")
     return 0
 
@@ -68,8 +75,8 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"binome: {exc}", file=sys.stderr)
         return 2
     with database(settings) as url:
-        asyncio.run(_migrate(url, settings))
-        asyncio.run(_add_site(url, args.name, origins))
+        asyncio.run(_migrate(owner_url(url, settings), settings))
+        asyncio.run(_add_site(owner_url(url, settings), args.name, origins))
     allowed = ", ".join(origins) if origins else "any origin (until one is added)"
     print(f"site {args.name}: accepts beacons from {allowed}")
     return 0
@@ -79,9 +86,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     with database(settings) as url:
-        asyncio.run(_migrate(url, settings))
+        asyncio.run(_migrate(owner_url(url, settings), settings))
         if args.demo:
-            asyncio.run(_add_site(url, "demo", []))
+            asyncio.run(_add_site(owner_url(url, settings), "demo", []))
         # Workers are separate processes: they read the URL from the environment.
         os.environ["BINOME_DATABASE_URL"] = url
         get_settings.cache_clear()
@@ -93,18 +100,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # stop the embedded PostgreSQL and exit 0, as an orchestrator expects.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
+        from collector.server import uvicorn_options
+
         uvicorn.run(
             "collector.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            proxy_headers=False,  # the client address is only used, hashed, for the rate limit
-            timeout_keep_alive=5,
-            timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),  # limits for slow and greedy clients (SECURITY.md)
         )
     return 0
 
@@ -113,7 +117,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from collector.report import print_report
 
     with database(settings) as url:
-        asyncio.run(_migrate(url, settings))
+        asyncio.run(_migrate(owner_url(url, settings), settings))
         asyncio.run(print_report(url, site=args.site, days=args.days))
     return 0
 

@@ -6,14 +6,21 @@ its origin only, and at the `performance` consent level nothing that measures
 campaigns, acquisition, cohorts or conversions survives (CNIL guidance of
 4 July 2025, see CONTRACT section 4).
 
+Personal data that hides in what is kept (an e-mail in a path, a CRM id in a
+utm_content) is replaced by placeholders: see scrub_text.
+
 It runs once per accepted beacon on the event loop, so it sticks to str methods
-(no regex), caches what repeats (user agents, referrer hosts) and never logs.
+where it can, runs its few precompiled regexes only when a cheap pre-check
+hits, caches what repeats (paths, user agents, referrer hosts) and never logs.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
+import hashlib
+import re
 from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
@@ -144,6 +151,108 @@ _T0_MAX_AGE_MS = 2 * _MS_PER_DAY
 _T0_MAX_AHEAD_MS = 3_600_000
 
 
+# --- personal data in paths and campaign values ----------------------------------------
+# Sites put people's identifiers in URLs (/account/jean.dupont@example.fr,
+# /orders/100234567, /reset/9f86d081884c7d659a2feaa0c55ad015) and CRMs put them in
+# campaign tags (utm_content=contact-00123456). Stored, they would make a row
+# traceable to a person, which neither consent level allows (docs/privacy.md).
+# Each match is replaced by a placeholder, rules applied in this order:
+#   :email  an e-mail address, its @ also percent-encoded (%40);
+#   :id     a UUID, or a run of 6 or more digits (order, customer, phone numbers,
+#           timestamps); shorter numbers are kept (/p/42, /2025/11/);
+#   :token  a run of 16 or more of [A-Za-z0-9_-] that looks random: hexadecimal
+#           with digits, or digits interleaved with letters (a quarter of its
+#           adjacent pairs switch between letter and digit: base32/36 ids), or both
+#           cases mixed at random (base64, JWTs). Slugs keep their digits together
+#           (black-friday-2025, galaxy-s24-ultra-256gb) and CamelCase switches case
+#           once or twice a word. A heuristic: it catches about 9 in 10 random
+#           16-character tokens and nearly all 32-character ones, and no slug of
+#           the list in tests/test_enrich.py.
+# What the rules cannot see (a name, a phone number with spaces) is the site's to
+# keep out of its URLs; docs/privacy.md says so.
+_SUSPECT = re.compile(r"@|%40|[0-9]{6}|[A-Za-z0-9_-]{16}")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+_UUID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
+_TOKEN_CANDIDATE = re.compile(r"[A-Za-z0-9_-]{16,}")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]+")
+_WORD_SEPARATOR = re.compile(r"([_-])")
+_DIGIT_RUN = re.compile(r"[0-9]{6,}")
+
+
+def scrub_text(text: str) -> str:
+    """`text` with e-mails, ids and tokens replaced by :email, :id and :token."""
+    if not _SUSPECT.search(text):
+        return text
+    return _scrub_suspect(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrub_suspect(text: str) -> str:
+    if "@" in text or "%40" in text:
+        text = _EMAIL.sub(":email", text)
+    if "-" in text:
+        text = _UUID.sub(":id", text)
+    text = _TOKEN_CANDIDATE.sub(_token_or_kept, text)
+    return _DIGIT_RUN.sub(":id", text)
+
+
+def _token_or_kept(match: re.Match[str]) -> str:
+    run = match.group()
+    whole = _looks_random(run)
+    if "-" in run or "_" in run:
+        # A token inside a slug (reset-password-9f86d0818...) goes and the words stay;
+        # a base64url token cut by its own '-' or '_' leaves only short pieces.
+        words = _WORD_SEPARATOR.split(run)
+        kept = [":token" if len(w) >= 16 and _looks_random(w) else w for w in words]
+        if kept != words and not (whole and all(len(w) < 6 for w in kept if w != ":token")):
+            return "".join(kept)
+    return ":token" if whole else run
+
+
+def _looks_random(run: str) -> bool:
+    lower = upper = digit = 0
+    pairs = class_changes = digit_changes = upper_pairs = lower_to_upper = 0
+    previous = 0
+    for char in run:
+        if "a" <= char <= "z":
+            kind = 1
+            lower += 1
+        elif "A" <= char <= "Z":
+            kind = 2
+            upper += 1
+        elif "0" <= char <= "9":
+            kind = 3
+            digit += 1
+        else:  # '-' or '_' separate words
+            previous = 0
+            continue
+        if previous:
+            pairs += 1
+            if kind != previous:
+                class_changes += 1
+                digit_changes += kind == 3 or previous == 3
+                lower_to_upper += previous == 1 and kind == 2
+            else:
+                upper_pairs += kind == 2
+        previous = kind
+    if digit and (lower or upper) and _HEX_RUN.fullmatch(run):
+        return True
+    # Digits interleaved with letters (base32/36 ids) ...
+    if digit and (lower or upper) and digit_changes >= 0.25 * pairs:
+        return True
+    # ... or both cases mixed at random (base64, JWTs): a slug keeps its digits
+    # together, and CamelCase switches case once or twice a word and seldom has two
+    # capitals in a row.
+    return bool(lower and upper) and (
+        (digit > 0 and class_changes >= 0.5 * pairs)
+        or (upper_pairs >= 3 and lower_to_upper >= 3)
+    )
+
+
 def scrub_url(url: str) -> tuple[str, dict[str, str]]:
     """(path, utm): the path without query or fragment, and the non-empty utm_* values."""
     _host, path, utm, _click_ids = _split_url(url)
@@ -164,6 +273,7 @@ def _split_url(url: str) -> tuple[str, str, dict[str, str], frozenset[str]]:
         # Path parameters carry session ids (Java's ;jsessionid=...) and route
         # parameters: the same kind of data as the query, so they go with it.
         path = "/".join(segment.partition(";")[0] for segment in path.split("/"))
+    path = scrub_text(path)
     host = _strip_port(authority.rpartition("@")[2].lower())
 
     utm: dict[str, str] = {}
@@ -181,7 +291,7 @@ def _split_url(url: str) -> tuple[str, str, dict[str, str], frozenset[str]]:
                 # NUL comes from %00: PostgreSQL text cannot hold it.
                 decoded = unquote_plus(value).replace("\x00", "").strip()[:_UTM_MAX_CHARS]
                 if decoded:
-                    utm[key] = decoded
+                    utm[key] = scrub_text(decoded)
         click_ids = frozenset(found)
     return host, path, utm, click_ids
 
@@ -332,6 +442,49 @@ def _source_kind(source: str) -> str | None:
     return None
 
 
+# Automation that runs a real browser engine without a person: headless Chrome
+# (Puppeteer's and Playwright's default), PhantomJS, and Lighthouse / PageSpeed runs.
+_HEADLESS_MARKERS = ("HeadlessChrome", "Headless", "PhantomJS", "Lighthouse")
+
+
+def automation_reason(ua: str) -> str | None:
+    """Why a user agent is not a person's browser: 'no_user_agent', 'headless', 'bot';
+    None for a browser.
+
+    Every browser sends a User-Agent, so an empty one is a script. Bots are
+    ua-parser's "Spider" device and the maintained crawler-user-agents patterns
+    (search engines, AI crawlers, monitoring probes, HTTP libraries such as curl,
+    python-requests, Go-http-client).
+    """
+    if len(ua) > _UA_MAX_CHARS:
+        ua = ua[:_UA_MAX_CHARS]
+    return _automation_reason(ua)
+
+
+@functools.lru_cache(maxsize=4096)
+def _automation_reason(ua: str) -> str | None:
+    if not ua.strip():
+        return "no_user_agent"
+    if any(marker in ua for marker in _HEADLESS_MARKERS):
+        return "headless"
+    if _parse_user_agent(ua)[0] == "bot":
+        return "bot"
+    return None
+
+
+def session_pseudonym(site: str, day: dt.date, sid: str) -> str:
+    """The `sid` stored for a page view of `day`: a hash of the snippet's session id
+    and the day, so one visitor's sessions on two days share no identifier.
+
+    The snippet's sid is 80 random bits kept in the tab's sessionStorage; without
+    it, which only the visitor's tab holds, two days' pseudonyms cannot be linked.
+    The result has the form of a sid (16 of [A-Za-z0-9_-]).
+    """
+    digest = hashlib.blake2b(f"{site}\x00{day.isoformat()}\x00{sid}".encode(),
+                             digest_size=12, person=b"binome.sid.v1").digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 def parse_user_agent(ua: str) -> tuple[str, str | None, str | None]:
     """(device_class, browser, os), browser and os as ua-parser's family names."""
     if len(ua) > _UA_MAX_CHARS:
@@ -398,19 +551,25 @@ def page_view_day(t0_ms: float | None, received_at: dt.datetime) -> dt.date:
 
 
 def to_record(
-    beacon: Beacon, received_at: dt.datetime, user_agent: str, country: str | None
+    beacon: Beacon, received_at: dt.datetime, user_agent: str, country: str | None,
+    *, session_per_day: bool = True,
 ) -> tuple[Any, ...]:
     """One row of binome.beacons, in COLUMNS order.
 
     JSON columns are returned as JSON text: the writer COPYs into jsonb without
-    registering a codec.
+    registering a codec. With `session_per_day`, `sid` is stored as its
+    session_pseudonym for the page view's day.
     """
     page_host, path, utm, click_ids = _split_url(beacon.url)
     device_class, browser, os = parse_user_agent(user_agent)
+    day = page_view_day(beacon.t0, received_at)
+    sid = beacon.sid
+    if sid is not None and session_per_day:
+        sid = session_pseudonym(beacon.site, day, sid)
 
     if beacon.consent == "marketing":
         ref_origin, channel = _classify(beacon.ref, page_host, utm, click_ids)
-        dims = beacon.dims or None
+        dims = {key: scrub_text(value) for key, value in beacon.dims.items()} or None
         events = beacon.events
     else:
         # CONTRACT section 4: at `performance` only what measures the site's own
@@ -418,7 +577,7 @@ def to_record(
         utm = {}
         ref_origin = channel = None
         page_type = beacon.dims.get("page_type")
-        dims = {"page_type": page_type} if page_type is not None else None
+        dims = {"page_type": scrub_text(page_type)} if page_type is not None else None
         events = []
 
     values = [event.value for event in events if event.value is not None]
@@ -431,10 +590,10 @@ def to_record(
 
     return (
         beacon.site,
-        page_view_day(beacon.t0, received_at),
+        day,
         beacon.pv,
         beacon.seq,
-        beacon.sid,
+        sid,
         received_at,
         None if beacon.t0 is None else dt.datetime.fromtimestamp(beacon.t0 / 1000, dt.UTC),
         beacon.consent,
@@ -475,7 +634,7 @@ def _metric_dump(metric: Metric) -> dict[str, Any]:
         # than the page's own.
         for key, value in attribution.items():
             if isinstance(value, str) and value[:4].lower() == "http":
-                attribution[key] = value.partition("#")[0].partition("?")[0]
+                attribution[key] = scrub_text(value.partition("#")[0].partition("?")[0])
     return dump
 
 

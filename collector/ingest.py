@@ -1,16 +1,24 @@
 """POST /beacon and its CORS preflight: the collector's one hot route.
 
 The order of checks is the order of their cost: content type and declared size
-(nothing read), rate limit, the body read under the size cap, one-pass JSON
-parse and validation, the site and origin, then a non-blocking hand-off to the
-writer. Every refusal is a JSON `{"error": CODE, "detail": ...}` and is counted;
+(nothing read), rate limit, the body read under the size cap and a deadline,
+one-pass JSON parse and validation, the site and origin, automated traffic, the
+caps per page view and session, then a non-blocking hand-off to the writer.
+Every refusal is a JSON `{"error": CODE, "detail": ...}` and is counted;
 nothing a client sends reaches a 500.
+
+Beacons from bots, crawlers, headless browsers and clients without a
+User-Agent are answered 204, as if accepted, so that nothing retries them, but
+they are not stored: they count as rejected with the reason `bot`, `headless`
+or `no_user_agent` (in /metrics and in rum.ingest_health), unless
+BINOME_STORE_AUTOMATED asks to store them.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 import orjson
@@ -19,7 +27,9 @@ from starlette.responses import Response
 
 from collector import telemetry
 from collector.beacon import BeaconError, parse_beacon
-from collector.enrich import to_record
+from collector.caps import BeaconCaps
+from collector.enrich import automation_reason, to_record
+from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.sites import SiteRegistry, origin_of
@@ -44,6 +54,13 @@ class BeaconIngest:
         self._sites = sites
         self._writer = writer
         self._rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._client_address = ClientAddress(settings.trusted_proxy_header,
+                                             settings.trusted_proxy_hops, settings.trusted_proxies)
+        self._caps = BeaconCaps(settings.max_beacons_per_page_view,
+                                settings.max_beacons_per_session)
+        self._body_timeout = settings.body_timeout_seconds
+        self._session_per_day = settings.session_id_per_day
+        self._store_automated = settings.store_automated
         self._country_headers = [
             h.strip().lower() for h in settings.country_headers.split(",") if h.strip()
         ]
@@ -61,17 +78,23 @@ class BeaconIngest:
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
             return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
 
-        client = request.client.host if request.client else ""
-        if not self._rate_limiter.allow(client):
+        peer = request.client.host if request.client else ""
+        if not self._rate_limiter.allow(self._client_address.resolve(peer, request.headers)):
             return self._refuse(429, "rate_limited", "too many beacons from this client", cors,
                                 {"Retry-After": "60"})
 
         try:
-            body = await self._read_body(request)
+            # A client trickling its body must not hold the request open for long.
+            async with asyncio.timeout(self._body_timeout):
+                body = await self._read_body(request)
         except BodyTooLarge:
             return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
         except ClientDisconnect:
             return self._refuse(400, "incomplete_body", "the client went away", cors)
+        except TimeoutError:
+            return self._refuse(408, "body_timeout",
+                                f"the body took over {self._body_timeout:g} s to arrive", cors,
+                                {"Connection": "close"})
 
         try:
             beacon = parse_beacon(body)
@@ -87,15 +110,31 @@ class BeaconIngest:
                                 f"this origin may not send beacons for {beacon.site!r}", cors,
                                 site=beacon.site)
 
+        user_agent = request.headers.get("user-agent", "")
+        automated = None if self._store_automated else automation_reason(user_agent)
+        if automated is not None:
+            # 204 so that nothing retries; counted, never stored as a page view.
+            telemetry.BEACONS_REJECTED.labels(automated).inc()
+            self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
+            return Response(status_code=204, headers=cors)
+
+        capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
+        if capped is not None:
+            what = "page view" if capped == "page_view_cap" else "session"
+            return self._refuse(429, capped, f"too many beacons for this {what}", cors,
+                                site=beacon.site)
+
         record = to_record(
             beacon,
             dt.datetime.fromtimestamp(received_at, dt.UTC),
-            request.headers.get("user-agent", ""),
+            user_agent,
             self._country(request),
+            session_per_day=self._session_per_day,
         )
         if not self._writer.offer(record):
             return self._refuse(503, "overloaded", "the collector is catching up; retry later",
                                 cors, {"Retry-After": "5"}, site=beacon.site)
+        self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
         return Response(status_code=204, headers=cors)

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="libpq URL of PostgreSQL; unset starts the embedded PostgreSQL."
     )
+    migration_database_url: str | None = Field(
+        None, description="libpq URL migrations and `site add` use (the schema's owner); "
+        "unset: BINOME_DATABASE_URL, which may then be a least-privileged role."
+    )
     data_dir: Path = Field(
         PROJECT_ROOT / ".binome",
         description="Where the embedded PostgreSQL (and later the spool) keeps its files.",
@@ -35,6 +39,50 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         64 * 1024, gt=0, description="Largest beacon body accepted; larger gets 413 unread."
+    )
+    # Abuse controls and server limits (SECURITY.md).
+    trusted_proxy_header: str = Field(
+        "", description="Header a trusted reverse proxy sets with the client address "
+        "(X-Forwarded-For, X-Real-IP, Forwarded ...), read only to key the rate limit; "
+        "empty (the default) uses the TCP peer's address."
+    )
+    trusted_proxy_hops: int = Field(
+        1, ge=1, description="How many trusted proxies append to that header: the client is "
+        "the address this many entries from its right end."
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated networks of trusted proxies (CIDR); when set, the "
+        "header is read only from a peer in them and the client is its right-most address "
+        "outside them (instead of counting hops)."
+    )
+    store_automated: bool = Field(
+        False, description="Store beacons from bots, crawlers, headless browsers and clients "
+        "without User-Agent (e.g. for synthetic monitoring); false counts them as rejected "
+        "and answers 204 without storing them."
+    )
+    max_beacons_per_page_view: int = Field(
+        100, ge=0, description="Beacons one page view may send (per process, in memory); "
+        "beyond it 429; 0 = no cap."
+    )
+    max_beacons_per_session: int = Field(
+        2000, ge=0, description="Beacons one session may send (per process, in memory); "
+        "beyond it 429; 0 = no cap."
+    )
+    session_id_per_day: bool = Field(
+        True, description="Store `sid` as a per-day pseudonym, so sessions cannot be linked "
+        "across days; false stores it as sent."
+    )
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a client has to send a beacon's whole body; "
+        "beyond it 408."
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a client has to send a request's headers (`binome "
+        "serve`); beyond it 408 and the connection is closed."
+    )
+    max_connections: int = Field(
+        1000, gt=0, description="Connections and requests one worker serves at once "
+        "(`binome serve`, uvicorn's limit_concurrency); beyond it 503."
     )
     batch_max_rows: int = Field(
         500, gt=0, description="The writer flushes a batch when it holds this many beacons..."

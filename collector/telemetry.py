@@ -22,7 +22,10 @@ from prometheus_client import (
 BEACONS_RECEIVED = Counter("binome_beacons_received", "POST /beacon requests received.")
 BEACONS_ACCEPTED = Counter("binome_beacons_accepted", "Beacons accepted (answered 204).")
 BEACONS_REJECTED = Counter(
-    "binome_beacons_rejected", "Beacons rejected, by reason (the error code).", ["reason"]
+    "binome_beacons_rejected",
+    "Beacons not stored, by reason: the error code, or bot, headless, no_user_agent "
+    "(automated traffic, answered 204).",
+    ["reason"],
 )
 QUEUE_DEPTH = Gauge(
     "binome_queue_depth", "Beacons in memory awaiting a write.", multiprocess_mode="livesum"

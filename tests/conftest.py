@@ -29,6 +29,12 @@ from collector.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Test clients are automated (httpx says "python-httpx", Chromium "HeadlessChrome"),
+# and a collector drops automated traffic by default. Every collector a test starts
+# inherits this and stores it, unless the test says otherwise: tests/test_abuse.py
+# and tests/test_fuzz.py check the default behaviour with BINOME_STORE_AUTOMATED=false.
+os.environ.setdefault("BINOME_STORE_AUTOMATED", "true")
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip locally when something is missing; fail under CI=true."""
@@ -125,19 +131,27 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 class Collector:
-    """A `binome` collector in its own process, over real HTTP."""
+    """A `binome` collector in its own process, over real HTTP.
 
-    def __init__(self, database_url: str, log_path: Path, **settings: Any) -> None:
+    By default uvicorn's command line serves the app; with `serve=True` it is
+    `binome serve`, with the server limits of collector/server.py."""
+
+    def __init__(self, database_url: str, log_path: Path, serve: bool = False,
+                 **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BINOME_DATABASE_URL": database_url}
         env.update({f"BINOME_{k.upper()}": str(v) for k, v in settings.items()})
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
+        command = (
+            [sys.executable, "-m", "collector.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port)] if serve else
             [sys.executable, "-m", "uvicorn", "collector.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--no-access-log"],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+             "--no-access-log", "--no-proxy-headers"]  # as `binome serve`: SECURITY.md
+        )
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
         )
         self.log_path = log_path
         self._wait_ready()
@@ -166,10 +180,14 @@ class Collector:
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a collector on the session's database (small batches, no rate limit)."""
+    """Base URL of a collector on the session's database. Abuse controls that tests
+    would trip are off: no rate limit, beacons from test clients and headless browsers
+    stored, sids stored as sent (so that a test finds a session by the id it sent).
+    tests/test_abuse.py and tests/test_privacy.py test them on collectors of their own."""
     collector = Collector(
         database_url, tmp_path_factory.mktemp("collector") / "collector.log",
         batch_max_ms=20, rate_limit_per_minute=0, sites_refresh_seconds=1,
+        store_automated=True, session_id_per_day=False,
     )
     yield collector.url
     collector.stop()

@@ -22,10 +22,13 @@ from hypothesis import strategies as st
 from collector.beacon import Beacon, parse_beacon
 from collector.enrich import (
     COLUMNS,
+    automation_reason,
     classify_referrer,
     page_view_day,
     parse_user_agent,
+    scrub_text,
     scrub_url,
+    session_pseudonym,
     to_record,
 )
 
@@ -408,7 +411,7 @@ def test_to_record_marketing_keeps_everything() -> None:
     assert row["day"] == dt.date(2025, 11, 26)
     assert row["pv"] == "q3Zk9f0aT1xw2bYc"
     assert row["seq"] == 0
-    assert row["sid"] == "Hc8s0d9f8g7h6j5k"
+    assert row["sid"] == session_pseudonym("demo", dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k")
     assert row["received_at"] is RECEIVED
     assert row["t0"] == dt.datetime(2025, 11, 26, 9, 40, 0, 500, tzinfo=UTC)
     assert row["t0"].tzinfo is not None
@@ -599,7 +602,167 @@ def test_no_query_value_but_utm_reaches_the_record(
     if fragment is not None:
         url += "#" + quote(_MARK + "frag" + fragment, safe="=&")
     row = _row(_beacon(url=url, ref=url))
-    assert row["utm_campaign"] == utm_campaign
+    assert row["utm_campaign"] == scrub_text(utm_campaign)
     assert row["path"] == "/p/42"
     # Every value and the fragment carry the marker, encoded or decoded alike.
     assert _MARK not in _row_text(row)
+
+
+# --- personal data in paths, campaign values and dimensions ------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        # kept: what analysts group by
+        ("/p/42", "/p/42"),
+        ("/2025/11/26/lcp-explained", "/2025/11/26/lcp-explained"),
+        ("/blog/how-to-improve-lcp-in-2025", "/blog/how-to-improve-lcp-in-2025"),
+        ("/black-friday-2025-summer-sale", "/black-friday-2025-summer-sale"),
+        ("/c/galaxys24ultra-256gb-black", "/c/galaxys24ultra-256gb-black"),
+        ("/p/order-12345", "/p/order-12345"),
+        ("/wiki/United_States_Declaration_of_Independence",
+         "/wiki/United_States_Declaration_of_Independence"),
+        ("/TheQuickBrownFox2025", "/TheQuickBrownFox2025"),
+        ("black-friday", "black-friday"),
+        # e-mails, raw or percent-encoded
+        ("/account/jean.dupont@example.fr/orders", "/account/:email/orders"),
+        ("/u/jean.dupont%40example.fr", "/u/:email"),
+        ("/u/Jean-Luc.O'Neil+promo@mail.example.co.uk", "/u/Jean-Luc.O':email"),
+        ("newsletter-jane@doe.example", ":email"),
+        # ids: UUIDs and runs of 6 digits or more
+        ("/orders/100234567", "/orders/:id"),
+        ("/o/123e4567-e89b-12d3-a456-426614174000/x", "/o/:id/x"),
+        ("/tel/+33612345678", "/tel/+:id"),
+        ("contact-00123456", "contact-:id"),
+        ("GA1.2.1234567890.1764150000", "GA1.2.:id.:id"),
+        # tokens: hex, base32/36, base64(url), JWTs; CRM ids in utm_* values
+        ("/reset/9f86d081884c7d659a2feaa0c55ad015", "/reset/:token"),
+        ("/reset-password-9f86d081884c7d659a2feaa0c55ad015", "/reset-password-:token"),
+        ("/s/aZ3_x9-Kq8LmN2pQ4rS7tU", "/s/:token"),
+        ("/t/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0",
+         "/t/:token.:token.:token"),
+        ("crm-0035g00000XyZab1AAA", ":token"),  # short words beside a token go with it
+        ("/i/k3j5h6g7f8d9s0a1q2w3", "/i/:token"),
+    ],
+)
+def test_scrub_text(text: str, scrubbed: str) -> None:
+    assert scrub_text(text) == scrubbed
+
+
+def test_scrub_text_catches_most_random_tokens() -> None:
+    import random
+
+    rng = random.Random(6)
+    alphabets = {
+        "hex": string.hexdigits[:16], "base32": string.digits + "abcdefghijklmnopqrstuv",
+        "base36": string.digits + string.ascii_lowercase,
+        "base64url": string.ascii_letters + string.digits + "-_",
+    }
+    for name, alphabet in alphabets.items():
+        for length, share in ((16, 0.85), (32, 0.95)):
+            tokens = ["".join(rng.choice(alphabet) for _ in range(length)) for _ in range(500)]
+            caught = sum(scrub_text("/x/" + token) != "/x/" + token for token in tokens)
+            assert caught / len(tokens) >= share, (name, length, caught)
+
+
+def test_personal_data_is_scrubbed_from_path_utm_and_dims() -> None:
+    beacon = _beacon(
+        url="https://shop.example/account/jean.dupont%40example.fr/orders/100234567"
+            "?utm_source=crm&utm_content=contact-00123456&utm_term=jane%40doe.example"
+            "&utm_campaign=spring-2026",
+        dims={"page_type": "account", "customer": "cus_9f86d081884c7d659a2f"},
+        metrics=[{"name": "LCP", "value": 900, "attribution": {
+            "url": "https://cdn.example/u/9f86d081884c7d659a2feaa0c55ad015/avatar.png?sig=x"}}],
+    )
+    row = _row(beacon)
+    assert row["path"] == "/account/:email/orders/:id"
+    assert row["utm_content"] == "contact-:id"
+    assert row["utm_term"] == ":email"
+    assert row["utm_campaign"] == "spring-2026" and row["utm_source"] == "crm"
+    assert orjson.loads(row["dims"]) == {"page_type": "account", "customer": ":token"}
+    assert orjson.loads(row["metrics"])[0]["attribution"]["url"] == (
+        "https://cdn.example/u/:token/avatar.png")
+    text = _row_text(row)
+    for secret in ("jean.dupont", "100234567", "00123456", "jane", "9f86d0818"):
+        assert secret not in text, secret
+
+
+def test_scrubbing_a_path_is_cheap() -> None:
+    """The hot path: a path with nothing suspect costs one regex search; a
+    suspect one is worked out once and then cached."""
+    clean = "/blog/lcp-explained/part-2"
+    started = time.perf_counter()
+    for _ in range(100_000):
+        scrub_text(clean)
+    assert time.perf_counter() - started < 0.5
+    suspect = "/account/jean.dupont@example.fr/orders/100234567"
+    scrub_text(suspect)
+    started = time.perf_counter()
+    for _ in range(100_000):
+        scrub_text(suspect)
+    assert time.perf_counter() - started < 0.5
+
+
+# --- bots, crawlers, headless browsers --------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("ua", "reason"),
+    [
+        ("", "no_user_agent"),
+        ("   ", "no_user_agent"),
+        (UA["headless_chrome"], "headless"),
+        (("Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) "
+         "PhantomJS/2.1.1 Safari/538.1"), "headless"),
+        (("Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, "
+         "like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse"), "headless"),
+        (UA["googlebot"], "bot"),
+        (UA["googlebot_smartphone"], "bot"),
+        ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "bot"),
+        (("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
+         "+https://openai.com/gptbot)"), "bot"),
+        (("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; "
+         "+claudebot@anthropic.com)"), "bot"),
+        ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "bot"),
+        ("Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)", "bot"),
+        ("curl/8.5.0", "bot"),
+        ("python-requests/2.32.3", "bot"),
+        ("python-httpx/0.28.1", "bot"),
+        ("Go-http-client/1.1", "bot"),
+        ("Wget/1.21.4", "bot"),
+        ("axios/1.7.2", "bot"),
+        (UA["iphone_safari"], None),
+        (UA["windows_chrome"], None),
+        (UA["samsung_internet"], None),
+        (UA["mac_firefox"], None),
+        (UA["windows_edge"], None),
+        ("zzz", None),  # unknown, not known to be automated: stored as device 'unknown'
+    ],
+)
+def test_automation_reason(ua: str, reason: str | None) -> None:
+    assert automation_reason(ua) == reason
+
+
+# --- session ids that cannot be linked across days --------------------------------------
+
+def test_session_pseudonym_changes_with_the_day_and_site() -> None:
+    day = dt.date(2025, 11, 26)
+    sid = "Hc8s0d9f8g7h6j5k"
+    same = session_pseudonym("demo", day, sid)
+    assert same == session_pseudonym("demo", day, sid)
+    assert same != sid and len(same) == 16 and set(same) <= set(
+        string.ascii_letters + string.digits + "-_")
+    assert session_pseudonym("demo", day + dt.timedelta(days=1), sid) != same
+    assert session_pseudonym("other", day, sid) != same
+
+
+def test_a_sessions_page_views_share_the_pseudonym_of_their_day() -> None:
+    first = _row(_beacon(pv="pvfirst01", t0=T0))
+    later = _row(_beacon(pv="pvlater01", t0=T0 + 3_600_000))
+    yesterday = _row(_beacon(pv="pvyesterd", t0=T0 - 86_400_000))
+    assert first["sid"] == later["sid"]
+    assert yesterday["day"] == dt.date(2025, 11, 25) and yesterday["sid"] != first["sid"]
+
+
+def test_session_ids_as_sent_when_asked() -> None:
+    record = to_record(_beacon(), RECEIVED, UA["iphone_safari"], None, session_per_day=False)
+    assert dict(zip(COLUMNS, record, strict=True))["sid"] == "Hc8s0d9f8g7h6j5k"
