@@ -30,7 +30,7 @@ def database(settings: Settings) -> Iterator[str]:
         return
     from collector.embedded import EmbeddedPostgres
 
-    with EmbeddedPostgres(settings.data_dir) as embedded:
+    with EmbeddedPostgres(settings.data_dir, pg_bin=settings.pg_bin) as embedded:
         yield embedded.url
 
 

@@ -74,7 +74,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        embedded.stop()
+        embedded.remove()
 
 
 async def _create_database(server: str) -> str:

@@ -24,6 +24,14 @@ def test_healthz_and_readyz(live_server: str) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
+async def _migrate(url: str) -> None:
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+    finally:
+        await conn.close()
+
+
 def test_readyz_is_503_with_the_reason_while_the_database_is_down(
     tmp_path: Path, start_collector: Any
 ) -> None:
@@ -33,9 +41,7 @@ def test_readyz_is_503_with_the_reason_while_the_database_is_down(
     cluster = EmbeddedPostgres(tmp_path / "pg")
     url = cluster.start()
     try:
-        conn = asyncio.run(db.connect(url))
-        asyncio.run(db.migrate(conn, PROJECT_ROOT / "sql"))
-        asyncio.run(conn.close())
+        asyncio.run(_migrate(url))
         collector = start_collector(database_url=url)
         assert httpx.get(collector.url + "/readyz").status_code == 200
         cluster.stop()
@@ -46,7 +52,7 @@ def test_readyz_is_503_with_the_reason_while_the_database_is_down(
         cluster.start()
         assert httpx.get(collector.url + "/readyz", timeout=10).status_code == 200
     finally:
-        cluster.stop()
+        cluster.remove()
 
 
 def test_dashboard_token(start_collector: Any) -> None:

@@ -137,3 +137,6 @@ def test_serve_with_the_embedded_postgresql(tmp_path: Path) -> None:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        from collector.embedded import EmbeddedPostgres
+
+        EmbeddedPostgres(tmp_path / "binome").remove()

@@ -59,8 +59,9 @@ async def test_resend_across_midnight_with_t0_is_stored_once(
     assert await writer.write_batch([before]) == 1
     assert await writer.write_batch([resend, later_seq]) == 1
     conn = await asyncpg.connect(migrated)
-    rows = await conn.fetch("SELECT seq, day, (SELECT relname FROM pg_class c WHERE c.oid = b.tableoid)"
-                            " AS part FROM binome.beacons b WHERE pv = 'acrossmidnight1' ORDER BY seq")
+    rows = await conn.fetch(
+        "SELECT b.seq, b.day, c.relname AS part FROM binome.beacons b"
+        " JOIN pg_class c ON c.oid = b.tableoid WHERE b.pv = 'acrossmidnight1' ORDER BY b.seq")
     await conn.close()
     assert [(r["seq"], r["day"]) for r in rows] == [(0, dt.date(2026, 11, 25)),
                                                      (1, dt.date(2026, 11, 25))]

@@ -60,7 +60,9 @@ guard(() => {
   onCLS(report);
 
   const flush = guard(() => {
-    const body = takeBeacon(view, pageContext(window, view._restored));
+    // A prerendered page that is discarded unseen is not a page view.
+    if (document.prerendering) return;
+    const body = takeBeacon(view, () => pageContext(window, view._restored));
     if (body) send(config.endpoint, body);
   });
   // Not a capture listener: web-vitals reports INP, CLS and LCP from capture

@@ -160,23 +160,22 @@ const byteLength = (json) => new Blob([json]).size;
 
 /**
  * The next beacon of the page view as JSON, or '' when nothing may or need be
- * sent: outside the sample, at consent 'none', on a non-http(s) page, or when
- * nothing changed since the last send (seq 0 always goes: it is the page view).
- * Advances seq and forgets what it sent.
+ * sent: outside the sample, at consent 'none', when nothing changed since the
+ * last send (seq 0 always goes: it is the page view), or on a page that is not
+ * http(s). The page is read only once a beacon is due, so a page view that is
+ * not measured never touches sessionStorage. Advances seq and forgets what it
+ * sent.
  * @param {PageView} view
- * @param {PageContext} page
+ * @param {() => PageContext} readPage
  * @returns {string}
  */
-export const takeBeacon = (view, page) => {
+export const takeBeacon = (view, readPage) => {
   const consent = view._consent;
   const metrics = Object.values(view._metrics);
   const events = view._events;
-  if (
-    !view._sampled ||
-    consent == 'none' ||
-    !/^https?:\/\//.test(page.href) ||
-    (view._seq && !metrics.length && !events.length)
-  ) return '';
+  if (!view._sampled || consent == 'none' || (view._seq && !metrics.length && !events.length)) return '';
+  const page = readPage();
+  if (!/^https?:\/\//.test(page.href)) return '';
   const marketing = consent == 'marketing';
   const dims = view._dims;
   const beacon = {
@@ -198,9 +197,9 @@ export const takeBeacon = (view, page) => {
     metrics: metrics.slice(0, MAX_METRICS),
     events: marketing ? events : undefined,
   };
-  // Over the keepalive budget (which a refused beacon would not even reach
-  // the fetch fallback of): attribution goes first, then most events. Every
-  // other field is capped so that what remains fits.
+  // sendBeacon and fetch keepalive alike refuse a body over the page's 64 KiB
+  // budget: attribution goes first, then most events. Every other field is
+  // capped so that what remains fits.
   let json = serialize(beacon);
   if (byteLength(json) > MAX_BEACON_BYTES) {
     for (const m of beacon.metrics) m.attribution = undefined;

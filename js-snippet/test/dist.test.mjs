@@ -118,8 +118,17 @@ describe('dist/binome.js in a fake browser', () => {
       b.hide();
       b.dispatch('pagehide', {persisted: false});
       assert.equal(b.beacons.length + b.fetches.length, 0);
+      assert.equal(b.storageReads || 0, 0, 'sessionStorage untouched');
     });
   }
+
+  test('a prerendered page discarded before activation sends nothing', async () => {
+    const b = await visit({prerendering: true});
+    b.window.document.visibilityState = 'hidden';
+    b.dispatch('visibilitychange');
+    b.dispatch('pagehide', {persisted: false});
+    assert.equal(b.beacons.length + b.fetches.length, 0);
+  });
 
   test('falls back to fetch keepalive when sendBeacon refuses', async () => {
     const b = await visit({sendBeaconResult: false, dataset: {site: 'demo', endpoint: 'https://collector.example/beacon'}});

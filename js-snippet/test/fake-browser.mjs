@@ -10,7 +10,7 @@ export const DIST = readFileSync(new URL('../dist/binome.js', import.meta.url), 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 export class FakeBrowser {
-  constructor({dataset = {site: 'demo', release: 'demo-1'}, href = 'https://shop.example/?utm_source=newsletter&utm_campaign=bf#top', sendBeaconResult = true, queue = [], storage = 'ok', stub = true} = {}) {
+  constructor({dataset = {site: 'demo', release: 'demo-1'}, href = 'https://shop.example/?utm_source=newsletter&utm_campaign=bf#top', sendBeaconResult = true, queue = [], storage = 'ok', stub = true, prerendering = undefined} = {}) {
     this.listeners = [];
     this.observers = [];
     this.beacons = [];
@@ -25,7 +25,7 @@ export class FakeBrowser {
       visibilityState: 'visible',
       readyState: 'complete',
       referrer: 'https://www.google.com/',
-      prerendering: undefined,
+      prerendering,
       querySelector: () => null,
       addEventListener: () => {},
     };
@@ -80,6 +80,7 @@ export class FakeBrowser {
     Object.defineProperty(win, 'sessionStorage', {
       enumerable: true,
       get() {
+        browser.storageReads = (browser.storageReads || 0) + 1;
         if (storage == 'throws') throw new Error('SecurityError');
         return {getItem: (k) => (items.has(k) ? items.get(k) : null), setItem: (k, v) => items.set(k, String(v))};
       },

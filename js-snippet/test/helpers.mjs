@@ -36,7 +36,7 @@ export const view = (overrides = {}, t0 = 1764150000000.25) => createPageView(co
 
 /** The next beacon as an object, or null when nothing is sent. */
 export const next = (v, p = page()) => {
-  const json = takeBeaconJson(v, p);
+  const json = takeBeaconJson(v, () => p);
   return json ? JSON.parse(json) : null;
 };
 

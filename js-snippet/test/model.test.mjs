@@ -44,7 +44,7 @@ const hostileBeacons = () => {
       type: 'back_forward', domainLookupStart: x, domainLookupEnd: x, connectStart: 0, connectEnd: x, secureConnectionStart: x,
       responseStart: x, domInteractive: x, domContentLoadedEventStart: x, loadEventStart: x, transferSize: x, nextHopProtocol: x,
     });
-    out.push(takeBeacon(v, page({device, nav, ref: x})));
+    out.push(takeBeacon(v, () => page({device, nav, ref: x})));
   }
   const strings = ['', '\0', '\ud800', '\udfff\ud800', 'x'.repeat(10000), '\u20ac'.repeat(3000), '\ud83d\ude00'.repeat(100)];
   for (const s of strings) {
@@ -54,16 +54,16 @@ const hostileBeacons = () => {
     addConversion(v, s || 'x', 1, s);
     addMetric(v, metric('LCP', 1, {id: s}), s.slice(0, 100));
     // location.href is always a serialized (percent-encoded) URL.
-    out.push(takeBeacon(v, page({ref: s, href: new URL(`https://shop.example/${s.slice(0, 20)}?q=${s}`).href})));
+    out.push(takeBeacon(v, () => page({ref: s, href: new URL(`https://shop.example/${s.slice(0, 20)}?q=${s}`).href})));
   }
   for (const consent of ['performance', 'marketing']) {
     const v = view({consent});
     setDim(v, 'page_type', 'landing');
     addConversion(v, 'purchase', 49.9, 'EUR');
-    out.push(takeBeacon(v, page()));
+    out.push(takeBeacon(v, () => page()));
     startPageView(v, 1, () => 0, true);
     addMetric(v, metric('TTFB', 0, {navigationType: 'back-forward-cache'}));
-    out.push(takeBeacon(v, page({nav: {type: 'back-forward-cache'}})));
+    out.push(takeBeacon(v, () => page({nav: {type: 'back-forward-cache'}})));
     setConsent(v, 'none');
   }
   return out.filter(Boolean);
