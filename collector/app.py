@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.database_url or "")
+        # min_size=0: no pool floor to restore (and log about) while PostgreSQL is down.
+        pool = await db.create_pool(settings.database_url or "", min_size=0)
         writer = BeaconWriter(
             settings.database_url or "",
             batch_max_rows=settings.batch_max_rows,

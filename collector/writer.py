@@ -147,6 +147,10 @@ class IngestCounts:
                      rows_written=rows, at=minute * 60)
 
 
+class _ReplayStopped(Exception):
+    """The writer is stopping: the file being replayed waits for the next start."""
+
+
 class _ReplayRun:
     """One stretch of replaying, from the first file claimed to an empty spool."""
 
@@ -275,13 +279,15 @@ class BeaconWriter:
             await self._task
         if self._replayer is not None:
             # A file being replayed stays in the spool: replayed again next time,
-            # which the idempotency key makes harmless.
+            # which the idempotency key makes harmless. The replay task also checks
+            # `_closing`, in case the cancellation lands where it could be lost.
             self._replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replayer
+            done, _pending = await asyncio.wait({self._replayer}, timeout=SHUTDOWN_WRITE_TIMEOUT_S)
+            if not done:
+                log.error("spool replay did not stop; leaving it")
         async with self._spool_lock:
             self._spool.close()
-        self._finish_replay_run()
+        self._finish_replay_run(stopping=True)
         if self.last_error is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flush_counts(), SHUTDOWN_WRITE_TIMEOUT_S)
@@ -308,7 +314,8 @@ class BeaconWriter:
                     return
                 self._has_data.clear()
                 try:
-                    await asyncio.wait_for(self._has_data.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._has_data.wait()
                 except TimeoutError:
                     await self._idle_tick()
                 continue
@@ -319,7 +326,8 @@ class BeaconWriter:
                     break
                 self._batch_full.clear()
                 try:
-                    await asyncio.wait_for(self._batch_full.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._batch_full.wait()
                 except TimeoutError:
                     break
             # The batch stays in the queue until it is written or spooled, so the
@@ -393,22 +401,27 @@ class BeaconWriter:
     # -- the replay task: spool -> PostgreSQL -------------------------------------
 
     async def _replay_loop(self) -> None:
-        while True:
+        while not self._closing:
             self._replay_wanted.clear()
             try:
                 progressed = await self._replay_step()
             except asyncio.CancelledError:
                 raise
+            except _ReplayStopped:
+                return
             except Exception:
                 log.exception("spool replay failed unexpectedly")
                 progressed = False
             if not progressed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._replay_wanted.wait(), SCAN_INTERVAL_S)
+                    async with asyncio.timeout(SCAN_INTERVAL_S):
+                        await self._replay_wanted.wait()
 
     async def _replay_step(self) -> bool:
         """Replay one spool file; False when there was nothing to replay."""
-        spool_file = await asyncio.to_thread(self._spool.claim)
+        # Synchronous on purpose (a directory listing and non-blocking flocks): a
+        # cancellation must not leave a claimed file locked in a forgotten thread.
+        spool_file = self._spool.claim()
         if spool_file is None:
             async with self._spool_lock:
                 if self._spool.holds_unsealed:
@@ -463,17 +476,22 @@ class BeaconWriter:
                 return
             except Exception as exc:
                 self._note_failure(exc)
+                if self._closing:
+                    raise _ReplayStopped from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
 
-    def _finish_replay_run(self) -> None:
+    def _finish_replay_run(self, *, stopping: bool = False) -> None:
         run, self._replay_run = self._replay_run, None
         if run is None:
             return
         seconds = time.monotonic() - run.first_write_at if run.first_write_at else 0.0
-        log.info("spool replay done", extra={
+        used, files = self._spool.usage()
+        log.info("spool replay stopped, the rest waits for the next start" if stopping
+                 else "spool replay done", extra={
             "files": run.files, "beacons": run.rows, "seconds": round(seconds, 3),
             "beacons_per_second": round(run.rows / seconds) if seconds > 0 else None,
+            "spool_bytes_left": used, "spool_files_left": files,
         })
 
     def _update_spool_gauges(self) -> None:
