@@ -24,8 +24,8 @@ Errors come in two kinds:
     PostgreSQL again.
 
 When the spool is full too, the queue fills and POST /beacon answers 503: memory
-holds at most `queue_max` beacons (the batch being written included), plus one
-batch read back from the spool. On stop the queue is flushed to PostgreSQL or to
+holds at most `queue_max` beacons (the batch being written included), plus what
+a replay reads back from the spool for one write (REPLAY_BATCH_ROWS). On stop the queue is flushed to PostgreSQL or to
 the spool (allowed past its cap by at most that one queue), never dropped unless
 the disk itself fails.
 """
@@ -39,7 +39,7 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -64,6 +64,9 @@ SCAN_INTERVAL_S = 2.0
 # shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
 WRITE_TIMEOUT_S = 30.0
 SHUTDOWN_WRITE_TIMEOUT_S = 5.0
+# A replay joins spooled batches into writes of this many rows (or
+# BATCH_MAX_ROWS if larger): the memory a replay holds.
+REPLAY_BATCH_ROWS = 2000
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_beacons"
@@ -162,7 +165,7 @@ class _ReplayRun:
 
 class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
-                 queue_max: int, spool: Spool, retry_max_s: float = 2.0) -> None:
+                 queue_max: int, spool: Spool, retry_max_s: float = 1.0) -> None:
         self._database_url = database_url
         self._batch_max_rows = batch_max_rows
         self._batch_max_s = batch_max_ms / 1000
@@ -448,7 +451,8 @@ class BeaconWriter:
         run = self._replay_run
         assert run is not None
         replayed = 0
-        for batch in spool_file.batches():
+        for batch in _coalesce(spool_file.batches(), max(self._batch_max_rows,
+                                                         REPLAY_BATCH_ROWS)):
             await self._write_with_retry(batch)
             if run.first_write_at is None:
                 run.first_write_at = time.monotonic()
@@ -622,6 +626,19 @@ class BeaconWriter:
                 await conn.execute(_COUNT_UPSERT, *columns)
         except Exception:  # counters wait for the next write, whatever the failure
             self.counts.put_back(taken)
+
+
+def _coalesce(batches: Iterator[list[Record]], rows: int) -> Iterator[list[Record]]:
+    """Spooled batches joined into writes of about `rows` rows: an outage spools
+    many small batches, and one transaction per batch would slow the replay."""
+    pending: list[Record] = []
+    for batch in batches:
+        pending.extend(batch)
+        if len(pending) >= rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
