@@ -91,16 +91,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         spool_bytes, spool_files = writer.spool_usage()
         figures = {"queue_depth": writer.depth, "spool_bytes": spool_bytes,
                    "spool_files": spool_files, "spooling": writer.spooling}
+        reasons = []
         try:
             await writer.ping()
         except Exception as exc:  # any failure to reach PostgreSQL means "not ready"
-            reason = f"database unreachable: {type(exc).__name__}: {exc}"
-            if writer.spooling:
-                reason += f"; spooling to disk ({spool_bytes} bytes in {spool_files} files)"
-            return JSONResponse({"status": "unavailable", "reason": reason, **figures}, 503)
-        reason = writer.unready_reason()
-        if reason is not None:
-            return JSONResponse({"status": "unavailable", "reason": reason, **figures}, 503)
+            reasons.append(f"database unreachable: {type(exc).__name__}: {exc}")
+        writer_reason = writer.unready_reason()
+        if writer_reason is not None:
+            reasons.append(writer_reason)
+        elif reasons and writer.spooling:
+            reasons.append(f"spooling to disk ({spool_bytes} bytes in {spool_files} files)")
+        if reasons:
+            return JSONResponse({"status": "unavailable", "reason": "; ".join(reasons),
+                                 **figures}, 503)
         return JSONResponse({"status": "ready", **figures})
 
     async def metrics(request: Request) -> Response:

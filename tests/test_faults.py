@@ -356,25 +356,32 @@ def test_spool_full_answers_503_and_loses_nothing_accepted(
     cluster.stop()
     try:
         with httpx.Client(timeout=10) as client:
-            for i in range(2000):
+            for i in range(3000):
                 pv = f"spoolfull{i:05d}"
                 response = client.post(collector.url + "/beacon",
                                        content=json.dumps(make_beacon(pv=pv)), headers=TEXT)
                 if response.status_code == 204:
                     accepted.add(pv)
                     continue
-                refused = response
-                break
+                assert response.status_code == 503
+                reason = client.get(collector.url + "/readyz").json()["reason"]
+                if "spool full" in reason:
+                    refused = response
+                    break
+                # The queue outran the disk for a moment (fsync behind PostgreSQL's
+                # shutdown checkpoint): backpressure too, but not the spool full.
+                time.sleep(0.1)
         assert refused is not None, "the spool never filled"
-        assert refused.status_code == 503
         assert refused.json()["error"] == "overloaded"
-        assert int(refused.headers["Retry-After"]) > 0
+        assert refused.headers["Retry-After"] == "30"
         ready = httpx.get(collector.url + "/readyz", timeout=10)
-        assert ready.status_code == 503 and "database unreachable" in ready.json()["reason"]
+        assert ready.status_code == 503
+        assert "database unreachable" in ready.json()["reason"]
         figures = metrics(collector.url)
         assert figures[("binome_beacons_rejected_total", (("reason", "overloaded"),))] >= 1
         assert figures[("binome_queue_depth", ())] == 40
-        assert 0 < figures[("binome_spool_bytes", ())] <= 64 * 1024 + 20_000
+        assert 64 * 1024 - 12_000 < figures[("binome_spool_bytes", ())] <= 64 * 1024
+        assert figures[("binome_beacons_dropped_total", ())] == 0
     finally:
         cluster.start()
     count, pvs = wait_until_stored(fault_db, "spoolfull", accepted)
