@@ -25,9 +25,9 @@ Errors come in two kinds:
 
 When the spool is full too, the queue fills and POST /beacon answers 503: memory
 holds at most `queue_max` beacons (the batch being written included), plus what
-a replay reads back from the spool for one write (REPLAY_BATCH_ROWS). On stop the queue is flushed to PostgreSQL or to
-the spool (allowed past its cap by at most that one queue), never dropped unless
-the disk itself fails.
+a replay reads back from the spool for one write (REPLAY_BATCH_ROWS). On stop
+the queue is flushed to PostgreSQL or to the spool (allowed past its cap by at
+most that one queue), never dropped unless the disk itself fails.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def promql_metric_names(expr: str) -> set[str]:
 
 def test_promql_names_are_extracted() -> None:
     assert promql_metric_names(
-        'histogram_quantile(0.99, sum by (le) (rate(binome_write_seconds_bucket[$__rate_interval])))'
+        "histogram_quantile(0.99, sum by (le) "
+        "(rate(binome_write_seconds_bucket[$__rate_interval])))"
     ) == {"binome_write_seconds_bucket"}
     assert promql_metric_names('time() - max(binome_last_write_timestamp_seconds)') == {
         "binome_last_write_timestamp_seconds"}

@@ -123,6 +123,8 @@ async def test_stop_flushes_the_queue(migrated: str, tmp_path: Path) -> None:
     for i in range(10):
         assert w.offer(record(now, pv=f"flushonstop{i:04d}"))
     await w.stop()
+    assert w.closing and not w.offer(record(now))  # ingest answers 503 shutting_down
+    assert w.unready_reason() == "shutting down"
     conn = await asyncpg.connect(migrated)
     count = await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE pv LIKE 'flushonstop%'")
     counted = await conn.fetchval("SELECT sum(rows_written) FROM binome.ingest_counts")
