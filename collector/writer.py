@@ -600,7 +600,14 @@ class BeaconWriter:
 
     async def _ensure_partitions(self, conn: asyncpg.Connection, days: set[dt.date]) -> None:
         for day in days - self._known_days:
-            await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            try:
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            except asyncpg.DuplicateTableError:
+                # Two workers met a new day at once. The function's advisory lock
+                # does not refresh the waiter's catalog snapshot (only relation
+                # locks process invalidations), so it may not see the partition the
+                # other just created, and tries again: the partition exists.
+                pass
             self._known_days.add(day)
 
     async def _flush_counts(self, conn: asyncpg.Connection | None = None,

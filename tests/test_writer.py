@@ -198,3 +198,24 @@ def test_data_errors_and_unavailability_are_told_apart() -> None:
     assert not is_data_error(asyncpg.InsufficientPrivilegeError("no"))
     assert not is_data_error(asyncpg.ConnectionDoesNotExistError("gone"))
     assert not is_data_error(ConnectionRefusedError())
+
+
+async def test_two_writers_meeting_a_new_day_both_write(migrated: str, tmp_path: Path) -> None:
+    """Workers that create the same daily partition at once: the loser of the
+    race sees DuplicateTableError (its advisory-lock wait leaves its catalog
+    snapshot stale), which must not fail its batch."""
+    writers = [BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=100,
+                            spool=Spool(tmp_path / f"spool{i}", max_bytes=2**20))
+               for i in range(2)]
+    for w in writers:
+        await w.start()
+    try:
+        for n in range(5):
+            received = dt.datetime(2031, 3, 1 + n, 12, tzinfo=UTC)
+            written = await asyncio.gather(*(
+                w.write_batch([record(received, pv=f"newday{n}w{i}xxxx", t0=None)])
+                for i, w in enumerate(writers)))
+            assert written == [1, 1]
+    finally:
+        for w in writers:
+            await w.stop()
