@@ -412,6 +412,7 @@ class Bench:
         if design.app.startswith("collector."):
             env["BINOME_DATABASE_URL"] = self.db_url
             env["BINOME_RATE_LIMIT_PER_MINUTE"] = str(self.args.rate_limit)
+            env.update(self.args.collector_env)
             if design.workers > 1:
                 # as `binome serve --workers N` does: /metrics aggregated over workers
                 metrics_dir = tmp / f"metrics-{secrets.token_hex(3)}"
@@ -877,6 +878,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-cpu", default="1", help="CPU list for wrk (1)")
     parser.add_argument("--rate-limit", type=int, default=BENCH_RATE_LIMIT,
                         help="BINOME_RATE_LIMIT_PER_MINUTE for the collector (on, never reached)")
+    parser.add_argument("--collector-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the collector designs, e.g. "
+                             "BINOME_BATCH_MAX_ROWS=2000 (repeatable)")
     parser.add_argument("--beacons", type=int, default=4000,
                         help="distinct beacon templates wrk cycles through (4000)")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
@@ -892,6 +896,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown design(s) {', '.join(unknown)}; choose from {', '.join(DESIGNS)}")
     args.design_list = [DESIGNS[n] for n in names]
+    try:
+        args.collector_env = dict(item.split("=", 1) for item in args.collector_env)
+    except ValueError:
+        parser.error("--collector-env takes NAME=VALUE")
     args.all_cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     return args
 
