@@ -23,6 +23,7 @@ from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
+from collector.spool import Spool
 from collector.writer import BeaconWriter
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.database_url or "")
+        # min_size=0: no pool floor to restore (and log about) while PostgreSQL is down.
+        pool = await db.create_pool(settings.database_url or "", min_size=0)
         writer = BeaconWriter(
             settings.database_url or "",
             batch_max_rows=settings.batch_max_rows,
             batch_max_ms=settings.batch_max_ms,
             queue_max=settings.queue_max,
+            spool=Spool(settings.spool_path, max_bytes=settings.spool_max_bytes),
         )
         sites = SiteRegistry(pool, settings.sites_refresh_seconds)
         await sites.refresh()
@@ -60,9 +63,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            # uvicorn has stopped accepting connections; a beacon still arriving
+            # now is answered 503 (writer.offer refuses once closing).
+            log.info("collector stopping: flushing the queue")
             await writer.stop()
             await pool.close()
-            log.info("collector stopped")
+            telemetry.mark_process_dead()
+            log.info("collector stopped", extra={"spool_bytes": writer.spool_usage()[0]})
 
     async def post_beacon(request: Request) -> Response:
         return await state["ingest"].post(request)  # type: ignore[attr-defined]
@@ -86,16 +93,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         writer: BeaconWriter = state["writer"]  # type: ignore[assignment]
+        spool_bytes, spool_files = writer.spool_usage()
+        figures = {"queue_depth": writer.depth, "spool_bytes": spool_bytes,
+                   "spool_files": spool_files, "spooling": writer.spooling}
+        reasons = []
         try:
             await writer.ping()
         except Exception as exc:  # any failure to reach PostgreSQL means "not ready"
-            return JSONResponse({"status": "unavailable", "reason": f"database: {exc}"}, 503)
-        if writer.full:
-            return JSONResponse({"status": "unavailable", "reason": "write queue full"}, 503)
-        return JSONResponse({"status": "ready", "queue_depth": writer.depth})
+            reasons.append(f"database unreachable: {type(exc).__name__}: {exc}")
+        writer_reason = writer.unready_reason()
+        if writer_reason is not None:
+            reasons.append(writer_reason)
+        elif reasons and writer.spooling:
+            reasons.append(f"spooling to disk ({spool_bytes} bytes in {spool_files} files)")
+        if reasons:
+            return JSONResponse({"status": "unavailable", "reason": "; ".join(reasons),
+                                 **figures}, 503)
+        return JSONResponse({"status": "ready", **figures})
 
     async def metrics(request: Request) -> Response:
-        telemetry.QUEUE_DEPTH.set(state["writer"].depth)  # type: ignore[attr-defined]
+        writer: BeaconWriter = state["writer"]  # type: ignore[assignment]
+        telemetry.QUEUE_DEPTH.set(writer.depth)
+        spool_bytes, spool_files = writer.spool_usage()
+        telemetry.SPOOL_BYTES.set(spool_bytes)
+        telemetry.SPOOL_FILES.set(spool_files)
         body, content_type = telemetry.render()
         return Response(body, media_type=content_type)
 

@@ -132,6 +132,14 @@ class BeaconIngest:
             session_per_day=self._session_per_day,
         )
         if not self._writer.offer(record):
+            if self._writer.closing:
+                return self._refuse(503, "shutting_down", "the collector is restarting; retry",
+                                    cors, {"Retry-After": "5"}, site=beacon.site)
+            if self._writer.spool_full:
+                # PostgreSQL is down and the disk spool is full: the outage may last.
+                return self._refuse(503, "overloaded", "the collector cannot keep more beacons "
+                                    "now; retry later", cors, {"Retry-After": "30"},
+                                    site=beacon.site)
             return self._refuse(503, "overloaded", "the collector is catching up; retry later",
                                 cors, {"Retry-After": "5"}, site=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         PROJECT_ROOT / ".binome",
-        description="Where the embedded PostgreSQL (and later the spool) keeps its files.",
+        description="Where the embedded PostgreSQL and, by default, the spool keep their files.",
     )
     host: str = Field("127.0.0.1", description="Address `binome serve` listens on.")
     port: int = Field(8000, description="Port `binome serve` listens on.")
@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     queue_max: int = Field(
         20_000, gt=0, description="Beacons held in memory awaiting a write; beyond it 503."
     )
+    spool_dir: Path | None = Field(
+        None,
+        description="Where batches PostgreSQL cannot take wait on disk; unset: <data_dir>/spool. "
+        "One directory per database, shared by the workers of one collector.",
+    )
+    spool_max_bytes: int = Field(
+        1024**3, gt=0,
+        description="Disk the spool may use; when it is full too, POST /beacon answers 503.",
+    )
     sites_refresh_seconds: float = Field(
         10.0, gt=0, description="How often registered sites and origins are re-read."
     )
@@ -109,6 +118,10 @@ class Settings(BaseSettings):
     pg_bin: Path | None = Field(
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
+
+    @property
+    def spool_path(self) -> Path:
+        return self.spool_dir if self.spool_dir is not None else self.data_dir / "spool"
 
 
 @lru_cache

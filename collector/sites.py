@@ -8,6 +8,7 @@ turn into a query per request.
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlsplit
 
@@ -15,7 +16,10 @@ import asyncpg
 
 from collector import db
 
+log = logging.getLogger(__name__)
+
 _MISS_REFRESH_INTERVAL = 1.0
+_REFRESH_TIMEOUT = 2.0
 
 
 def normalize_origin(value: str) -> str:
@@ -46,18 +50,36 @@ class SiteRegistry:
         self._refresh_seconds = refresh_seconds
         self._sites: dict[str, frozenset[str]] = {}
         self._loaded_at = 0.0
+        self._failing = False
 
     async def refresh(self) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire(timeout=_REFRESH_TIMEOUT) as conn:
             self._sites = await db.load_sites(conn)
         self._loaded_at = time.monotonic()
+
+    async def _refresh_or_keep(self) -> None:
+        """Refresh, or keep the sites known so far while PostgreSQL is unreachable:
+        beacons for them keep flowing (to the spool) instead of failing."""
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self._loaded_at = time.monotonic()  # next try after the usual interval
+            if not self._failing:
+                log.warning("site registry refresh failed, keeping the sites known so far",
+                            extra={"error": f"{type(exc).__name__}: {exc}",
+                                   "sites": len(self._sites)})
+            self._failing = True
+            return
+        if self._failing:
+            log.info("site registry refreshed again", extra={"sites": len(self._sites)})
+        self._failing = False
 
     async def origins(self, site: str) -> frozenset[str] | None:
         """The site's allowed origins (empty = any), or None for an unknown site."""
         age = time.monotonic() - self._loaded_at
         origins = self._sites.get(site)
         if (origins is None and age > _MISS_REFRESH_INTERVAL) or age > self._refresh_seconds:
-            await self.refresh()
+            await self._refresh_or_keep()
             origins = self._sites.get(site)
         return origins
 

@@ -2,7 +2,10 @@
 
 With `binome serve --workers N`, PROMETHEUS_MULTIPROC_DIR is set before the
 workers start, and prometheus_client aggregates every worker's samples; gauges
-declare how (sum of live workers, or the most recent value).
+declare how: a sum over live workers (queue depth), the maximum (last write
+time), or the most recent value of any worker for what they share (the spool
+directory). A worker that stops marks itself dead (app.py), so its live gauges
+leave the sums.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ BEACONS_REJECTED = Counter(
 QUEUE_DEPTH = Gauge(
     "binome_queue_depth", "Beacons in memory awaiting a write.", multiprocess_mode="livesum"
 )
+QUEUE_CAPACITY = Gauge(
+    "binome_queue_capacity", "Beacons the in-memory queues may hold (BINOME_QUEUE_MAX per worker).",
+    multiprocess_mode="livesum",
+)
 BATCHES = Counter("binome_batches_written", "Batches written to PostgreSQL.")
 ROWS_WRITTEN = Counter("binome_rows_written", "Beacon rows inserted (resends not counted).")
 WRITE_SECONDS = Histogram(
@@ -40,12 +47,37 @@ WRITE_SECONDS = Histogram(
 WRITE_ERRORS = Counter("binome_write_errors", "Batch writes that failed and will be retried.")
 DEAD_LETTERS = Counter("binome_dead_letters", "Rows PostgreSQL refused, kept in binome.dead_letters.")
 SPOOLED = Counter("binome_beacons_spooled", "Beacons written to the disk spool.")
+REPLAYED = Counter("binome_beacons_replayed", "Spooled beacons written back to PostgreSQL.")
 DROPPED = Counter("binome_beacons_dropped", "Accepted beacons that could not be kept.")
+SPOOL_BYTES = Gauge(
+    "binome_spool_bytes", "Bytes waiting in the disk spool.", multiprocess_mode="mostrecent"
+)
+SPOOL_FILES = Gauge(
+    "binome_spool_files", "Files waiting in the disk spool.", multiprocess_mode="mostrecent"
+)
+SPOOL_MAX_BYTES = Gauge(
+    "binome_spool_max_bytes", "The spool's size cap (BINOME_SPOOL_MAX_BYTES).",
+    multiprocess_mode="max",
+)
+QUARANTINED = Counter(
+    "binome_spool_quarantined_files", "Damaged spool files moved to the quarantine directory."
+)
+SPOOLING = Gauge(
+    "binome_spooling",
+    "1 while batches go to the disk spool (PostgreSQL unreachable or the spool draining).",
+    multiprocess_mode="livemax",
+)
 LAST_WRITE = Gauge(
     "binome_last_write_timestamp_seconds",
     "Unix time of the last successful write.",
     multiprocess_mode="max",
 )
+
+
+def mark_process_dead() -> None:
+    """Drop this worker's live gauges from the aggregate (it is stopping)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
 
 
 def render() -> tuple[bytes, str]:

@@ -1,35 +1,54 @@
 """The writer: accepted beacons wait in a bounded in-memory queue and are written
-to PostgreSQL in batches with COPY.
+to PostgreSQL in batches with COPY; what PostgreSQL cannot take right now goes to
+the disk spool (collector/spool.py) and is replayed once it answers again.
 
 A batch is flushed when it holds `batch_max_rows` beacons or when its oldest
 beacon has waited `batch_max_ms`. Each batch is COPY'd into a per-connection
 temporary table, then moved into binome.beacons by one INSERT ... SELECT that
 honours the idempotency key (site, pv, seq): the primary key catches a resend in
 the same daily partition, and a NOT EXISTS over the two days either side catches
-the rare resend whose partition day differs (see enrich.page_view_day).
+the rare resend whose partition day differs (see enrich.page_view_day). A replay
+of a batch that was in fact written therefore stores nothing twice.
 
-When a batch fails because of its content, it is written again row by row so one
-bad row never loses the rest: the rows PostgreSQL refuses go to
-binome.dead_letters with their error. When it fails because PostgreSQL cannot be
-reached, the batch is kept and retried with backoff; meanwhile the queue fills
-and POST /beacon answers 503 once it is full, so memory stays bounded.
+Errors come in two kinds:
+  * the data is wrong (SQLSTATE classes 22 and 23, 54000, or a value asyncpg
+    cannot encode): the batch is written again row by row, so one bad row never
+    loses the rest; the rows PostgreSQL refuses go to binome.dead_letters with
+    their error;
+  * anything else (PostgreSQL stopped, connection lost, read-only after a
+    failover, disk full, a timeout): the batch goes to the spool and the writer
+    enters *spooling*: every later batch goes to the spool behind it, so beacons
+    reach PostgreSQL in the order they were accepted, and the in-memory queue keeps
+    draining at disk speed. A replay task writes the spool's files back, oldest
+    first, retrying with backoff; once the spool is empty, batches go straight to
+    PostgreSQL again.
+
+When the spool is full too, the queue fills and POST /beacon answers 503: memory
+holds at most `queue_max` beacons (the batch being written included), plus what
+a replay reads back from the spool for one write (REPLAY_BATCH_ROWS). On stop
+the queue is flushed to PostgreSQL or to the spool (allowed past its cap by at
+most that one queue), never dropped unless the disk itself fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.exceptions import _base as asyncpg_base
 
 from collector import telemetry
 from collector.enrich import COLUMNS
+from collector.spool import Spool, SpoolFile, SpoolFull
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +56,17 @@ Record = tuple[Any, ...]
 
 _DAY = COLUMNS.index("day")
 _SITE = COLUMNS.index("site")
+
+# How often the replay task looks for spool files left by other processes (a
+# worker that died, the previous run) when nothing wakes it.
+SCAN_INTERVAL_S = 2.0
+# A write that takes longer than this is abandoned and its batch spooled; at
+# shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
+WRITE_TIMEOUT_S = 30.0
+SHUTDOWN_WRITE_TIMEOUT_S = 5.0
+# A replay joins spooled batches into writes of this many rows (or
+# BATCH_MAX_ROWS if larger): the memory a replay holds.
+REPLAY_BATCH_ROWS = 2000
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_beacons"
@@ -67,18 +97,29 @@ ON CONFLICT (site, minute) DO UPDATE SET
     rows_written = c.rows_written + excluded.rows_written
 """
 
-# Errors that say "PostgreSQL is not there right now", as opposed to "this data is wrong".
-_UNREACHABLE = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.QueryCanceledError,
-)
+
+# SQLSTATEs that mean "this row is wrong", not "PostgreSQL cannot write now":
+# class 22 data exception, class 23 integrity constraint violation, and 54000
+# (an index row too big for its value). Anything else, even from PostgreSQL
+# (read-only transaction 25006 after a failover, disk full 53100, permission
+# denied 42501), would refuse every row alike: dead-lettering them would empty
+# the pipeline into a side table, so those batches are spooled and retried.
+_DATA_SQLSTATE_CLASSES = ("22", "23")
+_DATA_SQLSTATES = ("54000",)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg_base.DataError):  # a value asyncpg cannot encode
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return sqlstate[:2] in _DATA_SQLSTATE_CLASSES or sqlstate in _DATA_SQLSTATES
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
 
 
 class IngestCounts:
@@ -109,19 +150,44 @@ class IngestCounts:
                      rows_written=rows, at=minute * 60)
 
 
+class _ReplayStopped(Exception):
+    """The writer is stopping: the file being replayed waits for the next start."""
+
+
+class _ReplayRun:
+    """One stretch of replaying, from the first file claimed to an empty spool."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.rows = 0
+        self.first_write_at: float | None = None
+
+
 class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
-                 queue_max: int) -> None:
+                 queue_max: int, spool: Spool, retry_max_s: float = 1.0) -> None:
         self._database_url = database_url
         self._batch_max_rows = batch_max_rows
         self._batch_max_s = batch_max_ms / 1000
         self._queue_max = queue_max
+        self._spool = spool
+        self._retry_max_s = retry_max_s
         self._pending: collections.deque[Record] = collections.deque()
         self._oldest_at = 0.0
         self._has_data = asyncio.Event()
         self._batch_full = asyncio.Event()
+        self._replay_wanted = asyncio.Event()
+        # Held while this process's spool file changes hands (append, seal), so the
+        # replay task never seals a file between a decision and an append.
+        self._spool_lock = asyncio.Lock()
         self._closing = False
+        self._spooling = False
+        self._spool_full = False
+        self._spool_error: str | None = None
+        self._failing_since: float | None = None
+        self._replay_run: _ReplayRun | None = None
         self._task: asyncio.Task[None] | None = None
+        self._replayer: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._known_days: set[dt.date] = set()
         self.counts = IngestCounts()
@@ -131,7 +197,8 @@ class BeaconWriter:
     # -- the route's side -------------------------------------------------
 
     def offer(self, record: Record) -> bool:
-        """Queue one beacon row; False when the queue is full (the caller answers 503)."""
+        """Queue one beacon row; False when the queue is full (the spool being full
+        too, or PostgreSQL not keeping up) or the collector is stopping: 503."""
         if self._closing or len(self._pending) >= self._queue_max:
             return False
         if not self._pending:
@@ -150,44 +217,110 @@ class BeaconWriter:
     def full(self) -> bool:
         return len(self._pending) >= self._queue_max
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def spooling(self) -> bool:
+        return self._spooling
+
+    @property
+    def spool_full(self) -> bool:
+        return self._spool_full
+
+    def spool_usage(self) -> tuple[int, int]:
+        return self._spool.usage()
+
+    def unready_reason(self) -> str | None:
+        """Why this process cannot promise to keep a beacon now, or None."""
+        if self._closing:
+            return "shutting down"
+        if self._spool_full:
+            used, _files = self._spool.usage()
+            return (f"spool full ({used} of {self._spool.max_bytes} bytes) while writes fail"
+                    f" ({self.last_error or self._spool_error}); the queue holds"
+                    f" {self.depth} of {self._queue_max} beacons")
+        if self._spool_error is not None:
+            return f"spool unwritable: {self._spool_error}"
+        if self.full:
+            return f"write queue full ({self._queue_max} beacons)"
+        if self._spooling and self.last_error is not None:
+            used, files = self._spool.usage()
+            return (f"database writes failing ({self.last_error}); spooling to disk"
+                    f" ({used} bytes in {files} files)")
+        return None
+
     # -- lifecycle ----------------------------------------------------------
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._spool.open)
         self._pool = await asyncpg.create_pool(
-            self._database_url, min_size=1, max_size=2, init=_prepare_connection,
+            self._database_url, min_size=0, max_size=2, init=_prepare_connection,
+            timeout=5,  # connect timeout: a blackholed server must not stall the flusher
             server_settings={"application_name": "binome-writer", "statement_timeout": "60s"},
         )
+        used, files = self._spool.usage()
+        if files:
+            # What an earlier run spooled is written before anything this run accepts.
+            self._spooling = True
+            log.info("spool found at start, replaying it first",
+                     extra={"spool_bytes": used, "spool_files": files})
+        telemetry.SPOOL_MAX_BYTES.set(self._spool.max_bytes)
+        telemetry.QUEUE_CAPACITY.set(self._queue_max)
+        telemetry.SPOOLING.set(int(self._spooling))
+        self._update_spool_gauges()
         self._task = asyncio.create_task(self._run(), name="binome-writer")
+        self._replayer = asyncio.create_task(self._replay_loop(), name="binome-replay")
 
     async def stop(self) -> None:
-        """Stop taking beacons, write what is queued, then close."""
+        """Stop taking beacons, write or spool what is queued, then close."""
         self._closing = True
         self._has_data.set()
         self._batch_full.set()
         if self._task is not None:
             await self._task
+        if self._replayer is not None:
+            # A file being replayed stays in the spool: replayed again next time,
+            # which the idempotency key makes harmless. The replay task also checks
+            # `_closing`, in case the cancellation lands where it could be lost.
+            self._replayer.cancel()
+            done, _pending = await asyncio.wait({self._replayer}, timeout=SHUTDOWN_WRITE_TIMEOUT_S)
+            if not done:
+                log.error("spool replay did not stop; leaving it")
+        async with self._spool_lock:
+            self._spool.close()
+        self._finish_replay_run(stopping=True)
+        if self.last_error is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_counts(), SHUTDOWN_WRITE_TIMEOUT_S)
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                await asyncio.wait_for(self._pool.close(), SHUTDOWN_WRITE_TIMEOUT_S)
+            except TimeoutError:
+                self._pool.terminate()
+        telemetry.QUEUE_DEPTH.set(len(self._pending))
+        self._update_spool_gauges()
 
     async def ping(self, timeout: float = 2.0) -> None:
         assert self._pool is not None
         async with self._pool.acquire(timeout=timeout) as conn:
             await conn.fetchval("SELECT 1", timeout=timeout)
 
-    # -- the flusher --------------------------------------------------------
+    # -- the flusher: queue -> PostgreSQL or spool ------------------------------
 
     async def _run(self) -> None:
         loop_time = time.monotonic
         while True:
             if not self._pending:
                 if self._closing:
-                    await self._flush_counts()
                     return
                 self._has_data.clear()
                 try:
-                    await asyncio.wait_for(self._has_data.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._has_data.wait()
                 except TimeoutError:
-                    await self._flush_counts()
+                    await self._idle_tick()
                 continue
             deadline = self._oldest_at + self._batch_max_s
             while len(self._pending) < self._batch_max_rows and not self._closing:
@@ -196,35 +329,209 @@ class BeaconWriter:
                     break
                 self._batch_full.clear()
                 try:
-                    await asyncio.wait_for(self._batch_full.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._batch_full.wait()
                 except TimeoutError:
                     break
+            # The batch stays in the queue until it is written or spooled, so the
+            # queue's bound is the bound on beacons in memory.
             take = min(len(self._pending), self._batch_max_rows)
-            batch = [self._pending.popleft() for _ in range(take)]
+            batch = list(itertools.islice(self._pending, take))
+            try:
+                await self._dispose(batch)
+            except Exception:  # a bug must not stop the flusher: the batch is retried
+                log.exception("flushing a batch failed unexpectedly")
+                await asyncio.sleep(1.0)
+                continue
+            for _ in range(take):
+                self._pending.popleft()
             if self._pending:
                 self._oldest_at = loop_time()
-            await self._write_until_done(batch)
+            telemetry.QUEUE_DEPTH.set(len(self._pending))
 
-    async def _write_until_done(self, batch: list[Record]) -> None:
+    async def _idle_tick(self) -> None:
+        telemetry.QUEUE_DEPTH.set(len(self._pending))
+        if self.last_error is None:
+            await self._flush_counts()
+
+    async def _dispose(self, batch: list[Record]) -> None:
+        if not self._spooling:
+            timeout = SHUTDOWN_WRITE_TIMEOUT_S if self._closing else WRITE_TIMEOUT_S
+            try:
+                await asyncio.wait_for(self.write_batch(batch), timeout)
+                return
+            except Exception as exc:  # write_batch raises only what it could not place
+                self._note_failure(exc)
+                self._spooling = True
+                telemetry.SPOOLING.set(1)
+        await self._spool_batch(batch)
+
+    async def _spool_batch(self, batch: list[Record]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                async with self._spool_lock:
+                    await asyncio.to_thread(self._spool.append, batch, over_cap=self._closing)
+            except SpoolFull:
+                if not self._spool_full:
+                    log.warning("spool full: the queue fills, then POST /beacon answers 503",
+                                extra={"spool_max_bytes": self._spool.max_bytes})
+                    self._spool_full = True
+            except OSError as exc:
+                message = _describe(exc)
+                if message != self._spool_error:
+                    log.error("spool write failed", extra={"error": message,
+                                                           "spool_dir": str(self._spool.directory)})
+                self._spool_error = message
+                if self._closing:
+                    telemetry.DROPPED.inc(len(batch))
+                    log.error("beacons dropped: neither PostgreSQL nor the spool could take them",
+                              extra={"beacons": len(batch)})
+                    return
+            else:
+                telemetry.SPOOLED.inc(len(batch))
+                if self._spool_full or self._spool_error is not None:
+                    log.info("spool takes batches again")
+                self._spool_full = False
+                self._spool_error = None
+                self._replay_wanted.set()
+                self._update_spool_gauges()
+                return
+            self._update_spool_gauges()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    # -- the replay task: spool -> PostgreSQL -------------------------------------
+
+    async def _replay_loop(self) -> None:
+        while not self._closing:
+            self._replay_wanted.clear()
+            try:
+                progressed = await self._replay_step()
+            except asyncio.CancelledError:
+                raise
+            except _ReplayStopped:
+                return
+            except Exception:
+                log.exception("spool replay failed unexpectedly")
+                progressed = False
+            if not progressed:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SCAN_INTERVAL_S):
+                        await self._replay_wanted.wait()
+
+    async def _replay_step(self) -> bool:
+        """Replay one spool file; False when there was nothing to replay."""
+        # Synchronous on purpose (a directory listing and non-blocking flocks): a
+        # cancellation must not leave a claimed file locked in a forgotten thread.
+        spool_file = self._spool.claim()
+        if spool_file is None:
+            async with self._spool_lock:
+                if self._spool.holds_unsealed:
+                    # Our own file is all that is left: seal it so it can be replayed.
+                    self._spool.seal()
+                    return True
+                if self._spooling:
+                    self._spooling = False
+                    telemetry.SPOOLING.set(0)
+            self._finish_replay_run()
+            self._update_spool_gauges()
+            return False
+        if self._replay_run is None:
+            self._replay_run = _ReplayRun()
+            used, files = self._spool.usage()
+            log.info("spool replay started", extra={"spool_bytes": used, "spool_files": files})
+        try:
+            await self._replay_file(spool_file)
+        finally:
+            spool_file.release()
+        return True
+
+    async def _replay_file(self, spool_file: SpoolFile) -> None:
+        run = self._replay_run
+        assert run is not None
+        replayed = 0
+        for batch in _coalesce(spool_file.batches(), max(self._batch_max_rows,
+                                                         REPLAY_BATCH_ROWS)):
+            await self._write_with_retry(batch)
+            if run.first_write_at is None:
+                run.first_write_at = time.monotonic()
+            replayed += len(batch)
+            run.rows += len(batch)
+            telemetry.REPLAYED.inc(len(batch))
+        run.files += 1
+        if spool_file.damage:
+            target = spool_file.quarantine()
+            telemetry.QUARANTINED.inc()
+            log.error("damaged spool file quarantined", extra={
+                "file": spool_file.path.name, "moved_to": str(target),
+                "damage": [vars(d) for d in spool_file.damage],
+                "beacons_replayed": replayed,
+            })
+        else:
+            spool_file.remove()
+        self._update_spool_gauges()
+
+    async def _write_with_retry(self, batch: list[Record]) -> None:
         delay = 0.1
         while True:
             try:
-                await self.write_batch(batch)
+                await asyncio.wait_for(self.write_batch(batch), WRITE_TIMEOUT_S)
                 return
-            except _UNREACHABLE as exc:
+            except Exception as exc:
                 self._note_failure(exc)
+                if self._closing:
+                    raise _ReplayStopped from exc
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, self._retry_max_s)
+
+    def _finish_replay_run(self, *, stopping: bool = False) -> None:
+        run, self._replay_run = self._replay_run, None
+        if run is None:
+            return
+        seconds = time.monotonic() - run.first_write_at if run.first_write_at else 0.0
+        used, files = self._spool.usage()
+        log.info("spool replay stopped, the rest waits for the next start" if stopping
+                 else "spool replay done", extra={
+            "files": run.files, "beacons": run.rows, "seconds": round(seconds, 3),
+            "beacons_per_second": round(run.rows / seconds) if seconds > 0 else None,
+            "spool_bytes_left": used, "spool_files_left": files,
+        })
+
+    def _update_spool_gauges(self) -> None:
+        used, files = self._spool.usage()
+        telemetry.SPOOL_BYTES.set(used)
+        telemetry.SPOOL_FILES.set(files)
 
     def _note_failure(self, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        if message != self.last_error:
-            log.warning("write failed, will retry", extra={"error": message})
+        message = _describe(exc)
+        if self.last_error is None:
+            self._failing_since = time.monotonic()
+            log.warning("database writes failing: spooling batches to disk",
+                        extra={"error": message})
+        elif message != self.last_error:
+            log.warning("database writes still failing", extra={"error": message})
         self.last_error = message
         telemetry.WRITE_ERRORS.inc()
 
+    def _note_success(self) -> None:
+        self.last_write_ok = time.time()
+        telemetry.LAST_WRITE.set(self.last_write_ok)
+        if self.last_error is not None:
+            seconds = time.monotonic() - (self._failing_since or time.monotonic())
+            log.info("database writes succeed again",
+                     extra={"failed_for_seconds": round(seconds, 3)})
+            self.last_error = None
+            self._failing_since = None
+
+    # -- one batch ----------------------------------------------------------------
+
     async def write_batch(self, batch: Sequence[Record]) -> int:
-        """Write one batch; returns the rows inserted (resends are not counted)."""
+        """Write one batch; returns the rows inserted (resends are not counted).
+
+        Rows with wrong data go to binome.dead_letters; any other failure is
+        raised, the batch untouched, for the caller to spool or retry.
+        """
         assert self._pool is not None
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
@@ -236,20 +543,16 @@ class BeaconWriter:
                     )
                     rows_by_site = dict(await conn.fetch(_MOVE))
                 written = sum(rows_by_site.values())
-            except _UNREACHABLE:
-                raise
-            except asyncpg.PostgresError as exc:
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
                 log.warning("batch refused, writing row by row", extra={"error": str(exc)})
                 written, rows_by_site = await self._write_rows_one_by_one(conn, batch)
             await self._flush_counts(conn, rows_by_site, written)
         telemetry.WRITE_SECONDS.observe(time.perf_counter() - started)
         telemetry.BATCHES.inc()
         telemetry.ROWS_WRITTEN.inc(written)
-        self.last_write_ok = time.time()
-        telemetry.LAST_WRITE.set(self.last_write_ok)
-        if self.last_error is not None:
-            log.info("writes succeed again")
-            self.last_error = None
+        self._note_success()
         return written
 
     async def _write_rows_one_by_one(
@@ -266,21 +569,45 @@ class BeaconWriter:
                     for site, inserted in await conn.fetch(_MOVE):
                         written += inserted
                         rows_by_site[site] += inserted
-            except _UNREACHABLE:
-                raise
-            except asyncpg.PostgresError as exc:
-                await conn.execute(
-                    "INSERT INTO binome.dead_letters (site, error, record) VALUES ($1, $2, $3)",
-                    record[_SITE], f"{type(exc).__name__}: {exc}", _record_json(record),
-                )
-                telemetry.DEAD_LETTERS.inc()
-                log.error("row refused, kept in binome.dead_letters",
-                          extra={"site": record[_SITE], "error": str(exc)})
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                await self._dead_letter(conn, record, exc)
         return written, rows_by_site
+
+    async def _dead_letter(self, conn: asyncpg.Connection, record: Record,
+                           exc: BaseException) -> None:
+        error = _describe(exc)
+        document = _record_json(record)
+        try:
+            await conn.execute(
+                "INSERT INTO binome.dead_letters (site, error, record) VALUES ($1, $2, $3)",
+                record[_SITE], error, document,
+            )
+        except Exception as letter_exc:
+            if not is_data_error(letter_exc):
+                raise
+            # Even the dead letter is refused (a NUL in a string, say): the row
+            # cannot be kept in PostgreSQL. Counted and logged, never retried forever.
+            telemetry.DROPPED.inc()
+            log.error("row refused and unstorable as a dead letter, dropped",
+                      extra={"site": record[_SITE], "error": error,
+                             "dead_letter_error": _describe(letter_exc)})
+            return
+        telemetry.DEAD_LETTERS.inc()
+        log.error("row refused, kept in binome.dead_letters",
+                  extra={"site": record[_SITE], "error": error})
 
     async def _ensure_partitions(self, conn: asyncpg.Connection, days: set[dt.date]) -> None:
         for day in days - self._known_days:
-            await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            try:
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            except asyncpg.DuplicateTableError:
+                # Two workers met a new day at once. The function's advisory lock
+                # does not refresh the waiter's catalog snapshot (only relation
+                # locks process invalidations), so it may not see the partition the
+                # other just created, and tries again: the partition exists.
+                pass
             self._known_days.add(day)
 
     async def _flush_counts(self, conn: asyncpg.Connection | None = None,
@@ -300,12 +627,25 @@ class BeaconWriter:
             if conn is None:
                 if self._pool is None:
                     raise ConnectionError("writer not started")
-                async with self._pool.acquire() as own:
+                async with self._pool.acquire(timeout=5) as own:
                     await own.execute(_COUNT_UPSERT, *columns)
             else:
                 await conn.execute(_COUNT_UPSERT, *columns)
-        except (*_UNREACHABLE, asyncpg.PostgresError, ConnectionError):
+        except Exception:  # counters wait for the next write, whatever the failure
             self.counts.put_back(taken)
+
+
+def _coalesce(batches: Iterator[list[Record]], rows: int) -> Iterator[list[Record]]:
+    """Spooled batches joined into writes of about `rows` rows: an outage spools
+    many small batches, and one transaction per batch would slow the replay."""
+    pending: list[Record] = []
+    for batch in batches:
+        pending.extend(batch)
+        if len(pending) >= rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
@@ -313,4 +653,6 @@ async def _prepare_connection(conn: asyncpg.Connection) -> None:
 
 
 def _record_json(record: Record) -> str:
-    return orjson.dumps(dict(zip(COLUMNS, record, strict=True)), default=str).decode()
+    text = orjson.dumps(dict(zip(COLUMNS, record, strict=True)), default=str).decode()
+    # jsonb refuses the \u0000 escape; the dead letter keeps U+FFFD in its place.
+    return text.replace("\\u0000", "\\ufffd")

@@ -56,6 +56,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def _private_spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`binome serve` run by a test spools under the test's tmp dir, never in .binome/."""
+    monkeypatch.setenv("BINOME_SPOOL_DIR", str(tmp_path / "spool"))
+
+
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server URL (any database on it) this session may create databases on."""
@@ -140,6 +146,10 @@ class Collector:
                  **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Each collector spools into a directory of its own: a spool replays into
+        # whatever database its collector uses, never into another test's.
+        settings.setdefault("spool_dir", log_path.parent / (log_path.stem + "-spool"))
+        self.spool_dir = Path(settings["spool_dir"])
         env = {**os.environ, "BINOME_DATABASE_URL": database_url}
         env.update({f"BINOME_{k.upper()}": str(v) for k, v in settings.items()})
         self._log = log_path.open("wb")

@@ -3,9 +3,11 @@ idempotency key across partitions, and a poisoned row that must not sink its bat
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,8 +15,9 @@ import pytest
 from collector import PROJECT_ROOT, db
 from collector.beacon import parse_beacon
 from collector.enrich import to_record
+from collector.spool import Spool
 from collector.writer import BeaconWriter
-from tests.conftest import MOBILE_UA, make_beacon
+from tests.conftest import MOBILE_UA, make_beacon, wait_for
 
 UTC = dt.UTC
 MIDNIGHT = dt.datetime(2026, 11, 26, tzinfo=UTC)
@@ -28,9 +31,14 @@ async def migrated(fresh_database: str) -> AsyncIterator[str]:
     yield fresh_database
 
 
+def spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool", max_bytes=2**20)
+
+
 @pytest.fixture
-async def writer(migrated: str) -> AsyncIterator[BeaconWriter]:
-    w = BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=1000)
+async def writer(migrated: str, tmp_path: Path) -> AsyncIterator[BeaconWriter]:
+    w = BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=1000,
+                     spool=spool(tmp_path))
     await w.start()
     yield w
     await w.stop()
@@ -98,23 +106,116 @@ async def test_poisoned_row_does_not_sink_its_batch(writer: BeaconWriter, migrat
     assert json.loads(letters[0]["record"])["pv"] == "poisonrow00001"
 
 
-async def test_queue_is_bounded(migrated: str) -> None:
-    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=3)
+async def test_queue_is_bounded(migrated: str, tmp_path: Path) -> None:
+    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=3,
+                     spool=spool(tmp_path))
     now = dt.datetime.now(UTC)
     offered = [w.offer(record(now)) for _ in range(5)]
     assert offered == [True, True, True, False, False]
     assert w.full and w.depth == 3
 
 
-async def test_stop_flushes_the_queue(migrated: str) -> None:
-    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=100)
+async def test_stop_flushes_the_queue(migrated: str, tmp_path: Path) -> None:
+    w = BeaconWriter(migrated, batch_max_rows=1000, batch_max_ms=60_000, queue_max=100,
+                     spool=spool(tmp_path))
     await w.start()
     now = dt.datetime.now(UTC)
     for i in range(10):
         assert w.offer(record(now, pv=f"flushonstop{i:04d}"))
     await w.stop()
+    assert w.closing and not w.offer(record(now))  # ingest answers 503 shutting_down
+    assert w.unready_reason() == "shutting down"
     conn = await asyncpg.connect(migrated)
     count = await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE pv LIKE 'flushonstop%'")
     counted = await conn.fetchval("SELECT sum(rows_written) FROM binome.ingest_counts")
     await conn.close()
     assert count == 10 and counted == 10
+
+
+async def test_unreachable_database_spools_and_a_later_start_replays(
+    migrated: str, tmp_path: Path
+) -> None:
+    """No cluster to stop here: a port nothing listens on is PostgreSQL being down."""
+    from tests.conftest import free_port
+
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    w = BeaconWriter(down, batch_max_rows=4, batch_max_ms=10, queue_max=100,
+                     spool=spool(tmp_path))
+    await w.start()
+    now = dt.datetime.now(UTC)
+    records = [record(now, pv=f"spooledwhiledown{i:03d}") for i in range(10)]
+    for r in records:
+        assert w.offer(r)
+    for _ in range(200):
+        if w.depth == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert w.depth == 0 and w.spooling  # the queue drained into the spool
+    reason = w.unready_reason()
+    assert reason is not None and "database writes failing" in reason
+    await w.stop()
+    assert w.spool_usage()[1] >= 1
+
+    again = BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=100,
+                         spool=spool(tmp_path))
+    await again.start()
+    assert again.spooling  # the spool goes first
+    conn = await asyncpg.connect(migrated)
+    try:
+        stored = await wait_for(conn, "SELECT count(*) FROM binome.beacons"
+                                " WHERE pv LIKE 'spooledwhiledown%'", expect=10)
+        assert stored == 10
+        for _ in range(200):
+            if not again.spooling:
+                break
+            await asyncio.sleep(0.02)
+        assert not again.spooling and again.spool_usage() == (0, 0)
+    finally:
+        await again.stop()
+        await conn.close()
+
+
+async def test_a_replayed_batch_is_stored_once(writer: BeaconWriter, migrated: str,
+                                               tmp_path: Path) -> None:
+    """A batch written, then spooled anyway (the answer to COMMIT was lost), then replayed."""
+    now = dt.datetime.now(UTC)
+    batch = [record(now, pv=f"writtentwice{i:03d}") for i in range(5)]
+    assert await writer.write_batch(batch) == 5
+    assert await writer.write_batch(batch) == 0
+
+
+def test_data_errors_and_unavailability_are_told_apart() -> None:
+    from asyncpg.exceptions import _base
+
+    from collector.writer import is_data_error
+
+    assert is_data_error(asyncpg.CheckViolationError("no"))
+    assert is_data_error(asyncpg.NotNullViolationError("no"))
+    assert is_data_error(asyncpg.UntranslatableCharacterError("no"))
+    assert is_data_error(_base.DataError("invalid input for query argument"))
+    assert not is_data_error(asyncpg.ReadOnlySQLTransactionError("standby"))
+    assert not is_data_error(asyncpg.DiskFullError("full"))
+    assert not is_data_error(asyncpg.InsufficientPrivilegeError("no"))
+    assert not is_data_error(asyncpg.ConnectionDoesNotExistError("gone"))
+    assert not is_data_error(ConnectionRefusedError())
+
+
+async def test_two_writers_meeting_a_new_day_both_write(migrated: str, tmp_path: Path) -> None:
+    """Workers that create the same daily partition at once: the loser of the
+    race sees DuplicateTableError (its advisory-lock wait leaves its catalog
+    snapshot stale), which must not fail its batch."""
+    writers = [BeaconWriter(migrated, batch_max_rows=100, batch_max_ms=10, queue_max=100,
+                            spool=Spool(tmp_path / f"spool{i}", max_bytes=2**20))
+               for i in range(2)]
+    for w in writers:
+        await w.start()
+    try:
+        for n in range(5):
+            received = dt.datetime(2031, 3, 1 + n, 12, tzinfo=UTC)
+            written = await asyncio.gather(*(
+                w.write_batch([record(received, pv=f"newday{n}w{i}xxxx", t0=None)])
+                for i, w in enumerate(writers)))
+            assert written == [1, 1]
+    finally:
+        for w in writers:
+            await w.stop()
