@@ -13,7 +13,7 @@ import {renderSpeed} from './speed.js';
 import {renderTiles} from './tiles.js';
 import {renderTrends} from './trends.js';
 
-const PRESETS = [7, 28, 90];
+const PRESETS = [7, 14, 28, 90];
 
 const {lang, locale} = pickLanguage(navigator.languages?.length ? navigator.languages : [navigator.language || 'en-US']);
 const t = translator(lang);

@@ -29,13 +29,13 @@ const figure = (kind, value, before, lowerIsBetter, data, f, key) => {
  */
 export const renderReleases = (data, f, t, locale) => {
   if (!data.releases.length) return h('p', {class: 'muted'}, t('no_releases'));
-  const when = new Intl.DateTimeFormat(locale, {day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC'});
+  const when = new Intl.DateTimeFormat(locale, {day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC'});
   const rows = data.releases.map((/** @type {any} */ r) => {
     const before = r.previous; // the release first seen before it, maybe before the period
     return h('tr', {class: r.too_small ? 'too-small' : '', dataset: {release: r.release}},
       h('th', {scope: 'row', class: 'text'}, r.release,
-        h('span', {class: 'muted small block'}, before ? t('previous_release', {release: before.release}) : t('first_release'))),
-      h('td', {class: 'text small', dataset: {col: 'first_seen'}}, when.format(new Date(r.first_seen)), ' UTC'),
+        h('span', {class: 'muted small block'}, before ? t('previous_release', {release: before.release}) : t('first_release')),
+        h('span', {class: 'muted small block', dataset: {col: 'first_seen'}}, `${t('first_seen')} ${when.format(new Date(r.first_seen))} UTC`)),
       h('td', {class: 'num', dataset: {col: 'page_views', value: r.page_views}}, f.count(r.page_views),
         r.too_small ? h('span', {class: 'badge'}, t('too_small')) : ''),
       figure('lcp', r.lcp_p75, before?.lcp_p75, true, data, f, 'lcp_p75'),
@@ -45,7 +45,7 @@ export const renderReleases = (data, f, t, locale) => {
       figure('pct', r.conversion_rate, before?.conversion_rate, false, data, f, 'conversion_rate'));
   });
   return h('div', {class: 'table-scroll'}, h('table', {class: 'releases'},
-    h('thead', null, h('tr', null, ...['release', 'first_seen', 'page_views', 'lcp_short', 'inp_short', 'cls_short', 'cwv', 'conversion']
-      .map((key, i) => h('th', {scope: 'col', class: i < 2 ? 'text' : 'num'}, t(key), key === 'conversion' ? '*' : '')))),
+    h('thead', null, h('tr', null, ...['release', 'page_views', 'lcp_short', 'inp_short', 'cls_short', 'cwv', 'conversion']
+      .map((key, i) => h('th', {scope: 'col', class: i < 1 ? 'text' : 'num'}, t(key), key === 'conversion' ? '*' : '')))),
     h('tbody', null, ...rows)));
 };

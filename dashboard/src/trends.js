@@ -53,6 +53,10 @@ const releaseMarks = (marks) => (/** @type {uPlot} */ u) => {
   ctx.restore();
 };
 
+/** Axis ticks: whole seconds for LCP, ms for INP, two decimals for CLS. @param {'lcp'|'inp'|'cls'} metric @param {number} value @param {Format} f */
+const tick = (metric, value, f) =>
+  metric === 'lcp' ? `${f.number(value / 1000, 1)}\u00a0s` : metric === 'inp' ? `${f.number(value, 0)}\u00a0ms` : f.number(value, 2);
+
 /**
  * @param {HTMLElement} holder
  * @param {{metric: 'lcp'|'inp'|'cls', days: any[], thresholds: [number, number], marks: {release: string, at: number}[], f: Format, t: T, locale: string}} options
@@ -72,7 +76,7 @@ const chart = (holder, {metric, days, thresholds, marks, f, t, locale}) => {
     scales: {x: {time: true, range: [xs[0] - DAY / 2, xs[xs.length - 1] + DAY / 2]}, y: {range: [0, highest * 1.12]}},
     axes: [
       {values: (_u, splits) => splits.map((s) => dateLabel.format(new Date(s * 1e3))), space: 70, gap: 4, size: 30, font: '11px system-ui, sans-serif'},
-      {values: (_u, splits) => splits.map((s) => f.metric(metric, s)), size: 62, gap: 4, font: '11px system-ui, sans-serif'},
+      {values: (_u, splits) => splits.map((s) => tick(metric, s, f)), size: 58, gap: 4, font: '11px system-ui, sans-serif'},
     ],
     series: [
       {},
