@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -111,7 +112,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             filters = parse_filters(request.query_params, dt.datetime.now(dt.UTC).date())
         except FilterError as exc:
             return JSONResponse({"error": "bad_filter", "detail": str(exc)}, 400)
-        figures = await state["scorecards"].get(filters)  # type: ignore[attr-defined]
+        try:
+            figures = await state["scorecards"].get(filters)  # type: ignore[attr-defined]
+        except asyncpg.QueryCanceledError:
+            return JSONResponse({"error": "too_slow", "detail": "the rum views took too long"},
+                                503, headers={"Retry-After": "60"})
         return Response(orjson.dumps(figures), media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 

@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import pytest
 
-from collector import PROJECT_ROOT, db
+from collector import PROJECT_ROOT, dashboard, db
 from collector.beacon import parse_beacon
 from collector.enrich import COLUMNS, to_record
 from tests.conftest import DESKTOP_UA, MOBILE_UA, Collector, make_beacon, require, wait_for
@@ -71,7 +71,8 @@ def _session(rng: random.Random, day: dt.date, site: str) -> list[tuple[dict[str
     beacons = []
     for n in range(pages):
         lcp = round(rng.lognormvariate(7.6, 0.5) * slow, 1)
-        metrics = [{"name": "LCP", "value": lcp}, {"name": "CLS", "value": round(rng.expovariate(9), 3)},
+        metrics = [{"name": "LCP", "value": lcp},
+                   {"name": "CLS", "value": round(rng.expovariate(9), 3)},
                    {"name": "FCP", "value": round(lcp * 0.6, 1)}, {"name": "TTFB", "value": 180}]
         if rng.random() < 0.8:
             metrics.append({"name": "INP", "value": round(rng.lognormvariate(4.9, 0.6) * slow)})
@@ -329,6 +330,32 @@ async def test_releases_and_speed_are_the_views_rows(
             assert close(mine[name], row[name]), (row["lcp_bucket_ms"], name)
 
 
+async def test_viewers_of_the_same_filters_share_one_computation(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+
+    async def computed(pool: Any, filters: dashboard.Filters) -> dict[str, Any]:
+        calls.append(filters.site)
+        await asyncio.sleep(0.05)
+        if filters.site == "broken":
+            raise RuntimeError("views unreachable")
+        return {"n": len(calls)}
+
+    monkeypatch.setattr(dashboard, "scorecard", computed)
+    cache = dashboard.ScorecardCache(pool=None, seconds=0.2)  # type: ignore[arg-type]
+    shop = dashboard.Filters("shop", FIRST_DAY, TODAY)
+    assert await asyncio.gather(*(cache.get(shop) for _ in range(3))) == [{"n": 1}] * 3
+    assert await cache.get(shop) == {"n": 1}  # within the cache time
+    await asyncio.sleep(0.25)
+    assert await cache.get(shop) == {"n": 2}  # counted from when it was done
+    broken = dashboard.Filters("broken", FIRST_DAY, TODAY)
+    for _ in range(2):  # a failure is not kept
+        with pytest.raises(RuntimeError):
+            await cache.get(broken)
+    assert calls == ["shop", "shop", "broken", "broken"]
+
+
 # --- the page in Chromium ----------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -433,18 +460,21 @@ async def test_page_shows_the_views_figures(browser: Any, collector: Collector, 
     assert len(rows) >= 4 and any(r["page_views"] < 50 for r in rows)
     assert any(r["page_views"] >= 50 for r in rows)
     for row in rows:
-        tr = f"#campaign-table tr[data-channel='{row['channel']}'][data-campaign='{row['utm_campaign']}']"
+        tr = (f"#campaign-table tr[data-channel='{row['channel']}']"
+              f"[data-campaign='{row['utm_campaign']}']")
         cells = {name: await page.text(f"{tr} td[data-col={name}]") for name in (
             "page_views", "lcp_p75", "inp_p75", "cls_p75", "conversion_rate", "revenue")}
         small = row["page_views"] < 50
         assert cells["page_views"] == shown("count", row["page_views"]) + (
             "too few to read" if small else "")
-        assert "too-small" in (await page.page.locator(tr).get_attribute("class") or "") or not small
+        greyed = "too-small" in (await page.page.locator(tr).get_attribute("class") or "")
+        assert greyed == small
         assert cells["lcp_p75"] == shown("lcp", row["lcp"])
         assert cells["inp_p75"] == shown("inp", row["inp"])
         assert cells["cls_p75"] == shown("cls", row["cls"])
         no_consent = row["channel"] == "(no consent)"
-        assert cells["conversion_rate"] == shown("pct", None if no_consent else row["conversion_rate"])
+        assert cells["conversion_rate"] == shown(
+            "pct", None if no_consent else row["conversion_rate"])
         assert cells["revenue"] == shown("money", row["revenue"])
 
     # Releases, each beside the one before it.
@@ -539,6 +569,18 @@ async def test_fits_a_phone_screen(browser: Any, collector: Collector, site: str
     overflow = await page.page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
+    assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_a_site_without_page_views(browser: Any, collector: Collector,
+                                         conn: asyncpg.Connection) -> None:
+    empty = "empty" + secrets.token_hex(3)
+    await db.add_site(conn, empty, [])
+    page = await open_dashboard(browser, collector, empty)
+    assert await page.text("#figures .empty") == "No page views in this period."
+    assert await page.text("[data-tile=lcp] .figure") == "–"
+    assert "No release was seen in this period." in await page.texts("#releases p")
     assert page.errors == []
 
 
