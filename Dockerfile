@@ -13,8 +13,10 @@ COPY pyproject.toml README.md ./
 COPY collector ./collector
 COPY sql ./sql
 COPY js-snippet/dist ./js-snippet/dist
+COPY dashboard/index.html ./dashboard/index.html
+COPY dashboard/dist ./dashboard/dist
 COPY demo ./demo
-# Editable, so sql/, js-snippet/dist/ and demo/ are found beside the package.
+# Editable, so sql/, js-snippet/dist/, dashboard/ and demo/ are found beside the package.
 RUN pip install -e . \
  && useradd --system --uid 10001 --no-create-home binome \
  && mkdir -p /var/lib/binome && chown binome /var/lib/binome

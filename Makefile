@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-dashboard clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/binome serve --demo
@@ -13,6 +13,10 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/ingest.py
+
+# 30 days of one million page views, then how long the dashboard takes to load.
+bench-dashboard: $(VENV)/.test-installed
+	$(BIN)/python bench/dashboard.py --what-if-materialized
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Binome needs Python 3.11 or newer (set PYTHON=python3.x)")'

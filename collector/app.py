@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -10,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
+from collector.dashboard import FilterError, ScorecardCache, parse_filters
 from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
 from collector.settings import Settings, get_settings
@@ -29,6 +32,7 @@ from collector.writer import BeaconWriter
 log = logging.getLogger(__name__)
 
 DEMO_DIR = PROJECT_ROOT / "demo"
+DASHBOARD_DIR = PROJECT_ROOT / "dashboard"
 
 # Sites embed /binome.js in every page: a short max-age lets a fix reach every
 # visitor within minutes, and the strong ETag makes each revalidation a cheap
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         raise RuntimeError("BINOME_DATABASE_URL is not set (binome serve sets it for you)")
     state: dict[str, object] = {}
     snippet = _Snippet(settings.snippet_path)
+    dashboard_page = _DashboardPage(DASHBOARD_DIR)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -58,7 +63,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sites = SiteRegistry(pool, settings.sites_refresh_seconds)
         await sites.refresh()
         await writer.start()
-        state.update(pool=pool, writer=writer, ingest=BeaconIngest(settings, sites, writer))
+        state.update(pool=pool, writer=writer, ingest=BeaconIngest(settings, sites, writer),
+                     scorecards=ScorecardCache(pool))
         log.info("collector started")
         try:
             yield
@@ -122,9 +128,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def dashboard(request: Request) -> Response:
         if not _dashboard_allowed(request, settings.dashboard_token):
-            return JSONResponse({"error": "unauthorized", "detail": "token required"}, 401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        return HTMLResponse(await _dashboard_html(state["pool"]))  # type: ignore[arg-type]
+            return _unauthorized()
+        return dashboard_page.response()
+
+    async def dashboard_data(request: Request) -> Response:
+        if not _dashboard_allowed(request, settings.dashboard_token):
+            return _unauthorized()
+        try:
+            filters = parse_filters(request.query_params, dt.datetime.now(dt.UTC).date())
+        except FilterError as exc:
+            return JSONResponse({"error": "bad_filter", "detail": str(exc)}, 400)
+        try:
+            figures = await state["scorecards"].get(filters)  # type: ignore[attr-defined]
+        except asyncpg.QueryCanceledError:
+            return JSONResponse({"error": "too_slow", "detail": "the rum views took too long"},
+                                503, headers={"Retry-After": "60"})
+        return Response(orjson.dumps(figures), media_type="application/json",
+                        headers={"Cache-Control": "no-store"})
 
     async def demo_index(request: Request) -> Response:
         index = DEMO_DIR / "index.html"
@@ -142,6 +162,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/dashboard", dashboard),
+        Route("/dashboard/data", dashboard_data),
+        # Code and styles only (no figures): served without the token, like /binome.js.
+        Mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_DIR / "dist", check_dir=False)),
         Route("/", demo_index),
         Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False)),
     ]
@@ -184,7 +207,36 @@ def _dashboard_allowed(request: Request, token: str | None) -> bool:
         return False
 
 
-async def _dashboard_html(pool: object) -> str:
-    from collector.dashboard import render_dashboard
+def _unauthorized() -> Response:
+    return JSONResponse({"error": "unauthorized", "detail": "token required"}, 401,
+                        headers={"WWW-Authenticate": "Bearer"})
 
-    return await render_dashboard(pool)  # type: ignore[arg-type]
+
+class _DashboardPage:
+    """dashboard/index.html with its assets' URLs versioned by their content."""
+
+    # Nothing from outside the collector, no inline script; the token rides in
+    # the page's URL, so no Referer carries it anywhere.
+    HEADERS = {
+        "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._html: str | None = None
+
+    def response(self) -> Response:
+        if self._html is None:
+            try:
+                html = (self._directory / "index.html").read_text()
+                bundle = b"".join((self._directory / "dist" / name).read_bytes()
+                                  for name in ("dashboard.js", "dashboard.css"))
+            except OSError as exc:
+                return JSONResponse({"error": "not_built", "detail": str(exc)}, 404)
+            self._html = html.replace("{{version}}", hashlib.sha256(bundle).hexdigest()[:12])
+        return HTMLResponse(self._html, headers=self.HEADERS)

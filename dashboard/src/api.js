@@ -1,0 +1,55 @@
+// The page's state lives in its URL (?site=&from=&to=&device_class=&country=),
+// so a view can be bookmarked and shared; the token the page was opened with
+// (?token=) is sent to the data endpoint as a Bearer token.
+
+export const FILTER_KEYS = /** @type {const} */ (['site', 'from', 'to', 'device_class', 'country']);
+
+/** @typedef {{site?: string, from?: string, to?: string, device_class?: string, country?: string}} Filters */
+
+/** @param {string} search location.search @returns {Filters} */
+export const filtersFromSearch = (search) => {
+  const params = new URLSearchParams(search);
+  /** @type {Record<string, string>} */
+  const filters = {};
+  for (const key of FILTER_KEYS) {
+    const value = params.get(key);
+    if (value) filters[key] = value;
+  }
+  return filters;
+};
+
+/** The page's URL for these filters, keeping the token and anything else. @param {string} href @param {Filters} filters */
+export const hrefFor = (href, filters) => {
+  const url = new URL(href);
+  for (const key of FILTER_KEYS) {
+    const value = /** @type {Record<string, string|undefined>} */ (filters)[key];
+    if (value) url.searchParams.set(key, value);
+    else url.searchParams.delete(key);
+  }
+  return url.toString();
+};
+
+/**
+ * GET dashboard/data (relative to the page, so a collector behind a path prefix works).
+ * @param {Filters} filters @param {string} pageHref
+ */
+export const fetchScorecard = async (filters, pageHref) => {
+  const page = new URL(pageHref);
+  const url = new URL('dashboard/data', page);
+  for (const [key, value] of Object.entries(filters)) if (value) url.searchParams.set(key, value);
+  const token = page.searchParams.get('token');
+  const response = await fetch(url, {
+    headers: token ? {Authorization: `Bearer ${token}`} : {},
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  if (!response.ok) {
+    let detail = `HTTP ${response.status}`;
+    try {
+      const body = await response.json();
+      detail = body.detail || body.error || detail;
+    } catch { /* not JSON */ }
+    throw new Error(detail);
+  }
+  return response.json();
+};

@@ -1,0 +1,597 @@
+"""The shared scorecard page (GET /dashboard) and its figures (GET /dashboard/data).
+
+A known data set for a site of its own: four weeks of page views inserted as
+the collector would store them (enrich.to_record, so the enrichment is the
+real one), plus today's posted through POST /beacon. Every figure the endpoint
+and the page show is compared with the rum views read in SQL here. The page is
+driven in Debian's Chromium; screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from collector import PROJECT_ROOT, dashboard, db
+from collector.beacon import parse_beacon
+from collector.enrich import COLUMNS, to_record
+from tests.conftest import DESKTOP_UA, MOBILE_UA, Collector, make_beacon, require, wait_for
+
+CHROMIUM = Path(os.environ.get("BINOME_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+DASHBOARD = PROJECT_ROOT / "dashboard"
+TOKEN = "dash-" + secrets.token_hex(8)
+TODAY = dt.datetime.now(dt.UTC).date()
+PERIOD_DAYS = 14
+FIRST_DAY = TODAY - dt.timedelta(days=PERIOD_DAYS - 1)
+PREVIOUS_FIRST_DAY = FIRST_DAY - dt.timedelta(days=PERIOD_DAYS)
+
+# channel, campaign URL, referrer, weight: two readable campaign groups, one
+# too small, search, direct.
+SOURCES = [
+    ("?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday", "", 5),
+    ("?utm_source=facebook&utm_medium=paid_social&utm_campaign=summer-sale", "", 1),
+    ("", "https://www.google.fr/", 4),
+    ("", "", 3),
+]
+
+
+# --- the data set -----------------------------------------------------------
+
+def _session(rng: random.Random, day: dt.date, site: str) -> list[tuple[dict[str, Any], str, str]]:
+    """One session's beacons, each with the User-Agent and country it came with."""
+    query, ref, _ = rng.choices(SOURCES, [s[2] for s in SOURCES])[0]
+    consent = "marketing" if rng.random() < 0.7 else "performance"
+    ua, slow = (MOBILE_UA, 1.5) if rng.random() < 0.6 else (DESKTOP_UA, 1.0)
+    country = "FR" if rng.random() < 0.75 else "BE"
+    age = (TODAY - day).days
+    release = "2026.1" if age >= 24 else "2026.2" if age >= 6 else "2026.3"
+    slow *= {"2026.1": 1.3, "2026.2": 1.1, "2026.3": 0.9}[release]
+    start = dt.datetime.combine(day, dt.time(6), dt.UTC) + dt.timedelta(
+        seconds=rng.uniform(0, 8 * 3600))
+    if day == TODAY:  # today's beacons are posted now: t0 must be plausible
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=rng.uniform(60, 600))
+    sid = "s" + secrets.token_hex(8)
+    pages = rng.choice([1, 1, 2, 3])
+    converts = consent == "marketing" and rng.random() < 0.25
+    beacons = []
+    for n in range(pages):
+        lcp = round(rng.lognormvariate(7.6, 0.5) * slow, 1)
+        metrics = [{"name": "LCP", "value": lcp},
+                   {"name": "CLS", "value": round(rng.expovariate(9), 3)},
+                   {"name": "FCP", "value": round(lcp * 0.6, 1)}, {"name": "TTFB", "value": 180}]
+        if rng.random() < 0.8:
+            metrics.append({"name": "INP", "value": round(rng.lognormvariate(4.9, 0.6) * slow)})
+        t0 = start + dt.timedelta(seconds=30 * n)
+        events = ([{"name": "purchase", "value": float(rng.randrange(20, 200)), "currency": "EUR"}]
+                  if converts and n == pages - 1 else [])
+        beacons.append((make_beacon(
+            site=site, consent=consent, sid=sid, t0=t0.timestamp() * 1000, release=release,
+            url=f"https://shop.example/{'' if n == 0 else 'p/42'}{query if n == 0 else ''}",
+            ref=ref if n == 0 else "https://shop.example/", metrics=metrics, events=events,
+        ), ua, country))
+    return beacons
+
+
+def data_set(site: str) -> tuple[list[tuple[Any, ...]], list[tuple[dict[str, Any], str, str]]]:
+    """(rows to COPY for the past days, beacons to POST for today)."""
+    rng = random.Random(8)
+    rows: list[tuple[Any, ...]] = []
+    posted: list[tuple[dict[str, Any], str, str]] = []
+    for age in range(2 * PERIOD_DAYS):
+        day = TODAY - dt.timedelta(days=age)
+        for _ in range(rng.randint(5, 12)):
+            for beacon, ua, country in _session(rng, day, site):
+                if day == TODAY:
+                    posted.append((beacon, ua, country))
+                    continue
+                received = dt.datetime.fromtimestamp(beacon["t0"] / 1000, dt.UTC) + dt.timedelta(
+                    seconds=20)
+                rows.append(to_record(parse_beacon(json.dumps(beacon).encode()), received, ua,
+                                      country))
+    return rows, posted
+
+
+@pytest.fixture(scope="module")
+def site(database_url: str, live_server: str) -> str:
+    """A site of its own in the session's database, loaded with the data set."""
+    name = "dash" + secrets.token_hex(3)
+    rows, posted = data_set(name)
+
+    async def load() -> None:
+        conn = await db.connect(database_url)
+        try:
+            await db.add_site(conn, name, [])
+            for day in sorted({row[1] for row in rows}):
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            await conn.copy_records_to_table("beacons", schema_name="binome", records=rows,
+                                             columns=COLUMNS)
+        finally:
+            await conn.close()
+
+    asyncio.run(load())
+    asyncio.run(asyncio.sleep(1.2))  # the collector re-reads sites every second
+    with httpx.Client(base_url=live_server) as client:
+        for beacon, ua, country in posted:
+            response = client.post("/beacon", content=json.dumps(beacon), headers={
+                "Content-Type": "text/plain", "User-Agent": ua, "X-Country-Code": country})
+            assert response.status_code == 204, response.text
+
+    async def written() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            count = await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE site = $1",
+                                   name, expect=len(rows) + len(posted))
+            assert count == len(rows) + len(posted)
+        finally:
+            await conn.close()
+
+    asyncio.run(written())
+    return name
+
+
+@pytest.fixture(scope="module")
+def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Collector]:
+    """A collector that requires the dashboard token."""
+    started = Collector(database_url, tmp_path_factory.mktemp("dash") / "collector.log",
+                        dashboard_token=TOKEN, sites_refresh_seconds=1)
+    yield started
+    started.stop()
+
+
+def period(site: str, **extra: str) -> dict[str, str]:
+    return {"site": site, "from": FIRST_DAY.isoformat(), "to": TODAY.isoformat(), **extra}
+
+
+def get_data(collector: Collector, **params: str) -> dict[str, Any]:
+    response = httpx.get(collector.url + "/dashboard/data", params=params,
+                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+# --- the figures as the views give them --------------------------------------
+
+# Independent of collector/dashboard.py: CONTRACT section 6's definitions over
+# the period's rows of rum.page_views_enriched and rum.sessions.
+EXPECTED_PERIOD = """
+SELECT count(*) AS page_views,
+       count(*) FILTER (WHERE p.consent = 'marketing') AS marketing_page_views,
+       percentile_cont(0.75) WITHIN GROUP (ORDER BY p.lcp) AS lcp_p75,
+       percentile_cont(0.75) WITHIN GROUP (ORDER BY p.inp) AS inp_p75,
+       percentile_cont(0.75) WITHIN GROUP (ORDER BY p.cls) AS cls_p75,
+       100.0 * count(*) FILTER (WHERE p.lcp <= 2500) / count(p.lcp) AS lcp_good_pct,
+       100.0 * count(*) FILTER (WHERE p.lcp > 4000) / count(p.lcp) AS lcp_poor_pct,
+       100.0 * count(*) FILTER (WHERE p.inp <= 200) / count(p.inp) AS inp_good_pct,
+       100.0 * count(*) FILTER (WHERE p.inp > 500) / count(p.inp) AS inp_poor_pct,
+       100.0 * count(*) FILTER (WHERE p.cls <= 0.1) / count(p.cls) AS cls_good_pct,
+       100.0 * count(*) FILTER (WHERE p.cls > 0.25) / count(p.cls) AS cls_poor_pct,
+       100.0 * count(*) FILTER (WHERE p.lcp <= 2500 AND p.cls <= 0.1
+                                AND (p.inp IS NULL OR p.inp <= 200))
+           / count(*) FILTER (WHERE p.lcp IS NOT NULL AND p.cls IS NOT NULL) AS cwv_good_pct,
+       100.0 * count(DISTINCT p.sid) FILTER (WHERE p.consent = 'marketing' AND s.converted)
+           / count(DISTINCT p.sid) FILTER (WHERE p.consent = 'marketing') AS conversion_rate
+FROM rum.page_views_enriched p JOIN rum.sessions s USING (site, sid)
+WHERE p.site = $1 AND p.day BETWEEN $2 AND $3
+"""
+
+
+async def expected_period(conn: asyncpg.Connection, site: str, first: dt.date,
+                          last: dt.date) -> dict[str, Any]:
+    return dict(await conn.fetchrow(EXPECTED_PERIOD, site, first, last))
+
+
+def close(actual: Any, expected: Any) -> bool:
+    if expected is None or actual is None:
+        return actual is None and expected is None
+    return abs(float(actual) - float(expected)) <= 1e-9 * max(1.0, abs(float(expected)))
+
+
+def assert_figures(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    for name, value in expected.items():
+        assert close(actual[name], value), f"{where} {name}: {actual[name]} != {value}"
+
+
+# The page writes figures as en-US Intl.NumberFormat does: half away from zero
+# on the number's exact value (Decimal(float) is exact).
+def fixed(value: float, digits: int) -> str:
+    rounded = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{digits}f}"
+
+
+def shown(kind: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    value = float(value)
+    if kind == "cls":
+        return fixed(value, 3)
+    if kind in ("lcp", "inp"):
+        return fixed(value / 1000, 2) + "\u00a0s" if value >= 1000 else fixed(value, 0) + "\u00a0ms"
+    if kind == "pct":
+        return fixed(value, 1) + "%"
+    if kind == "money":
+        return fixed(value, 2)
+    return f"{int(value):,}"
+
+
+# --- the endpoint ------------------------------------------------------------
+
+def test_page_and_data_need_the_token(collector: Collector, site: str) -> None:
+    for path in ("/dashboard", "/dashboard/data"):
+        assert httpx.get(collector.url + path).status_code == 401
+        assert httpx.get(collector.url + path, params={"token": "wrong"}).status_code == 401
+        assert httpx.get(collector.url + path, params={"token": TOKEN, "site": site},
+                         timeout=60).status_code == 200
+    page = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert page.headers["referrer-policy"] == "no-referrer"
+    # The assets are code and styles, no figures: no token needed, like /binome.js.
+    for name in ("dashboard.js", "dashboard.css"):
+        asset = httpx.get(f"{collector.url}/dashboard/assets/{name}")
+        assert asset.status_code == 200
+        assert asset.content == (DASHBOARD / "dist" / name).read_bytes()
+        assert f"dashboard/assets/{name}?v=" in page.text
+
+
+def test_bad_filters_are_400(collector: Collector, site: str) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for params in ({"from": "yesterday"}, {"from": "2026-03-02", "to": "2026-03-01"},
+                   {"from": "2020-01-01", "to": "2026-01-01"}):
+        response = httpx.get(collector.url + "/dashboard/data", params=params, headers=auth)
+        assert response.status_code == 400 and response.json()["error"] == "bad_filter"
+
+
+async def test_period_figures_equal_the_views(collector: Collector, site: str,
+                                              conn: asyncpg.Connection) -> None:
+    data = get_data(collector, **period(site))
+    assert data["filters"]["site"] == site and site in data["sites"]
+    current = await expected_period(conn, site, FIRST_DAY, TODAY)
+    previous = await expected_period(conn, site, PREVIOUS_FIRST_DAY,
+                                     FIRST_DAY - dt.timedelta(days=1))
+    assert current["page_views"] > 150 and previous["page_views"] > 150
+    assert_figures(data["period"]["current"], current, "current")
+    assert_figures(data["period"]["previous"], previous, "previous")
+    assert data["previous"] == {"from": PREVIOUS_FIRST_DAY.isoformat(),
+                                "to": (FIRST_DAY - dt.timedelta(days=1)).isoformat()}
+
+    trend = data["period"]["trend"]
+    assert [row["day"] for row in trend] == [
+        (FIRST_DAY + dt.timedelta(days=i)).isoformat() for i in range(PERIOD_DAYS)]
+    for row in trend:
+        day = dt.date.fromisoformat(row["day"])
+        assert_figures(row, await expected_period(conn, site, day, day), row["day"])
+
+
+async def test_one_day_campaign_rows_equal_rum_scorecard_daily(
+    collector: Collector, site: str, conn: asyncpg.Connection
+) -> None:
+    """Over one day, one device class and one country a campaign row is exactly a
+    row of rum.scorecard_daily."""
+    day = TODAY - dt.timedelta(days=3)
+    groups = await conn.fetch(
+        "SELECT device_class, country FROM rum.scorecard_daily WHERE site = $1 AND day = $2"
+        " GROUP BY 1, 2 ORDER BY sum(page_views) DESC", site, day)
+    assert len(groups) >= 2
+    for device_class, country in groups:
+        data = get_data(collector, site=site, **{"from": day.isoformat(), "to": day.isoformat()},
+                        device_class=device_class, country=country)
+        rows = await conn.fetch(
+            "SELECT * FROM rum.scorecard_daily WHERE site = $1 AND day = $2"
+            " AND device_class = $3 AND country = $4", site, day, device_class, country)
+        assert rows
+        by_group = {(r["channel"], r["utm_campaign"]): r for r in data["period"]["campaigns"]}
+        assert set(by_group) == {(r["channel"], r["utm_campaign"]) for r in rows}
+        for row in rows:
+            mine = by_group[(row["channel"], row["utm_campaign"])]
+            for name in ("page_views", "sessions", "lcp_p75", "inp_p75", "cls_p75",
+                         "lcp_good_pct", "inp_good_pct", "cls_good_pct", "cwv_good_pct",
+                         "conversion_rate", "revenue", "lcp_samples", "too_small"):
+                assert close(mine[name], row[name]), (row["channel"], name, mine[name], row[name])
+
+
+async def test_releases_and_speed_are_the_views_rows(
+    collector: Collector, site: str, conn: asyncpg.Connection
+) -> None:
+    data = get_data(collector, **period(site))
+    views = {r["release"]: r for r in await conn.fetch(
+        "SELECT * FROM rum.release_comparison WHERE site = $1", site)}
+    # 2026.1 ended before the period; 2026.3 began in it, after 2026.2.
+    assert [r["release"] for r in data["releases"]] == ["2026.3", "2026.2"]
+    assert data["releases"][0]["previous"]["release"] == "2026.2"
+    assert data["releases"][1]["previous"]["release"] == "2026.1"
+    for release in data["releases"]:
+        for row in (release, release["previous"]):
+            view = views[row["release"]]
+            for name in ("page_views", "lcp_p75", "inp_p75", "cls_p75", "cwv_good_pct",
+                         "conversion_rate"):
+                assert close(row[name], view[name]), (row["release"], name)
+    speed = await conn.fetch(
+        "SELECT * FROM rum.perf_vs_conversion WHERE site = $1 ORDER BY lcp_bucket_ms", site)
+    assert [r["lcp_bucket_ms"] for r in data["speed"]] == [r["lcp_bucket_ms"] for r in speed]
+    for mine, row in zip(data["speed"], speed, strict=True):
+        for name in ("sessions", "conversions", "conversion_rate", "bounce_rate", "too_small"):
+            assert close(mine[name], row[name]), (row["lcp_bucket_ms"], name)
+
+
+async def test_viewers_of_the_same_filters_share_one_computation(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+
+    async def computed(pool: Any, filters: dashboard.Filters) -> dict[str, Any]:
+        calls.append(filters.site)
+        await asyncio.sleep(0.05)
+        if filters.site == "broken":
+            raise RuntimeError("views unreachable")
+        return {"n": len(calls)}
+
+    monkeypatch.setattr(dashboard, "scorecard", computed)
+    cache = dashboard.ScorecardCache(pool=None, seconds=0.2)  # type: ignore[arg-type]
+    shop = dashboard.Filters("shop", FIRST_DAY, TODAY)
+    assert await asyncio.gather(*(cache.get(shop) for _ in range(3))) == [{"n": 1}] * 3
+    assert await cache.get(shop) == {"n": 1}  # within the cache time
+    await asyncio.sleep(0.25)
+    assert await cache.get(shop) == {"n": 2}  # counted from when it was done
+    broken = dashboard.Filters("broken", FIRST_DAY, TODAY)
+    for _ in range(2):  # a failure is not kept
+        with pytest.raises(RuntimeError):
+            await cache.get(broken)
+    assert calls == ["shop", "shop", "broken", "broken"]
+
+
+# --- the page in Chromium ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        require(False, "Playwright for Python is not installed")
+        raise
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        yield browser
+        await browser.close()
+
+
+class Page:
+    """The dashboard in a fresh context, with every console error, page error and
+    request it made."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+    async def texts(self, selector: str) -> list[str]:
+        return await self.page.locator(selector).all_text_contents()  # type: ignore[no-any-return]
+
+    async def text(self, selector: str) -> str:
+        return await self.page.locator(selector).first.text_content()  # type: ignore[no-any-return]
+
+
+async def open_dashboard(browser: Any, collector: Collector, site: str, *, locale: str = "en-US",
+                         width: int = 1360, height: int = 900, **params: str) -> Page:
+    context = await browser.new_context(locale=locale, timezone_id="Europe/Paris",
+                                        viewport={"width": width, "height": height})
+    page = Page(await context.new_page())
+    query = httpx.QueryParams({"token": TOKEN, **period(site), **params})
+    await page.page.goto(f"{collector.url}/dashboard?{query}")
+    await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    await page.page.wait_for_selector("#trends canvas", timeout=5_000)
+    return page
+
+
+def screenshot_path(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+@pytest.mark.browser
+async def test_page_shows_the_views_figures(browser: Any, collector: Collector, site: str,
+                                            conn: asyncpg.Connection) -> None:
+    page = await open_dashboard(browser, collector, site)
+    await page.page.screenshot(path=screenshot_path("dashboard.png"), full_page=True)
+    assert page.errors == []
+    assert all(url.startswith(collector.url + "/") for url in page.requests), page.requests
+
+    now = await expected_period(conn, site, FIRST_DAY, TODAY)
+    before = await expected_period(conn, site, PREVIOUS_FIRST_DAY,
+                                   FIRST_DAY - dt.timedelta(days=1))
+    for metric in ("lcp", "inp", "cls"):
+        tile = f"[data-tile={metric}]"
+        assert await page.text(f"{tile} .figure") == shown(metric, now[f"{metric}_p75"])
+        good = float(now[f"{metric}_good_pct"])
+        poor = float(now[f"{metric}_poor_pct"])
+        assert await page.text(f"{tile} [data-share=good]") == shown("pct", good) + " good"
+        assert await page.text(f"{tile} [data-share=poor]") == shown("pct", poor) + " poor"
+        change = float(now[f"{metric}_p75"]) - float(before[f"{metric}_p75"])
+        sign = "+" if change > 0 else "−"
+        assert (await page.text(f"{tile} .change")).startswith(
+            f"{'▲' if change > 0 else '▼'} {sign}{shown(metric, abs(change))}")
+    assert await page.text("[data-tile=cwv] .figure") == shown("pct", now["cwv_good_pct"])
+    assert await page.text("[data-tile=conversion] .figure") == shown(
+        "pct", now["conversion_rate"])
+    consent = 100 * now["marketing_page_views"] / now["page_views"]
+    assert shown("pct", consent) in await page.text("#consent-notice")
+    assert shown("pct", consent) in await page.text("[data-tile=conversion] .consent")
+    assert shown("pct", consent) in await page.text("#campaigns .consent")
+
+    # The campaign table against the same definitions over the period.
+    rows = await conn.fetch("""
+        SELECT CASE WHEN p.consent = 'marketing' THEN s.channel ELSE '(no consent)' END AS channel,
+               CASE WHEN p.consent = 'marketing' THEN s.utm_campaign ELSE '(no consent)' END
+                   AS utm_campaign,
+               count(*) AS page_views,
+               percentile_cont(0.75) WITHIN GROUP (ORDER BY p.lcp) AS lcp,
+               percentile_cont(0.75) WITHIN GROUP (ORDER BY p.inp) AS inp,
+               percentile_cont(0.75) WITHIN GROUP (ORDER BY p.cls) AS cls,
+               100.0 * count(DISTINCT p.sid) FILTER (WHERE s.converted) / count(DISTINCT p.sid)
+                   AS conversion_rate,
+               sum(p.revenue) AS revenue
+        FROM rum.page_views_enriched p JOIN rum.sessions s USING (site, sid)
+        WHERE p.site = $1 AND p.day BETWEEN $2 AND $3
+        GROUP BY 1, 2""", site, FIRST_DAY, TODAY)
+    assert len(rows) >= 4 and any(r["page_views"] < 50 for r in rows)
+    assert any(r["page_views"] >= 50 for r in rows)
+    for row in rows:
+        tr = (f"#campaign-table tr[data-channel='{row['channel']}']"
+              f"[data-campaign='{row['utm_campaign']}']")
+        cells = {name: await page.text(f"{tr} td[data-col={name}]") for name in (
+            "page_views", "lcp_p75", "inp_p75", "cls_p75", "conversion_rate", "revenue")}
+        small = row["page_views"] < 50
+        assert cells["page_views"] == shown("count", row["page_views"]) + (
+            "too few to read" if small else "")
+        greyed = "too-small" in (await page.page.locator(tr).get_attribute("class") or "")
+        assert greyed == small
+        assert cells["lcp_p75"] == shown("lcp", row["lcp"])
+        assert cells["inp_p75"] == shown("inp", row["inp"])
+        assert cells["cls_p75"] == shown("cls", row["cls"])
+        no_consent = row["channel"] == "(no consent)"
+        assert cells["conversion_rate"] == shown(
+            "pct", None if no_consent else row["conversion_rate"])
+        assert cells["revenue"] == shown("money", row["revenue"])
+
+    # Releases, each beside the one before it.
+    releases = {r["release"]: r for r in await conn.fetch(
+        "SELECT * FROM rum.release_comparison WHERE site = $1", site)}
+    assert await page.texts("#releases tbody tr th") != []
+    for name in ("2026.3", "2026.2"):
+        tr = f"#releases tr[data-release='{name}']"
+        assert (await page.text(f"{tr} td[data-col=lcp_p75]")).startswith(
+            shown("lcp", releases[name]["lcp_p75"]))
+        assert await page.text(f"{tr} td[data-col=page_views]") in (
+            shown("count", releases[name]["page_views"]),
+            shown("count", releases[name]["page_views"]) + "too few to read")
+    assert "vs 2026.2" in await page.text("#releases tr[data-release='2026.3'] th")
+
+    # What speed costs: the figures table and the sentence.
+    speed = await conn.fetch(
+        "SELECT * FROM rum.perf_vs_conversion WHERE site = $1 ORDER BY lcp_bucket_ms", site)
+    for row in speed:
+        tr = f"#speed tr[data-bucket='{row['lcp_bucket_ms']}']"
+        assert await page.text(f"{tr} td[data-col=conversion_rate]") == shown(
+            "pct", row["conversion_rate"])
+        assert await page.text(f"{tr} td[data-col=bounce_rate]") == shown("pct", row["bounce_rate"])
+    fast = [r for r in speed if r["lcp_bucket_ms"] + 500 <= 2500]
+    fast_rate = 100 * sum(r["conversions"] for r in fast) / sum(r["sessions"] for r in fast)
+    assert f"converted at {shown('pct', fast_rate)}" in await page.text("#speed .summary")
+
+    # Trend charts, one per metric, with the release first seen in the period marked.
+    assert await page.page.locator("#trends canvas").count() == 3
+
+
+@pytest.mark.browser
+async def test_campaign_table_sorts(browser: Any, collector: Collector, site: str) -> None:
+    page = await open_dashboard(browser, collector, site)
+
+    async def column(name: str) -> list[float]:
+        values = await page.page.locator(
+            f"#campaign-table td[data-col={name}]").evaluate_all(
+            "cells => cells.map(c => c.dataset.value ?? null)")
+        return [float(v) for v in values if v is not None]
+
+    assert (await column("page_views")) == sorted(await column("page_views"), reverse=True)
+    await page.page.click("#campaign-table th[data-sort=lcp_p75] button")
+    assert (await column("lcp_p75")) == sorted(await column("lcp_p75"), reverse=True)
+    await page.page.click("#campaign-table th[data-sort=lcp_p75] button")
+    assert (await column("lcp_p75")) == sorted(await column("lcp_p75"))
+    assert await page.page.get_attribute("#campaign-table th[data-sort=lcp_p75]",
+                                         "aria-sort") == "ascending"
+    assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_filters_reload_the_figures(browser: Any, collector: Collector, site: str,
+                                          conn: asyncpg.Connection) -> None:
+    page = await open_dashboard(browser, collector, site)
+    await page.page.select_option("#device_class", "mobile")
+    # The page's CSP forbids eval, so no wait_for_function: the change handler
+    # sets the URL and data-state=loading at once, before the figures arrive.
+    await page.page.wait_for_url("**device_class=mobile**")
+    await page.page.wait_for_selector("body[data-state=ready]")
+    expected = await conn.fetchval(
+        "SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY lcp) FROM rum.page_views_enriched"
+        " WHERE site = $1 AND day BETWEEN $2 AND $3 AND device_class = 'mobile'",
+        site, FIRST_DAY, TODAY)
+    assert await page.text("[data-tile=lcp] .figure") == shown("lcp", expected)
+    assert new_url_keeps_token(page.page.url)
+    assert page.errors == []
+
+
+def new_url_keeps_token(url: str) -> bool:
+    return httpx.URL(url).params.get("token") == TOKEN
+
+
+@pytest.mark.browser
+async def test_french_labels_and_numbers(browser: Any, collector: Collector, site: str) -> None:
+    page = await open_dashboard(browser, collector, site, locale="fr-FR")
+    assert await page.page.get_attribute("html", "lang") == "fr"
+    assert await page.text("h1") == "◐ Tableau de bord partagé"
+    assert await page.text("[data-tile=conversion] h3") == "Taux de conversion"
+    assert await page.text("#speed h2") == "Ce que coûte la lenteur"
+    assert "consentement marketing" in await page.text("#consent-notice")
+    cwv = await page.text("[data-tile=cwv] .figure")
+    assert cwv.endswith("\u202f%") and "," in cwv
+    await page.page.screenshot(path=screenshot_path("dashboard-fr.png"), full_page=True)
+    assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_fits_a_phone_screen(browser: Any, collector: Collector, site: str) -> None:
+    page = await open_dashboard(browser, collector, site, width=390, height=844)
+    await page.page.screenshot(path=screenshot_path("dashboard-phone.png"), full_page=True)
+    overflow = await page.page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_a_site_without_page_views(browser: Any, collector: Collector,
+                                         conn: asyncpg.Connection) -> None:
+    empty = "empty" + secrets.token_hex(3)
+    await db.add_site(conn, empty, [])
+    page = await open_dashboard(browser, collector, empty)
+    assert await page.text("#figures .empty") == "No page views in this period."
+    assert await page.text("[data-tile=lcp] .figure") == "–"
+    assert "No release was seen in this period." in await page.texts("#releases p")
+    assert page.errors == []
+
+
+def test_node_unit_tests_and_reproducible_build() -> None:
+    npm = shutil.which("npm")
+    require(npm is not None, "npm is not installed")
+    assert npm is not None
+    install = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD,
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr[-3000:]
+    # node --test rebuilds dist/ in memory and fails if the committed files differ.
+    tests = subprocess.run([npm, "test"], cwd=DASHBOARD, capture_output=True, text=True,
+                           timeout=300)
+    assert tests.returncode == 0, (tests.stdout[-3000:], tests.stderr[-3000:])
