@@ -1,0 +1,628 @@
+-- 0002: folded page views, kept current at write time, and daily rollups.
+--
+-- Why: folding a page view's beacons (sql/views/10_page_views_enriched.sql
+-- before this migration) costs seconds per million page views, and every
+-- grouped view folded all of history on each query. Now:
+--
+--   binome.page_views   one row per page view, folded from its beacons by a
+--                       trigger in the transaction that stores them, so every
+--                       view reads it instead of raw beacons. Each row also
+--                       carries what its session says about it (landing page,
+--                       session channel and campaign, converted), so grouped
+--                       views never need a window over sessions.
+--   binome.*_days       one rollup per closed UTC day and site (`binome
+--                       maintain`): exact p75 per group plus histograms whose
+--                       counts can be added across groups and days.
+--   rollup_state/dirty  which days are rolled up; a change to a rolled-up day
+--                       (a late beacon, a session that went on) marks it dirty
+--                       and the views compute it live until it is rolled up
+--                       again, so a view's answer never depends on whether a
+--                       rollup has run.
+--
+-- Keys start with `site` (distributable by site, docs/scaling.md).
+
+-- -- Histogram bins ------------------------------------------------------------
+-- Fixed upper edges per metric; bin k holds (edge[k-1], edge[k]], bin 1 holds
+-- [0, edge[1]] and the last bin everything above the last edge. Right-closed
+-- bins because CrUX's "good" is `<=` its threshold: every CrUX threshold (LCP
+-- 2500/4000, INP 200/500, CLS 0.1/0.25, FCP 1800/3000, TTFB 800/1800) is an
+-- edge, so good / needs-improvement / poor counts are exact sums of bins.
+-- Widths (docs/analyst-guide.md): LCP, FCP 100 ms to 10 s then 1 s to 30 s;
+-- INP 10 ms to 1 s then 100 ms to 3 s; TTFB 50 ms to 5 s then 500 ms to 15 s;
+-- CLS 0.01 to 1 then 0.1 to 3. Edges are built from numeric so that 0.1 is the
+-- same double as the literal in `cls <= 0.1`.
+CREATE FUNCTION binome.metric_bin_edges(metric text) RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(e.edge::float8 ORDER BY e.edge)
+    FROM (VALUES
+        ('lcp',  100::numeric, 10000::numeric, 1000::numeric, 30000::numeric),
+        ('fcp',  100, 10000, 1000, 30000),
+        ('inp',  10, 1000, 100, 3000),
+        ('ttfb', 50, 5000, 500, 15000),
+        ('cls',  0.01, 1, 0.1, 3)
+    ) AS s(name, fine_step, fine_to, coarse_step, coarse_to)
+    CROSS JOIN LATERAL (
+        SELECT generate_series(s.fine_step, s.fine_to, s.fine_step) AS edge
+        UNION ALL
+        SELECT generate_series(s.fine_to + s.coarse_step, s.coarse_to, s.coarse_step)
+    ) AS e
+    WHERE s.name = metric
+$$;
+
+-- The edges negated and reversed: width_bucket counts thresholds <= its
+-- operand, and a right-closed bin needs the count of edges < value
+-- (= n - count(-edge <= -value)).
+CREATE FUNCTION binome.metric_bin_neg_edges(metric text) RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(-e ORDER BY -e) FROM unnest(binome.metric_bin_edges(metric)) AS e
+$$;
+
+-- The bin (1-based) of a value; NULL for NULL. Inlined by the planner, the
+-- edge arrays folded to constants.
+CREATE FUNCTION binome.metric_bin(metric text, value float8) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (1 + cardinality(binome.metric_bin_neg_edges(metric))
+              - width_bucket(-value, binome.metric_bin_neg_edges(metric)))::smallint
+$$;
+
+-- The edges of a metric named at run time (a column): each branch calls the
+-- IMMUTABLE function with a constant, so the planner folds it once.
+CREATE FUNCTION binome.metric_edges(metric text) RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE metric
+        WHEN 'lcp' THEN binome.metric_bin_edges('lcp')
+        WHEN 'inp' THEN binome.metric_bin_edges('inp')
+        WHEN 'cls' THEN binome.metric_bin_edges('cls')
+        WHEN 'fcp' THEN binome.metric_bin_edges('fcp')
+        WHEN 'ttfb' THEN binome.metric_bin_edges('ttfb')
+    END
+$$;
+
+-- Bounds of a bin: lower exclusive (NULL for the first bin, which starts at
+-- 0 inclusive), upper inclusive (NULL for the last bin, which has none).
+CREATE FUNCTION binome.metric_bin_lower(metric text, bin smallint) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (binome.metric_edges(metric))[bin - 1]
+$$;
+CREATE FUNCTION binome.metric_bin_upper(metric text, bin smallint) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (binome.metric_edges(metric))[bin]
+$$;
+
+-- -- Folded page views ------------------------------------------------------------
+-- One row per page view: what rum.page_views_enriched shows (marketing columns
+-- already NULL unless the page view's consent is 'marketing'), plus `last_day`
+-- (the partitions its beacons are in: day..last_day) and what its session says.
+CREATE TABLE binome.page_views (
+    site          text NOT NULL,
+    pv            text NOT NULL,
+    day           date NOT NULL,
+    last_day      date NOT NULL,
+    sid           text NOT NULL,        -- the snippet's sid, or pv when it sent none
+    received_at   timestamptz NOT NULL,
+    t0            timestamptz,
+    consent       text NOT NULL,
+    path          text NOT NULL,
+    channel       text,
+    utm_source    text,
+    utm_medium    text,
+    utm_campaign  text,
+    utm_term      text,
+    utm_content   text,
+    ref_origin    text,
+    device_class  text,
+    browser       text,
+    os            text,
+    country       text,
+    release       text,
+    dims          jsonb,
+    device        jsonb,
+    nav           jsonb,
+    lcp           double precision,
+    inp           double precision,
+    cls           double precision,
+    fcp           double precision,
+    ttfb          double precision,
+    converted     boolean,
+    revenue       numeric,
+    beacons       integer NOT NULL,
+    -- What the session says, recomputed whenever one of its page views changes:
+    is_landing         boolean NOT NULL DEFAULT false, -- first of its session by t0, received_at, pv
+    session_channel    text,      -- the landing page view's ('(none)', '(no consent)')
+    session_campaign   text,
+    session_page_views integer,
+    session_converted  boolean,
+    session_revenue    numeric,
+    group_channel      text,      -- this page view's scorecard group: the session's, or
+    group_campaign     text,      -- '(no consent)' when this page view has no consent
+    first_in_group     boolean,   -- counts its session once per day and scorecard group
+    first_in_release   boolean,   -- counts its session once per release (marketing consent)
+    PRIMARY KEY (site, pv)
+);
+CREATE INDEX page_views_day ON binome.page_views (site, day);
+CREATE INDEX page_views_session ON binome.page_views (site, sid);
+-- rum.release_comparison reads the exact p75 of a release from these: the
+-- histogram says which bin holds the 75th percentile, the index gives the
+-- values inside that one bin.
+CREATE INDEX page_views_release_lcp ON binome.page_views (site, (coalesce(release, '(none)')), lcp)
+    WHERE lcp IS NOT NULL;
+CREATE INDEX page_views_release_inp ON binome.page_views (site, (coalesce(release, '(none)')), inp)
+    WHERE inp IS NOT NULL;
+CREATE INDEX page_views_release_cls ON binome.page_views (site, (coalesce(release, '(none)')), cls)
+    WHERE cls IS NOT NULL;
+
+-- -- Rollup bookkeeping ---------------------------------------------------------
+-- Every site with page views has a row; days up to rolled_through are rolled
+-- up (those without page views need no rollup). The views read rollups for
+-- those days, except dirty ones, and page views for the rest.
+CREATE TABLE binome.rollup_state (
+    site           text PRIMARY KEY,
+    rolled_through date NOT NULL DEFAULT '-infinity'
+);
+
+-- A rolled-up day whose page views changed since its rollup (or that is being
+-- rolled up). `version` lets the rollup clear the mark only when nothing
+-- changed while it ran.
+CREATE TABLE binome.rollup_dirty (
+    site      text NOT NULL,
+    day       date NOT NULL,
+    version   bigint NOT NULL DEFAULT 1,
+    marked_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site, day)
+);
+
+-- -- Rollups ------------------------------------------------------------------------
+-- Filled from the same views that compute live days (binome.*_live in
+-- sql/views/), so a rolled-up day reads exactly as it did live.
+
+-- rum.scorecard_daily's groups.
+CREATE TABLE binome.scorecard_days (
+    day          date NOT NULL,
+    site         text NOT NULL,
+    channel      text NOT NULL,
+    utm_campaign text NOT NULL,
+    device_class text NOT NULL,
+    country      text NOT NULL,
+    page_views   bigint NOT NULL,
+    sessions     bigint NOT NULL,
+    conversions  bigint,
+    revenue      numeric,
+    lcp_samples bigint NOT NULL, lcp_p75 float8, lcp_good bigint NOT NULL, lcp_poor bigint NOT NULL,
+    inp_samples bigint NOT NULL, inp_p75 float8, inp_good bigint NOT NULL, inp_poor bigint NOT NULL,
+    cls_samples bigint NOT NULL, cls_p75 float8, cls_good bigint NOT NULL, cls_poor bigint NOT NULL,
+    fcp_samples bigint NOT NULL, fcp_p75 float8, fcp_good bigint NOT NULL, fcp_poor bigint NOT NULL,
+    ttfb_samples bigint NOT NULL, ttfb_p75 float8, ttfb_good bigint NOT NULL, ttfb_poor bigint NOT NULL,
+    cwv_samples  bigint NOT NULL,
+    cwv_good     bigint NOT NULL,
+    PRIMARY KEY (site, day, channel, utm_campaign, device_class, country)
+);
+
+-- Their histograms, sparse: the non-empty bins and their page view counts.
+CREATE TABLE binome.scorecard_day_bins (
+    day          date NOT NULL,
+    site         text NOT NULL,
+    channel      text NOT NULL,
+    utm_campaign text NOT NULL,
+    device_class text NOT NULL,
+    country      text NOT NULL,
+    metric       text NOT NULL,
+    bins         smallint[] NOT NULL,
+    counts       bigint[] NOT NULL,
+    PRIMARY KEY (site, day, channel, utm_campaign, device_class, country, metric)
+);
+
+-- rum.release_comparison, per day. sessions / conversions count each session
+-- once per release (on the day of its first page view with that release).
+CREATE TABLE binome.release_days (
+    day         date NOT NULL,
+    site        text NOT NULL,
+    release     text NOT NULL,
+    first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,
+    page_views  bigint NOT NULL,
+    lcp_samples bigint NOT NULL,
+    inp_samples bigint NOT NULL,
+    cls_samples bigint NOT NULL,
+    cwv_samples bigint NOT NULL,
+    cwv_good    bigint NOT NULL,
+    sessions    bigint NOT NULL,
+    conversions bigint NOT NULL,
+    PRIMARY KEY (site, day, release)
+);
+
+CREATE TABLE binome.release_day_bins (
+    day     date NOT NULL,
+    site    text NOT NULL,
+    release text NOT NULL,
+    metric  text NOT NULL,
+    bins    smallint[] NOT NULL,
+    counts  bigint[] NOT NULL,
+    PRIMARY KEY (site, day, release, metric)
+);
+
+-- rum.perf_vs_conversion, per landing day: sessions by their landing page's LCP.
+CREATE TABLE binome.landing_days (
+    day           date NOT NULL,
+    site          text NOT NULL,
+    lcp_bucket_ms integer NOT NULL,
+    sessions      bigint NOT NULL,
+    conversions   bigint NOT NULL,
+    bounces       bigint NOT NULL,
+    PRIMARY KEY (site, day, lcp_bucket_ms)
+);
+
+-- -- Folding ----------------------------------------------------------------------
+-- The fold is rum.page_views_enriched's definition before this migration:
+--   * each metric's final value is the one of the highest seq that reported it,
+--     whatever order the beacons arrived in (CONTRACT section 5);
+--   * consent is that of the highest seq: the visitor's latest decision; the
+--     marketing columns are NULL unless it is 'marketing';
+--   * path, utm_* and channel come from the lowest seq that carries them;
+--     device_class, browser, os and country from the first beacon; release and
+--     dims from the latest that has them; nav from the first that has it;
+--   * day is the earliest of its beacons' days, received_at the first receive.
+-- A page view's beacons are re-read from raw (not merged into the old row), so
+-- the fold has one definition, whatever the order and grouping of the writes.
+-- All folds are serialised by one transaction-level advisory lock: a fold
+-- then always sees the beacons and page views of every fold before it, and two
+-- collectors writing beacons of one session never each miss the other's.
+CREATE FUNCTION binome.refold_page_views(
+    p_sites text[], p_pvs text[], p_first_days date[], p_last_days date[]
+) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    t_sites text[]; t_pvs text[]; t_firsts date[]; t_lasts date[];
+    lo date; hi date;
+    s_sites text[]; s_sids text[];
+    d_sites text[]; d_days date[];
+    n_sites text[]; n_sids text[]; n_days date[];
+    u_sites text[]; u_days date[];
+    folded integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7020508655466053939);  -- 'binome.fold'
+
+    INSERT INTO binome.rollup_state (site)
+    SELECT DISTINCT s FROM unnest(p_sites) AS s
+    ON CONFLICT DO NOTHING;
+
+    -- The days to read: the new beacons' and those of the beacons folded before.
+    SELECT array_agg(t.site), array_agg(t.pv),
+           array_agg(least(t.first_day, p.day)), array_agg(greatest(t.last_day, p.last_day)),
+           min(least(t.first_day, p.day)), max(greatest(t.last_day, p.last_day)),
+           array_agg(p.site) FILTER (WHERE p.pv IS NOT NULL),
+           array_agg(p.sid) FILTER (WHERE p.pv IS NOT NULL),
+           array_agg(p.day) FILTER (WHERE p.pv IS NOT NULL)
+      INTO t_sites, t_pvs, t_firsts, t_lasts, lo, hi, s_sites, s_sids, d_days
+      FROM (SELECT site, pv, min(first_day) AS first_day, max(last_day) AS last_day
+              FROM unnest(p_sites, p_pvs, p_first_days, p_last_days)
+                   AS u(site, pv, first_day, last_day)
+             GROUP BY site, pv) AS t
+      LEFT JOIN binome.page_views p ON p.site = t.site AND p.pv = t.pv;
+    IF t_sites IS NULL THEN
+        RETURN 0;
+    END IF;
+    d_sites := s_sites;
+
+    -- Day bounds as literals let the planner keep only those partitions; each
+    -- page view is then looked up by (site, day, pv), the primary key's prefix.
+    EXECUTE format($q$
+        WITH wanted AS (
+            SELECT t.site, t.pv, d::date AS day
+            FROM unnest($1::text[], $2::text[], $3::date[], $4::date[]) AS t(site, pv, first_day, last_day)
+            CROSS JOIN LATERAL generate_series(t.first_day, t.last_day, interval '1 day') AS d
+        ), folded AS (
+            SELECT
+                b.site,
+                b.pv,
+                min(b.day) AS day,
+                max(b.day) AS last_day,
+                min(b.received_at) AS received_at,
+                min(b.t0) AS t0,
+                (array_agg(b.sid ORDER BY b.seq DESC) FILTER (WHERE b.sid IS NOT NULL))[1] AS sid,
+                (array_agg(b.consent ORDER BY b.seq DESC))[1] AS consent,
+                (array_agg(b.path ORDER BY b.seq))[1] AS path,
+                (array_agg(b.channel ORDER BY b.seq) FILTER (WHERE b.channel IS NOT NULL))[1] AS channel,
+                (array_agg(b.ref_origin ORDER BY b.seq) FILTER (WHERE b.ref_origin IS NOT NULL))[1] AS ref_origin,
+                (array_agg(b.utm_source ORDER BY b.seq) FILTER (WHERE b.consent = 'marketing'))[1] AS utm_source,
+                (array_agg(b.utm_medium ORDER BY b.seq) FILTER (WHERE b.consent = 'marketing'))[1] AS utm_medium,
+                (array_agg(b.utm_campaign ORDER BY b.seq) FILTER (WHERE b.consent = 'marketing'))[1] AS utm_campaign,
+                (array_agg(b.utm_term ORDER BY b.seq) FILTER (WHERE b.consent = 'marketing'))[1] AS utm_term,
+                (array_agg(b.utm_content ORDER BY b.seq) FILTER (WHERE b.consent = 'marketing'))[1] AS utm_content,
+                (array_agg(b.device_class ORDER BY b.seq))[1] AS device_class,
+                (array_agg(b.browser ORDER BY b.seq))[1] AS browser,
+                (array_agg(b.os ORDER BY b.seq))[1] AS os,
+                (array_agg(b.country ORDER BY b.seq))[1] AS country,
+                (array_agg(b.release ORDER BY b.seq DESC) FILTER (WHERE b.release IS NOT NULL))[1] AS release,
+                (array_agg(b.dims ORDER BY b.seq DESC) FILTER (WHERE b.dims IS NOT NULL))[1] AS dims,
+                (array_agg(b.device ORDER BY b.seq DESC) FILTER (WHERE b.device IS NOT NULL))[1] AS device,
+                (array_agg(b.nav ORDER BY b.seq) FILTER (WHERE b.nav IS NOT NULL))[1] AS nav,
+                (array_agg(b.lcp ORDER BY b.seq DESC) FILTER (WHERE b.lcp IS NOT NULL))[1] AS lcp,
+                (array_agg(b.inp ORDER BY b.seq DESC) FILTER (WHERE b.inp IS NOT NULL))[1] AS inp,
+                (array_agg(b.cls ORDER BY b.seq DESC) FILTER (WHERE b.cls IS NOT NULL))[1] AS cls,
+                (array_agg(b.fcp ORDER BY b.seq DESC) FILTER (WHERE b.fcp IS NOT NULL))[1] AS fcp,
+                (array_agg(b.ttfb ORDER BY b.seq DESC) FILTER (WHERE b.ttfb IS NOT NULL))[1] AS ttfb,
+                sum(b.event_count) AS event_count,
+                sum(b.revenue) AS revenue,
+                count(*) AS beacons
+            FROM wanted w
+            JOIN binome.beacons b ON b.site = w.site AND b.day = w.day AND b.pv = w.pv
+            WHERE b.day BETWEEN %L AND %L
+            GROUP BY b.site, b.pv
+        ), stored AS (
+            INSERT INTO binome.page_views AS p (
+                site, pv, day, last_day, sid, received_at, t0, consent, path, channel,
+                utm_source, utm_medium, utm_campaign, utm_term, utm_content, ref_origin,
+                device_class, browser, os, country, release, dims, device, nav,
+                lcp, inp, cls, fcp, ttfb, converted, revenue, beacons)
+            SELECT
+                site, pv, day, last_day, coalesce(sid, pv), received_at, t0, consent, path,
+                CASE WHEN consent = 'marketing' THEN channel END,
+                CASE WHEN consent = 'marketing' THEN utm_source END,
+                CASE WHEN consent = 'marketing' THEN utm_medium END,
+                CASE WHEN consent = 'marketing' THEN utm_campaign END,
+                CASE WHEN consent = 'marketing' THEN utm_term END,
+                CASE WHEN consent = 'marketing' THEN utm_content END,
+                CASE WHEN consent = 'marketing' THEN ref_origin END,
+                device_class, browser, os, country, release,
+                CASE WHEN consent = 'marketing' THEN dims
+                     WHEN dims ? 'page_type' THEN jsonb_build_object('page_type', dims -> 'page_type')
+                END,
+                device, nav, lcp, inp, cls, fcp, ttfb,
+                CASE WHEN consent = 'marketing' THEN event_count > 0 END,
+                CASE WHEN consent = 'marketing' THEN coalesce(revenue, 0) END,
+                beacons
+            FROM folded
+            ORDER BY site, pv
+            ON CONFLICT (site, pv) DO UPDATE SET
+                day = excluded.day, last_day = excluded.last_day, sid = excluded.sid,
+                received_at = excluded.received_at, t0 = excluded.t0, consent = excluded.consent,
+                path = excluded.path, channel = excluded.channel,
+                utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
+                utm_campaign = excluded.utm_campaign, utm_term = excluded.utm_term,
+                utm_content = excluded.utm_content, ref_origin = excluded.ref_origin,
+                device_class = excluded.device_class, browser = excluded.browser,
+                os = excluded.os, country = excluded.country, release = excluded.release,
+                dims = excluded.dims, device = excluded.device, nav = excluded.nav,
+                lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls,
+                fcp = excluded.fcp, ttfb = excluded.ttfb, converted = excluded.converted,
+                revenue = excluded.revenue, beacons = excluded.beacons
+            RETURNING p.site, p.sid, p.day
+        )
+        SELECT array_agg(site), array_agg(sid), array_agg(day), count(*)::int FROM stored
+    $q$, lo, hi)
+    INTO n_sites, n_sids, n_days, folded
+    USING t_sites, t_pvs, t_firsts, t_lasts;
+
+    s_sites := coalesce(s_sites, '{}') || coalesce(n_sites, '{}');
+    s_sids := coalesce(s_sids, '{}') || coalesce(n_sids, '{}');
+    d_sites := coalesce(d_sites, '{}') || coalesce(n_sites, '{}');
+    d_days := coalesce(d_days, '{}') || coalesce(n_days, '{}');
+
+    -- What each session says about its page views (rum.sessions' definitions):
+    -- the landing page view is the first by t0 (the client's clock, one clock
+    -- within a session), then by receive time (CONTRACT section 6).
+    WITH members AS (
+        SELECT p.site, p.pv, p.sid, p.day, p.t0, p.received_at, p.consent, p.channel,
+               p.utm_campaign, p.converted, p.revenue, p.release, p.device_class, p.country
+        FROM binome.page_views p
+        WHERE (p.site, p.sid) IN (SELECT DISTINCT * FROM unnest(s_sites, s_sids))
+    ), landing AS (
+        SELECT DISTINCT ON (site, sid) site, sid, pv AS landing_pv,
+            CASE WHEN consent = 'marketing' THEN coalesce(channel, '(none)') ELSE '(no consent)' END AS channel,
+            CASE WHEN consent = 'marketing' THEN coalesce(utm_campaign, '(none)') ELSE '(no consent)' END AS campaign
+        FROM members
+        ORDER BY site, sid, t0 NULLS LAST, received_at, pv
+    ), totals AS (
+        SELECT site, sid, count(*)::int AS page_views,
+               bool_or(coalesce(converted, false)) AS converted, sum(revenue) AS revenue
+        FROM members
+        GROUP BY site, sid
+    ), derived AS (
+        SELECT m.site, m.pv, m.sid, m.day, m.consent, m.release, m.device_class, m.country,
+               m.pv = l.landing_pv AS is_landing,
+               l.channel AS session_channel, l.campaign AS session_campaign,
+               t.page_views, t.converted, t.revenue,
+               CASE WHEN m.consent = 'marketing' THEN l.channel ELSE '(no consent)' END AS group_channel,
+               CASE WHEN m.consent = 'marketing' THEN l.campaign ELSE '(no consent)' END AS group_campaign
+        FROM members m
+        JOIN landing l ON l.site = m.site AND l.sid = m.sid
+        JOIN totals t ON t.site = m.site AND t.sid = m.sid
+    ), flagged AS (
+        SELECT d.*,
+            row_number() OVER (
+                PARTITION BY site, sid, day, group_channel, group_campaign,
+                             coalesce(device_class, '(none)'), coalesce(country, '(none)')
+                ORDER BY pv) = 1 AS first_in_group,
+            consent = 'marketing' AND row_number() OVER (
+                PARTITION BY site, sid, coalesce(release, '(none)'), consent = 'marketing'
+                ORDER BY day, pv) = 1 AS first_in_release
+        FROM derived d
+    ), updated AS (
+        UPDATE binome.page_views p SET
+            is_landing = f.is_landing, session_channel = f.session_channel,
+            session_campaign = f.session_campaign, session_page_views = f.page_views,
+            session_converted = f.converted, session_revenue = f.revenue,
+            group_channel = f.group_channel, group_campaign = f.group_campaign,
+            first_in_group = f.first_in_group, first_in_release = f.first_in_release
+        FROM flagged f
+        WHERE p.site = f.site AND p.pv = f.pv
+          AND (p.is_landing, p.session_channel, p.session_campaign, p.session_page_views,
+               p.session_converted, p.session_revenue, p.group_channel, p.group_campaign,
+               p.first_in_group, p.first_in_release)
+              IS DISTINCT FROM
+              (f.is_landing, f.session_channel, f.session_campaign, f.page_views,
+               f.converted, f.revenue, f.group_channel, f.group_campaign,
+               f.first_in_group, f.first_in_release)
+        RETURNING p.site, p.day
+    )
+    SELECT array_agg(site), array_agg(day) INTO u_sites, u_days FROM updated;
+
+    d_sites := d_sites || coalesce(u_sites, '{}');
+    d_days := d_days || coalesce(u_days, '{}');
+
+    -- Rolled-up days whose page views changed are computed live until rolled
+    -- up again.
+    INSERT INTO binome.rollup_dirty AS d (site, day)
+    SELECT DISTINCT c.site, c.day
+    FROM unnest(d_sites, d_days) AS c(site, day)
+    JOIN binome.rollup_state s ON s.site = c.site AND c.day <= s.rolled_through
+    ORDER BY 1, 2
+    ON CONFLICT (site, day) DO UPDATE SET version = d.version + 1, marked_at = now();
+
+    RETURN folded;
+END
+$fn$;
+
+-- Fold again every page view with a beacon between two days (backfill, bench).
+CREATE FUNCTION binome.refold_days(p_from date, p_to date) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    sites text[]; pvs text[]; firsts date[]; lasts date[];
+BEGIN
+    SELECT array_agg(site), array_agg(pv), array_agg(first_day), array_agg(last_day)
+      INTO sites, pvs, firsts, lasts
+      FROM (SELECT site, pv, min(day) AS first_day, max(day) AS last_day
+              FROM binome.beacons WHERE day BETWEEN p_from AND p_to
+             GROUP BY site, pv) AS b;
+    IF sites IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN binome.refold_page_views(sites, pvs, firsts, lasts);
+END
+$fn$;
+
+-- Fires once per INSERT or COPY into binome.beacons (not into a partition
+-- directly), with the rows actually inserted: a resend refused by the primary
+-- key folds nothing.
+CREATE FUNCTION binome.fold_inserted_beacons() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    sites text[]; pvs text[]; firsts date[]; lasts date[];
+BEGIN
+    SELECT array_agg(site), array_agg(pv), array_agg(first_day), array_agg(last_day)
+      INTO sites, pvs, firsts, lasts
+      FROM (SELECT site, pv, min(day) AS first_day, max(day) AS last_day
+              FROM inserted_beacons GROUP BY site, pv) AS b;
+    IF sites IS NOT NULL THEN
+        PERFORM binome.refold_page_views(sites, pvs, firsts, lasts);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- Existing beacons (a database from before this migration).
+SELECT binome.refold_days(min(day), max(day)) FROM binome.beacons HAVING count(*) > 0;
+
+CREATE TRIGGER fold_page_views
+    AFTER INSERT ON binome.beacons
+    REFERENCING NEW TABLE AS inserted_beacons
+    FOR EACH STATEMENT EXECUTE FUNCTION binome.fold_inserted_beacons();
+
+-- -- Maintenance (`binome maintain`) ------------------------------------------------
+-- SECURITY DEFINER so the collector can run it under the binome_writer role.
+
+-- Close every day up to p_through: mark those with page views dirty (the views
+-- keep computing them live) and move rolled_through. Under the fold lock, so
+-- no fold in flight misses the move. Returns how many days await a rollup.
+CREATE FUNCTION binome.close_days(p_through date) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7020508655466053939);  -- 'binome.fold'
+    INSERT INTO binome.rollup_dirty (site, day)
+    SELECT s.site, d.day::date
+    FROM binome.rollup_state s
+    CROSS JOIN LATERAL (
+        SELECT min(day) AS first_day FROM binome.page_views p
+        WHERE p.site = s.site AND p.day > s.rolled_through AND p.day <= p_through
+    ) AS f
+    CROSS JOIN LATERAL generate_series(f.first_day, p_through, interval '1 day') AS d(day)
+    WHERE s.rolled_through < p_through
+      AND EXISTS (SELECT 1 FROM binome.page_views p WHERE p.site = s.site AND p.day = d.day::date)
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    UPDATE binome.rollup_state SET rolled_through = p_through WHERE rolled_through < p_through;
+    RETURN (SELECT count(*) FROM binome.rollup_dirty);
+END
+$fn$;
+
+-- Roll up one dirty day of one site from the live views. Returns false when
+-- the day changed meanwhile (it stays dirty, for the next run).
+CREATE FUNCTION binome.rollup_day(p_site text, p_day date) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    seen bigint;
+BEGIN
+    SELECT version INTO seen FROM binome.rollup_dirty WHERE site = p_site AND day = p_day;
+    IF NOT FOUND THEN
+        RETURN true;
+    END IF;
+    DELETE FROM binome.scorecard_days WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.scorecard_day_bins WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.release_days WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.release_day_bins WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.landing_days WHERE site = p_site AND day = p_day;
+
+    INSERT INTO binome.scorecard_days
+    SELECT * FROM binome.scorecard_live WHERE site = p_site AND day = p_day;
+    INSERT INTO binome.scorecard_day_bins
+    SELECT day, site, channel, utm_campaign, device_class, country, metric,
+           array_agg(bin ORDER BY bin), array_agg(page_views ORDER BY bin)
+    FROM binome.scorecard_bins_live WHERE site = p_site AND day = p_day
+    GROUP BY day, site, channel, utm_campaign, device_class, country, metric;
+    INSERT INTO binome.release_days
+    SELECT * FROM binome.release_live WHERE site = p_site AND day = p_day;
+    INSERT INTO binome.release_day_bins
+    SELECT day, site, release, metric, array_agg(bin ORDER BY bin), array_agg(page_views ORDER BY bin)
+    FROM binome.release_bins_live WHERE site = p_site AND day = p_day
+    GROUP BY day, site, release, metric;
+    INSERT INTO binome.landing_days
+    SELECT * FROM binome.landing_live WHERE site = p_site AND day = p_day;
+
+    DELETE FROM binome.rollup_dirty WHERE site = p_site AND day = p_day AND version = seen;
+    RETURN FOUND;
+END
+$fn$;
+
+-- Drop what is older than the retention cutoff: raw partitions, page views,
+-- rollups, counters and dead letters. Returns the partitions dropped.
+CREATE FUNCTION binome.apply_retention(p_cutoff date) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    part record;
+    dropped integer := 0;
+BEGIN
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'binome.beacons'::regclass
+          AND c.relname ~ '^beacons_[0-9]{8}$'
+          AND to_date(substr(c.relname, 9), 'YYYYMMDD') < p_cutoff
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP TABLE binome.%I', part.relname);
+        dropped := dropped + 1;
+    END LOOP;
+    DELETE FROM binome.page_views WHERE day < p_cutoff;
+    DELETE FROM binome.scorecard_days WHERE day < p_cutoff;
+    DELETE FROM binome.scorecard_day_bins WHERE day < p_cutoff;
+    DELETE FROM binome.release_days WHERE day < p_cutoff;
+    DELETE FROM binome.release_day_bins WHERE day < p_cutoff;
+    DELETE FROM binome.landing_days WHERE day < p_cutoff;
+    DELETE FROM binome.rollup_dirty WHERE day < p_cutoff;
+    DELETE FROM binome.ingest_counts WHERE minute < p_cutoff::timestamp AT TIME ZONE 'UTC';
+    DELETE FROM binome.dead_letters WHERE failed_at < p_cutoff::timestamp AT TIME ZONE 'UTC';
+    RETURN dropped;
+END
+$fn$;
+
+-- The writer creates the partitions a batch needs; as a definer's function it
+-- can do so under binome_writer, which may not create tables itself.
+ALTER FUNCTION binome.ensure_beacon_partition(date) SECURITY DEFINER;
+ALTER FUNCTION binome.ensure_beacon_partition(date) SET search_path = pg_catalog, pg_temp;
+
+REVOKE EXECUTE ON FUNCTION binome.ensure_beacon_partition(date),
+    binome.refold_page_views(text[], text[], date[], date[]), binome.refold_days(date, date),
+    binome.fold_inserted_beacons(), binome.close_days(date), binome.rollup_day(text, date),
+    binome.apply_retention(date)
+    FROM PUBLIC;

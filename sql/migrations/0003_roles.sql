@@ -1,0 +1,44 @@
+-- 0003: two least-privileged roles, without passwords (README "Roles").
+--
+--   binome_writer   what the collector does and nothing else: read the sites,
+--                   insert beacons (and read the four key columns it checks
+--                   resends against), add to the ingest counters, keep dead
+--                   letters, create partitions and run `binome maintain`
+--                   through definer's functions.
+--   binome_analyst  reads the views of schema rum; grants on them are given
+--                   again each time migrate re-creates them (sql/views/99_grants.sql).
+--
+-- Roles belong to the whole cluster, not to one database: create them only if
+-- absent, and let a concurrent migration of another database win the race.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_writer') THEN
+        BEGIN
+            CREATE ROLE binome_writer NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_analyst') THEN
+        BEGIN
+            CREATE ROLE binome_analyst NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA binome TO binome_writer;
+GRANT SELECT ON binome.sites, binome.site_origins TO binome_writer;
+-- collector/writer.py: INSERT ... SELECT from its temporary table, skipping
+-- resends it finds by (site, day, pv, seq), RETURNING site.
+GRANT INSERT ON binome.beacons TO binome_writer;
+GRANT SELECT (site, day, pv, seq) ON binome.beacons TO binome_writer;
+GRANT INSERT ON binome.dead_letters TO binome_writer;
+GRANT SELECT, INSERT, UPDATE ON binome.ingest_counts TO binome_writer;
+GRANT EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.close_days(date),
+    binome.rollup_day(text, date), binome.apply_retention(date)
+    TO binome_writer;
+
+GRANT USAGE ON SCHEMA rum TO binome_analyst;

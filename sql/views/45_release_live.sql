@@ -1,0 +1,44 @@
+-- binome.release_live, binome.release_bins_live — internal, grain:
+-- day x site x release (x metric x bin).
+--
+-- rum.release_comparison's counts for the page views computed live
+-- (binome.live_page_views), per day, in the shape of the rollups `binome
+-- maintain` fills from them (binome.release_days, release_day_bins). sessions
+-- counts each session once per release, on the day of its first page view with
+-- that release measured with marketing consent; conversions: those of them
+-- that converted. Page views without a release count under '(none)'.
+DROP VIEW IF EXISTS binome.release_live CASCADE;
+CREATE VIEW binome.release_live AS
+SELECT
+    day,
+    site,
+    coalesce(release, '(none)') AS release,
+    min(received_at) AS first_seen,
+    max(received_at) AS last_seen,
+    count(*) AS page_views,
+    count(lcp) AS lcp_samples,
+    count(inp) AS inp_samples,
+    count(cls) AS cls_samples,
+    count(*) FILTER (WHERE lcp IS NOT NULL AND cls IS NOT NULL) AS cwv_samples,
+    count(*) FILTER (WHERE lcp <= 2500 AND cls <= 0.1 AND (inp IS NULL OR inp <= 200)) AS cwv_good,
+    count(*) FILTER (WHERE first_in_release) AS sessions,
+    count(*) FILTER (WHERE first_in_release AND session_converted) AS conversions
+FROM binome.live_page_views
+GROUP BY day, site, coalesce(release, '(none)');
+
+CREATE VIEW binome.release_bins_live AS
+SELECT
+    p.day,
+    p.site,
+    coalesce(p.release, '(none)') AS release,
+    m.metric,
+    m.bin,
+    count(*) AS page_views
+FROM binome.live_page_views p
+CROSS JOIN LATERAL (VALUES
+    ('lcp', binome.metric_bin('lcp', p.lcp)),
+    ('inp', binome.metric_bin('inp', p.inp)),
+    ('cls', binome.metric_bin('cls', p.cls))
+) AS m(metric, bin)
+WHERE m.bin IS NOT NULL
+GROUP BY p.day, p.site, coalesce(p.release, '(none)'), m.metric, m.bin;
