@@ -21,6 +21,7 @@ from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
 from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
+from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
 from collector.writer import BeaconWriter
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.update(pool=pool, writer=writer, ingest=BeaconIngest(settings, sites, writer))
         log.info("collector started")
         try:
-            yield
+            async with periodic_maintenance(settings.database_url or "", settings):
+                yield
         finally:
             await writer.stop()
             await pool.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import asyncpg
 from rich.console import Console
 from rich.table import Table
@@ -32,6 +34,42 @@ FROM rum.release_comparison
 WHERE ($1::text IS NULL OR site = $1) AND last_seen > now() - make_interval(days => $2)
 ORDER BY site, first_seen DESC
 """
+
+
+Bin = tuple[float | None, float | None, int]  # (lower, upper, page views); see rum.scorecard_histograms
+
+
+def p75_from_bins(bins: list[Bin]) -> float | None:
+    """percentile_cont(0.75) estimated from histogram bins, off by at most one bin width.
+
+    percentile_cont interpolates between the values at ranks floor(h) and ceil(h),
+    h = 0.75 (N - 1). Each of those is estimated inside its own bin (values taken
+    as spread evenly over the bin), so each is within one bin width of the true
+    value, and so is their interpolation with the same weights. A value in the
+    last, unbounded bin is taken as that bin's lower edge.
+    """
+    bins = sorted((b for b in bins if b[2] > 0), key=lambda b: (b[0] is not None, b[0] or 0))
+    total = sum(n for _, _, n in bins)
+    if total == 0:
+        return None
+    h = 0.75 * (total - 1)
+    first, second = math.floor(h), math.ceil(h)
+
+    def value_at(rank: int) -> float:
+        before = 0
+        for lower, upper, n in bins:
+            if rank < before + n:
+                low = lower or 0.0
+                if upper is None:
+                    return low
+                return low + (rank - before + 0.5) / n * (upper - low)
+            before += n
+        raise AssertionError("rank beyond the histogram")
+
+    low_value = value_at(first)
+    if second == first:
+        return low_value
+    return low_value + (h - first) * (value_at(second) - low_value)
 
 
 def rating(metric: str, value: float | None) -> str | None:

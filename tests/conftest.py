@@ -130,7 +130,10 @@ class Collector:
     def __init__(self, database_url: str, log_path: Path, **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "BINOME_DATABASE_URL": database_url}
+        # No background maintenance unless a test asks: tests that roll days up
+        # call collector.maintenance themselves, at a date of their choosing.
+        env = {**os.environ, "BINOME_DATABASE_URL": database_url,
+               "BINOME_MAINTENANCE_MINUTES": "0"}
         env.update({f"BINOME_{k.upper()}": str(v) for k, v in settings.items()})
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(

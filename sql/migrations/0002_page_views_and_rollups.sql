@@ -523,16 +523,17 @@ CREATE TRIGGER fold_page_views
 
 -- Close every day up to p_through: mark those with page views dirty (the views
 -- keep computing them live) and move rolled_through. Under the fold lock, so
--- no fold in flight misses the move. Returns how many days await a rollup.
-CREATE FUNCTION binome.close_days(p_through date) RETURNS integer
+-- no fold in flight misses the move. Returns every day awaiting a rollup.
+CREATE FUNCTION binome.close_days(p_through date) RETURNS TABLE (site text, day date)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
 BEGIN
     PERFORM pg_advisory_xact_lock(7020508655466053939);  -- 'binome.fold'
-    INSERT INTO binome.rollup_dirty (site, day)
+    INSERT INTO binome.rollup_dirty AS r (site, day)
     SELECT s.site, d.day::date
     FROM binome.rollup_state s
     CROSS JOIN LATERAL (
-        SELECT min(day) AS first_day FROM binome.page_views p
+        SELECT min(p.day) AS first_day FROM binome.page_views p
         WHERE p.site = s.site AND p.day > s.rolled_through AND p.day <= p_through
     ) AS f
     CROSS JOIN LATERAL generate_series(f.first_day, p_through, interval '1 day') AS d(day)
@@ -540,8 +541,9 @@ BEGIN
       AND EXISTS (SELECT 1 FROM binome.page_views p WHERE p.site = s.site AND p.day = d.day::date)
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
-    UPDATE binome.rollup_state SET rolled_through = p_through WHERE rolled_through < p_through;
-    RETURN (SELECT count(*) FROM binome.rollup_dirty);
+    UPDATE binome.rollup_state AS s SET rolled_through = p_through
+    WHERE s.rolled_through < p_through;
+    RETURN QUERY SELECT r.site, r.day FROM binome.rollup_dirty r ORDER BY r.day, r.site;
 END
 $fn$;
 
