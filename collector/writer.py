@@ -38,9 +38,11 @@ Record = tuple[Any, ...]
 _DAY = COLUMNS.index("day")
 _SITE = COLUMNS.index("site")
 
+# binome.beacon_columns has binome.beacons' columns and no row: the binome_writer
+# role may read it, not the stored beacons (sql/views/00_beacon_columns.sql).
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_beacons"
-    " (LIKE binome.beacons INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    " (LIKE binome.beacon_columns) ON COMMIT DELETE ROWS"
 )
 _MOVE = """
 WITH inserted AS (

@@ -31,8 +31,9 @@ $$;
 
 GRANT USAGE ON SCHEMA binome TO binome_writer;
 GRANT SELECT ON binome.sites, binome.site_origins TO binome_writer;
--- collector/writer.py: INSERT ... SELECT from its temporary table, skipping
--- resends it finds by (site, day, pv, seq), RETURNING site.
+-- collector/writer.py: a temporary table shaped LIKE binome.beacon_columns (a
+-- view without rows, granted in sql/views/99_grants.sql), then INSERT ...
+-- SELECT from it, skipping resends it finds by (site, day, pv, seq), RETURNING site.
 GRANT INSERT ON binome.beacons TO binome_writer;
 GRANT SELECT (site, day, pv, seq) ON binome.beacons TO binome_writer;
 GRANT INSERT ON binome.dead_letters TO binome_writer;
@@ -42,3 +43,8 @@ GRANT EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.close_day
     TO binome_writer;
 
 GRANT USAGE ON SCHEMA rum TO binome_analyst;
+-- The planner inlines the histogram helpers the views call (binome.metric_bin
+-- ...), looking their names up as the querying role: it needs to see schema
+-- binome's names. No table of it is granted, and its functions that write are
+-- revoked from PUBLIC (0002).
+GRANT USAGE ON SCHEMA binome TO binome_analyst;

@@ -1,5 +1,5 @@
--- Grants on the views, given again after every migrate re-creates them
--- (a dropped view loses its grants). The roles come from
--- sql/migrations/0003_roles.sql; binome_analyst reads the rum views only.
+-- Grants on views, given again after every migrate re-creates them (a dropped
+-- view loses its grants). The roles come from sql/migrations/0003_roles.sql.
+GRANT SELECT ON binome.beacon_columns TO binome_writer;
 GRANT USAGE ON SCHEMA rum TO binome_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA rum TO binome_analyst;
