@@ -93,12 +93,15 @@ $$;
 -- One row per page view: what rum.page_views_enriched shows (marketing columns
 -- already NULL unless the page view's consent is 'marketing'), plus `last_day`
 -- (the partitions its beacons are in: day..last_day) and what its session says.
+-- Columns the views group or join by compare bytewise (COLLATE "C"): they are
+-- identifiers, and sorting a day's million page views by them with the
+-- locale's rules costs several times more.
 CREATE TABLE binome.page_views (
-    site          text NOT NULL,
-    pv            text NOT NULL,
+    site          text COLLATE "C" NOT NULL,
+    pv            text COLLATE "C" NOT NULL,
     day           date NOT NULL,
     last_day      date NOT NULL,
-    sid           text NOT NULL,        -- the snippet's sid, or pv when it sent none
+    sid           text COLLATE "C" NOT NULL,        -- the snippet's sid, or pv when it sent none
     received_at   timestamptz NOT NULL,
     t0            timestamptz,
     consent       text NOT NULL,
@@ -110,11 +113,11 @@ CREATE TABLE binome.page_views (
     utm_term      text,
     utm_content   text,
     ref_origin    text,
-    device_class  text,
+    device_class  text COLLATE "C",
     browser       text,
     os            text,
-    country       text,
-    release       text,
+    country       text COLLATE "C",
+    release       text COLLATE "C",
     dims          jsonb,
     device        jsonb,
     nav           jsonb,
@@ -133,8 +136,8 @@ CREATE TABLE binome.page_views (
     session_page_views integer,
     session_converted  boolean,
     session_revenue    numeric,
-    group_channel      text,      -- this page view's scorecard group: the session's, or
-    group_campaign     text,      -- '(no consent)' when this page view has no consent
+    group_channel      text COLLATE "C",      -- this page view's scorecard group: the session's, or
+    group_campaign     text COLLATE "C",      -- '(no consent)' when this page view has no consent
     first_in_group     boolean,   -- counts its session once per day and scorecard group
     first_in_release   boolean,   -- counts its session once per release (marketing consent)
     PRIMARY KEY (site, pv)
@@ -156,7 +159,7 @@ CREATE INDEX page_views_release_cls ON binome.page_views (site, (coalesce(releas
 -- up (those without page views need no rollup). The views read rollups for
 -- those days, except dirty ones, and page views for the rest.
 CREATE TABLE binome.rollup_state (
-    site           text PRIMARY KEY,
+    site           text COLLATE "C" PRIMARY KEY,
     rolled_through date NOT NULL DEFAULT '-infinity'
 );
 
@@ -164,7 +167,7 @@ CREATE TABLE binome.rollup_state (
 -- rolled up). `version` lets the rollup clear the mark only when nothing
 -- changed while it ran.
 CREATE TABLE binome.rollup_dirty (
-    site      text NOT NULL,
+    site      text COLLATE "C" NOT NULL,
     day       date NOT NULL,
     version   bigint NOT NULL DEFAULT 1,
     marked_at timestamptz NOT NULL DEFAULT now(),
@@ -178,11 +181,11 @@ CREATE TABLE binome.rollup_dirty (
 -- rum.scorecard_daily's groups.
 CREATE TABLE binome.scorecard_days (
     day          date NOT NULL,
-    site         text NOT NULL,
-    channel      text NOT NULL,
-    utm_campaign text NOT NULL,
-    device_class text NOT NULL,
-    country      text NOT NULL,
+    site         text COLLATE "C" NOT NULL,
+    channel      text COLLATE "C" NOT NULL,
+    utm_campaign text COLLATE "C" NOT NULL,
+    device_class text COLLATE "C" NOT NULL,
+    country      text COLLATE "C" NOT NULL,
     page_views   bigint NOT NULL,
     sessions     bigint NOT NULL,
     conversions  bigint,
@@ -200,12 +203,12 @@ CREATE TABLE binome.scorecard_days (
 -- Their histograms, sparse: the non-empty bins and their page view counts.
 CREATE TABLE binome.scorecard_day_bins (
     day          date NOT NULL,
-    site         text NOT NULL,
-    channel      text NOT NULL,
-    utm_campaign text NOT NULL,
-    device_class text NOT NULL,
-    country      text NOT NULL,
-    metric       text NOT NULL,
+    site         text COLLATE "C" NOT NULL,
+    channel      text COLLATE "C" NOT NULL,
+    utm_campaign text COLLATE "C" NOT NULL,
+    device_class text COLLATE "C" NOT NULL,
+    country      text COLLATE "C" NOT NULL,
+    metric       text COLLATE "C" NOT NULL,
     bins         smallint[] NOT NULL,
     counts       bigint[] NOT NULL,
     PRIMARY KEY (site, day, channel, utm_campaign, device_class, country, metric)
@@ -215,8 +218,8 @@ CREATE TABLE binome.scorecard_day_bins (
 -- once per release (on the day of its first page view with that release).
 CREATE TABLE binome.release_days (
     day         date NOT NULL,
-    site        text NOT NULL,
-    release     text NOT NULL,
+    site        text COLLATE "C" NOT NULL,
+    release     text COLLATE "C" NOT NULL,
     first_seen  timestamptz NOT NULL,
     last_seen   timestamptz NOT NULL,
     page_views  bigint NOT NULL,
@@ -232,9 +235,9 @@ CREATE TABLE binome.release_days (
 
 CREATE TABLE binome.release_day_bins (
     day     date NOT NULL,
-    site    text NOT NULL,
-    release text NOT NULL,
-    metric  text NOT NULL,
+    site    text COLLATE "C" NOT NULL,
+    release text COLLATE "C" NOT NULL,
+    metric  text COLLATE "C" NOT NULL,
     bins    smallint[] NOT NULL,
     counts  bigint[] NOT NULL,
     PRIMARY KEY (site, day, release, metric)
@@ -243,7 +246,7 @@ CREATE TABLE binome.release_day_bins (
 -- rum.perf_vs_conversion, per landing day: sessions by their landing page's LCP.
 CREATE TABLE binome.landing_days (
     day           date NOT NULL,
-    site          text NOT NULL,
+    site          text COLLATE "C" NOT NULL,
     lcp_bucket_ms integer NOT NULL,
     sessions      bigint NOT NULL,
     conversions   bigint NOT NULL,

@@ -59,25 +59,39 @@ FROM binome.live_page_views
 GROUP BY day, site, group_channel, group_campaign,
          coalesce(device_class, '(none)'), coalesce(country, '(none)');
 
+-- One branch per metric: a query for one metric reads only its branch.
 CREATE VIEW binome.scorecard_bins_live AS
-SELECT
-    p.day,
-    p.site,
-    p.group_channel AS channel,
-    p.group_campaign AS utm_campaign,
-    coalesce(p.device_class, '(none)') AS device_class,
-    coalesce(p.country, '(none)') AS country,
-    m.metric,
-    m.bin,
-    count(*) AS page_views
-FROM binome.live_page_views p
-CROSS JOIN LATERAL (VALUES
-    ('lcp', binome.metric_bin('lcp', p.lcp)),
-    ('inp', binome.metric_bin('inp', p.inp)),
-    ('cls', binome.metric_bin('cls', p.cls)),
-    ('fcp', binome.metric_bin('fcp', p.fcp)),
-    ('ttfb', binome.metric_bin('ttfb', p.ttfb))
-) AS m(metric, bin)
-WHERE m.bin IS NOT NULL
-GROUP BY p.day, p.site, p.group_channel, p.group_campaign,
-         coalesce(p.device_class, '(none)'), coalesce(p.country, '(none)'), m.metric, m.bin;
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class, coalesce(country, '(none)') AS country,
+       'lcp'::text AS metric, binome.metric_bin('lcp', lcp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE lcp IS NOT NULL
+GROUP BY day, site, group_channel, group_campaign, coalesce(device_class, '(none)'),
+         coalesce(country, '(none)'), binome.metric_bin('lcp', lcp)
+UNION ALL
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class, coalesce(country, '(none)') AS country,
+       'inp'::text AS metric, binome.metric_bin('inp', inp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE inp IS NOT NULL
+GROUP BY day, site, group_channel, group_campaign, coalesce(device_class, '(none)'),
+         coalesce(country, '(none)'), binome.metric_bin('inp', inp)
+UNION ALL
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class, coalesce(country, '(none)') AS country,
+       'cls'::text AS metric, binome.metric_bin('cls', cls) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE cls IS NOT NULL
+GROUP BY day, site, group_channel, group_campaign, coalesce(device_class, '(none)'),
+         coalesce(country, '(none)'), binome.metric_bin('cls', cls)
+UNION ALL
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class, coalesce(country, '(none)') AS country,
+       'fcp'::text AS metric, binome.metric_bin('fcp', fcp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE fcp IS NOT NULL
+GROUP BY day, site, group_channel, group_campaign, coalesce(device_class, '(none)'),
+         coalesce(country, '(none)'), binome.metric_bin('fcp', fcp)
+UNION ALL
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class, coalesce(country, '(none)') AS country,
+       'ttfb'::text AS metric, binome.metric_bin('ttfb', ttfb) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE ttfb IS NOT NULL
+GROUP BY day, site, group_channel, group_campaign, coalesce(device_class, '(none)'),
+         coalesce(country, '(none)'), binome.metric_bin('ttfb', ttfb);

@@ -27,18 +27,17 @@ FROM binome.live_page_views
 GROUP BY day, site, coalesce(release, '(none)');
 
 CREATE VIEW binome.release_bins_live AS
-SELECT
-    p.day,
-    p.site,
-    coalesce(p.release, '(none)') AS release,
-    m.metric,
-    m.bin,
-    count(*) AS page_views
-FROM binome.live_page_views p
-CROSS JOIN LATERAL (VALUES
-    ('lcp', binome.metric_bin('lcp', p.lcp)),
-    ('inp', binome.metric_bin('inp', p.inp)),
-    ('cls', binome.metric_bin('cls', p.cls))
-) AS m(metric, bin)
-WHERE m.bin IS NOT NULL
-GROUP BY p.day, p.site, coalesce(p.release, '(none)'), m.metric, m.bin;
+SELECT day, site, coalesce(release, '(none)') AS release, 'lcp'::text AS metric,
+       binome.metric_bin('lcp', lcp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE lcp IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('lcp', lcp)
+UNION ALL
+SELECT day, site, coalesce(release, '(none)') AS release, 'inp'::text AS metric,
+       binome.metric_bin('inp', inp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE inp IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('inp', inp)
+UNION ALL
+SELECT day, site, coalesce(release, '(none)') AS release, 'cls'::text AS metric,
+       binome.metric_bin('cls', cls) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE cls IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('cls', cls);
