@@ -522,3 +522,52 @@ async def test_late_beacons_for_rolled_up_days(
         await check_every_view(conn, beacons)
     finally:
         await conn.close()
+
+
+async def test_report_reads_the_same_figures(
+    acme: tuple[str, Collector], sent: dict[str, list[Sent]]
+) -> None:
+    """binome report: per channel and campaign, sums of the scorecard and p75s from
+    the histograms (within a bin of the exact p75 over the same page views)."""
+    from rich.console import Console
+
+    from collector.report import fetch_scorecard, print_report
+
+    url, _ = acme
+    beacons = sent["beacons"] + late_beacons()
+    conn = await asyncpg.connect(url)
+    try:
+        stored_sid = {r["pv"]: r["sid"] or r["pv"] for r in await conn.fetch(
+            "SELECT DISTINCT ON (pv) pv, sid FROM binome.beacons ORDER BY pv, seq DESC")}
+        rows = {(r.channel, r.campaign): r
+                for r in await fetch_scorecard(conn, site=SITE, days=2, today=TODAY)}
+    finally:
+        await conn.close()
+    views = fold(beacons, stored_sid)
+    sessions = sessions_of(views)
+    expected: dict[tuple[str, str], list[PageView]] = defaultdict(list)
+    for v in views.values():
+        s = sessions[v.sid]
+        key = (s.channel, s.campaign) if v.consent == "marketing" else ("(no consent)",) * 2
+        expected[key].append(v)
+    assert set(rows) == set(expected)
+    widths = {"lcp": 100, "inp": 10, "cls": 0.01}
+    for key, pvs in expected.items():
+        row = rows[key]
+        assert row.page_views == len(pvs)
+        for metric, width in widths.items():
+            values = [p.metrics[metric] for p in pvs if p.metrics[metric] is not None]
+            assert row.samples(metric) == len(values)
+            exact = percentile_cont(values)
+            if exact is None:
+                assert row.p75(metric) is None
+            else:
+                assert abs(row.p75(metric) - exact) <= width + 1e-9, (key, metric)
+    bulk = rows[("email", "black-friday")]
+    assert bulk.page_views >= 50
+
+    console = Console(record=True, width=220)
+    await print_report(url, site=SITE, days=2, console=console, today=TODAY)
+    text = console.export_text()
+    assert "black-friday" in text and "(no consent)" in text and "too small" in text
+    assert "2026.11.2" in text and "2026.11.3" in text
