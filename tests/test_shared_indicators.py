@@ -565,6 +565,19 @@ async def test_report_reads_the_same_figures(
                 assert abs(row.p75(metric) - exact) <= width + 1e-9, (key, metric)
     bulk = rows[("email", "black-friday")]
     assert bulk.page_views >= 50
+    # rum.p75_from_histogram, the analysts' aggregate, reads the same as the report.
+    conn = await asyncpg.connect(url)
+    try:
+        in_sql = {(r["channel"], r["utm_campaign"], r["metric"]): r["p75"] for r in await conn.fetch(
+            "SELECT channel, utm_campaign, metric,"
+            "       rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75"
+            " FROM rum.scorecard_histograms WHERE site = $1"
+            " GROUP BY channel, utm_campaign, metric", SITE)}
+    finally:
+        await conn.close()
+    for (channel, campaign, metric), p75 in in_sql.items():
+        if metric in widths:
+            assert p75 == pytest.approx(rows[(channel, campaign)].p75(metric), rel=1e-12)
 
     console = Console(record=True, width=220)
     await print_report(url, site=SITE, days=2, console=console, today=TODAY)

@@ -3,3 +3,4 @@
 GRANT SELECT ON binome.beacon_columns TO binome_writer;
 GRANT USAGE ON SCHEMA rum TO binome_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA rum TO binome_analyst;
+GRANT EXECUTE ON FUNCTION rum.p75_from_histogram(float8, float8, bigint) TO binome_analyst;
