@@ -37,7 +37,7 @@ def database(settings: Settings) -> Iterator[str]:
 async def _migrate(url: str, settings: Settings) -> list[str]:
     conn = await db.connect(url)
     try:
-        return await db.migrate(conn, settings.sql_dir)
+        return await db.migrate_or_check(conn, settings.sql_dir)
     finally:
         await conn.close()
 

@@ -137,3 +137,23 @@ async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
         "SELECT binome.ensure_beacon_partition(current_date + 400)",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
+
+
+async def test_serve_as_binome_writer_checks_instead_of_migrating(
+    writer_login: str, tmp_path: Any
+) -> None:
+    """The writer may not migrate: with nothing pending it goes on, else it says why."""
+    import shutil
+
+    from collector import PROJECT_ROOT, db
+
+    writer = await asyncpg.connect(writer_login)
+    try:
+        assert await db.migrate_or_check(writer, PROJECT_ROOT / "sql") == []
+        sql = tmp_path / "sql"
+        shutil.copytree(PROJECT_ROOT / "sql", sql)
+        (sql / "migrations" / "9999_later.sql").write_text("SELECT 1;")
+        with pytest.raises(PermissionError, match="9999_later"):
+            await db.migrate_or_check(writer, sql)
+    finally:
+        await writer.close()

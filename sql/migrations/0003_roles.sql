@@ -30,6 +30,8 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA binome TO binome_writer;
+-- `binome serve` checks that no migration is pending before it starts.
+GRANT SELECT ON binome.schema_migrations TO binome_writer;
 GRANT SELECT ON binome.sites, binome.site_origins TO binome_writer;
 -- collector/writer.py: a temporary table shaped LIKE binome.beacon_columns (a
 -- view without rows, granted in sql/views/99_grants.sql), then INSERT ...
