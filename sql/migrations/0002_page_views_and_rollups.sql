@@ -269,10 +269,12 @@ CREATE TABLE binome.landing_days (
 -- All folds are serialised by one transaction-level advisory lock: a fold
 -- then always sees the beacons and page views of every fold before it, and two
 -- collectors writing beacons of one session never each miss the other's.
+-- jit stays off: compiling the fold's plan would cost a small batch more than
+-- running it.
 CREATE FUNCTION binome.refold_page_views(
     p_sites text[], p_pvs text[], p_first_days date[], p_last_days date[]
 ) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     t_sites text[]; t_pvs text[]; t_firsts date[]; t_lasts date[];
     lo date; hi date;
@@ -596,6 +598,9 @@ DECLARE
     part record;
     dropped integer := 0;
 BEGIN
+    -- Dropping a partition locks binome.beacons: rather than queue the
+    -- collectors' inserts behind a long wait, give up and try at the next run.
+    PERFORM set_config('lock_timeout', '5s', true);
     FOR part IN
         SELECT c.relname
         FROM pg_inherits i
