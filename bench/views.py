@@ -40,9 +40,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import PROJECT_ROOT, db  # noqa: E402
-from collector.enrich import COLUMNS  # noqa: E402
-from collector.maintenance import maintain  # noqa: E402
+from collector import PROJECT_ROOT, db
+from collector.enrich import COLUMNS
+from collector.maintenance import maintain
 
 SITES = [("shop", 0.6), ("blog", 0.25), ("docs", 0.15)]
 CHANNELS = [("search", 0.35), ("direct", 0.2), ("paid", 0.15), ("email", 0.1),
@@ -239,6 +239,36 @@ async def time_query(conn: asyncpg.Connection, sql: str, runs: int) -> tuple[flo
     return statistics.median(times), rows
 
 
+async def fold_cost(conn: asyncpg.Connection, today: dt.date, batches: int = 30,
+                    size: int = 500) -> dict[str, float]:
+    """The write path: median ms to store a collector-sized batch, with the trigger
+    that folds page views and without it."""
+    result = {}
+    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS fold_in (LIKE binome.beacon_columns)"
+                       " ON COMMIT DELETE ROWS")
+    for seed, mode in enumerate(("with the fold", "without the fold")):
+        rng = random.Random(1000 + seed)
+        prefix = "FN"[seed]
+        rows = [row[:COL["pv"]] + (prefix + row[COL["pv"]],) + row[COL["pv"] + 1:]
+                for row in day_rows(rng, today, batches * size // 2, 29)]
+        if mode == "without the fold":
+            await conn.execute("ALTER TABLE binome.beacons DISABLE TRIGGER fold_page_views")
+        times = []
+        try:
+            for start in range(0, min(len(rows), batches * size), size):
+                started = time.perf_counter()
+                async with conn.transaction():
+                    await conn.copy_records_to_table("fold_in", records=rows[start:start + size],
+                                                      columns=COLUMNS)
+                    await conn.execute("INSERT INTO binome.beacons SELECT * FROM fold_in"
+                                       " ON CONFLICT DO NOTHING")
+                times.append((time.perf_counter() - started) * 1000)
+        finally:
+            await conn.execute("ALTER TABLE binome.beacons ENABLE TRIGGER fold_page_views")
+        result[mode] = statistics.median(times)
+    return result
+
+
 def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
@@ -312,6 +342,11 @@ async def main() -> int:
                 for label, template in group:
                     ms, rows = await time_query(conn, sql_for(template), args.runs)
                     print(f"    {ms:8.1f} ms  {rows:>7,} rows  {label}", flush=True)
+        costs = await fold_cost(conn, today)
+        print("\nwrite path, a batch of 500 beacons (median of 30): "
+              + "; ".join(f"{mode} {ms:.1f} ms" for mode, ms in costs.items())
+              + f"; folding serialised, so at most {500_000 / costs['with the fold']:,.0f}"
+              " beacons/s over all collectors")
         await conn.close()
     finally:
         if not args.keep:

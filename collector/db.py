@@ -96,12 +96,14 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
         " FROM pg_namespace n WHERE n.nspname = 'binome'")
     if owner is None or owner:
         return await migrate(conn, sql_dir)
-    done = {r["version"] for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
+    done = {r["version"]
+            for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
     pending = [m.name for m in load_migrations(sql_dir) if m.version not in done]
     if pending:
+        role = await conn.fetchval("SELECT current_user")
         raise PermissionError(
-            f"migrations {', '.join(pending)} are pending and role {await conn.fetchval('SELECT current_user')} "
-            "does not own schema binome: run `binome migrate` as its owner first")
+            f"migrations {', '.join(pending)} are pending and role {role} does not own "
+            "schema binome: run `binome migrate` as its owner first")
     log.info("schema up to date; not its owner, so views left as they are")
     return []
 

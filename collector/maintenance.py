@@ -48,7 +48,8 @@ class MaintenanceReport:
         parts = [f"partitions ready through {max(self.partitions)}" if self.partitions else "",
                  f"days closed through {self.closed_through}",
                  f"{len(self.rolled_up)} site-days rolled up",
-                 f"{len(self.still_dirty)} changed meanwhile (next run)" if self.still_dirty else "",
+                 f"{len(self.still_dirty)} changed meanwhile (next run)"
+                 if self.still_dirty else "",
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
                  f"{self.seconds:.1f} s"]
         return "; ".join(p for p in parts if p)

@@ -55,7 +55,8 @@ WHERE ($1::text IS NULL OR site = $1) AND last_seen >= $2::date - $3::int + 1
 ORDER BY site, first_seen DESC
 """
 
-Bin = tuple[float | None, float | None, int]  # (lower, upper, page views); see rum.scorecard_histograms
+# (lower, upper, page views): a row of rum.scorecard_histograms
+Bin = tuple[float | None, float | None, int]
 
 
 def p75_from_bins(bins: list[Bin]) -> float | None:

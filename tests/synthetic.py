@@ -72,7 +72,8 @@ def synthetic_beacons(rng: random.Random, site: str, start: dt.date, days: int,
             late = rng.random() < 0.03  # one beacon far outside the t0 window: another partition
             cls = 0.0
             for seq in range(beacons):
-                received = t0 + dt.timedelta(seconds=rng.uniform(0.5, 30) + seq * rng.uniform(5, 900))
+                delay = rng.uniform(0.5, 30) + seq * rng.uniform(5, 900)
+                received = t0 + dt.timedelta(seconds=delay)
                 beacon_consent = consent
                 if seq == 0 and beacons > 1 and rng.random() < 0.1:
                     beacon_consent = "performance" if consent == "marketing" else "marketing"
@@ -90,7 +91,8 @@ def synthetic_beacons(rng: random.Random, site: str, start: dt.date, days: int,
                     values["inp"] = _metric(rng, "inp") if rng.random() < 0.6 else None
                 marketing = beacon_consent == "marketing"
                 converted = page > 0 and seq == beacons - 1 and rng.random() < 0.3
-                revenue = round(rng.uniform(5, 200), 2) if converted and rng.random() < 0.8 else None
+                revenue = (round(rng.uniform(5, 200), 2)
+                           if converted and rng.random() < 0.8 else None)
                 dims = {"page_type": rng.choice(["home", "product", "cart"])}
                 if marketing:
                     dims["ab_variant"] = rng.choice("AB")

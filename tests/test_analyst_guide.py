@@ -16,11 +16,11 @@ GUIDE = PROJECT_ROOT / "docs" / "analyst-guide.md"
 
 
 def sql_blocks() -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), re.S)
+    return re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), re.DOTALL)
 
 
 def test_the_guide_asks_ten_questions() -> None:
-    questions = re.findall(r"^### \d+\. .+\?$", GUIDE.read_text(), re.M)
+    questions = re.findall(r"^### \d+\. .+\?$", GUIDE.read_text(), re.MULTILINE)
     assert len(questions) == 10
     assert len(sql_blocks()) == 11  # SET TIME ZONE, then one per question
 

@@ -68,7 +68,8 @@ async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
         columns = await common_columns(conn, view)
         for left, right in (("rum", "reference"), ("reference", "rum")):
             extra = await conn.fetch(
-                f"SELECT {columns} FROM {left}.{view} EXCEPT ALL SELECT {columns} FROM {right}.{view}")
+                f"SELECT {columns} FROM {left}.{view}"
+                f" EXCEPT ALL SELECT {columns} FROM {right}.{view}")
             assert not extra, f"{left}.{view} has rows {right}.{view} has not: {extra[:3]}"
         count = await conn.fetchval(f"SELECT count(*) FROM rum.{view}")
         assert count > 0, view
@@ -104,7 +105,7 @@ async def test_same_figures_live_rolled_up_dirty_and_rolled_up_again(
     late = continuation_beacons(random.Random(5), rows, 80) + synthetic_beacons(
         random.Random(6), "acme", START, days=3, sessions=40, prefix="late")
     await insert_beacons(rconn, late, rng)
-    rolled, dirty = await rollup_status(rconn)
+    _, dirty = await rollup_status(rconn)
     assert dirty >= 2
     await assert_same_as_reference(rconn)  # dirty days computed live
 

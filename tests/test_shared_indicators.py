@@ -29,7 +29,12 @@ import pytest
 from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain
 from tests.conftest import (
-    DESKTOP_UA, MOBILE_UA, Collector, _create_database, _drop_database, wait_for,
+    DESKTOP_UA,
+    MOBILE_UA,
+    Collector,
+    _create_database,
+    _drop_database,
+    wait_for,
 )
 
 SITE = "acme"
@@ -228,7 +233,7 @@ def fold(beacons: list[Sent], stored_sid: dict[str, str]) -> dict[str, PageView]
         marketing = last.marketing  # the latest decision rules
         mk = [b for b in sent if b.marketing]
 
-        def latest(name: str) -> float | None:
+        def latest(name: str, sent: list[Sent] = sent) -> float | None:
             reported = [b.metrics[name] for b in sent if name in b.metrics]
             return reported[-1] if reported else None
 
@@ -282,7 +287,10 @@ def sessions_of(views: dict[str, PageView]) -> dict[str, Session]:
     return {sid: Session(sid, min(pvs, key=lambda p: p.t0), pvs) for sid, pvs in members.items()}
 
 
-def expected_scorecard(views: dict[str, PageView]) -> dict[tuple[Any, ...], dict[str, Any]]:
+Expected = dict[tuple[Any, ...], dict[str, Any]]
+
+
+def expected_scorecard(views: dict[str, PageView]) -> Expected:
     sessions = sessions_of(views)
     groups: dict[tuple[Any, ...], list[PageView]] = defaultdict(list)
     for v in views.values():
@@ -315,7 +323,7 @@ def expected_scorecard(views: dict[str, PageView]) -> dict[tuple[Any, ...], dict
     return out
 
 
-def expected_perf_vs_conversion(views: dict[str, PageView]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def expected_perf_vs_conversion(views: dict[str, PageView]) -> Expected:
     buckets: dict[tuple[Any, ...], list[Session]] = defaultdict(list)
     for s in sessions_of(views).values():
         lcp = s.landing.metrics["lcp"]
@@ -329,7 +337,7 @@ def expected_perf_vs_conversion(views: dict[str, PageView]) -> dict[tuple[Any, .
 
 
 def expected_releases(views: dict[str, PageView],
-                      received: dict[str, list[dt.datetime]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+                      received: dict[str, list[dt.datetime]]) -> Expected:
     sessions = sessions_of(views)
     groups: dict[tuple[Any, ...], list[PageView]] = defaultdict(list)
     for v in views.values():
@@ -343,9 +351,9 @@ def expected_releases(views: dict[str, PageView],
         times = [min(received[p.pv]) for p in pvs]  # a page view is received with its first beacon
         out[key] = {
             "first_seen": min(times), "last_seen": max(times), "page_views": len(pvs),
-            "lcp_p75": percentile_cont([p.metrics["lcp"] for p in pvs if p.metrics["lcp"] is not None]),
-            "inp_p75": percentile_cont([p.metrics["inp"] for p in pvs if p.metrics["inp"] is not None]),
-            "cls_p75": percentile_cont([p.metrics["cls"] for p in pvs if p.metrics["cls"] is not None]),
+            **{f"{m}_p75": percentile_cont([p.metrics[m] for p in pvs
+                                             if p.metrics[m] is not None])
+               for m in ("lcp", "inp", "cls")},
             "cwv_good_pct": pct(len(cwv_good), len(with_cwv)),
             "conversion_rate": pct(sum(sessions[s].converted for s in consented), len(consented))
             if consented else None,
@@ -568,7 +576,8 @@ async def test_report_reads_the_same_figures(
     # rum.p75_from_histogram, the analysts' aggregate, reads the same as the report.
     conn = await asyncpg.connect(url)
     try:
-        in_sql = {(r["channel"], r["utm_campaign"], r["metric"]): r["p75"] for r in await conn.fetch(
+        in_sql = {(r["channel"], r["utm_campaign"], r["metric"]): r["p75"]
+                  for r in await conn.fetch(
             "SELECT channel, utm_campaign, metric,"
             "       rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75"
             " FROM rum.scorecard_histograms WHERE site = $1"
