@@ -6,10 +6,13 @@
 --
 --   binome.page_views   one row per page view, folded from its beacons by a
 --                       trigger in the transaction that stores them, so every
---                       view reads it instead of raw beacons. Each row also
---                       carries what its session says about it (landing page,
---                       session channel and campaign, converted), so grouped
---                       views never need a window over sessions.
+--                       view reads it instead of raw beacons.
+--   binome.page_view_facts  the same page views, narrow and partitioned by day:
+--                       what the grouped views read, plus what each page
+--                       view's session says about it (landing page, session
+--                       channel and campaign, converted), so they never need a
+--                       window over sessions, and today's part is one small
+--                       partition.
 --   binome.*_days       one rollup per closed UTC day and site (`binome
 --                       maintain`): exact p75 per group plus histograms whose
 --                       counts can be added across groups and days.
@@ -92,7 +95,8 @@ $$;
 -- -- Folded page views ------------------------------------------------------------
 -- One row per page view: what rum.page_views_enriched shows (marketing columns
 -- already NULL unless the page view's consent is 'marketing'), plus `last_day`
--- (the partitions its beacons are in: day..last_day) and what its session says.
+-- (the partitions its beacons are in: day..last_day). Keyed by (site, pv) so a
+-- beacon finds its page view whatever day it lands on.
 -- Columns the views group or join by compare bytewise (COLLATE "C"): they are
 -- identifiers, and sorting a day's million page views by them with the
 -- locale's rules costs several times more.
@@ -129,20 +133,9 @@ CREATE TABLE binome.page_views (
     converted     boolean,
     revenue       numeric,
     beacons       integer NOT NULL,
-    -- What the session says, recomputed whenever one of its page views changes:
-    is_landing         boolean NOT NULL DEFAULT false, -- first of its session by t0, received_at, pv
-    session_channel    text,      -- the landing page view's ('(none)', '(no consent)')
-    session_campaign   text,
-    session_page_views integer,
-    session_converted  boolean,
-    session_revenue    numeric,
-    group_channel      text COLLATE "C",      -- this page view's scorecard group: the session's, or
-    group_campaign     text COLLATE "C",      -- '(no consent)' when this page view has no consent
-    first_in_group     boolean,   -- counts its session once per day and scorecard group
-    first_in_release   boolean,   -- counts its session once per release (marketing consent)
     PRIMARY KEY (site, pv)
 );
-CREATE INDEX page_views_day ON binome.page_views (site, day);
+CREATE INDEX page_views_day ON binome.page_views (day, site);
 CREATE INDEX page_views_session ON binome.page_views (site, sid);
 -- rum.release_comparison reads the exact p75 of a release from these: the
 -- histogram says which bin holds the 75th percentile, the index gives the
@@ -153,6 +146,73 @@ CREATE INDEX page_views_release_inp ON binome.page_views (site, (coalesce(releas
     WHERE inp IS NOT NULL;
 CREATE INDEX page_views_release_cls ON binome.page_views (site, (coalesce(release, '(none)')), cls)
     WHERE cls IS NOT NULL;
+
+-- What the grouped views read of each page view, partitioned by its day like
+-- the raw beacons (binome.ensure_beacon_partition creates both), so that the
+-- live part of a view (today) is one partition of narrow rows, and retention
+-- drops partitions. The fold keeps it in step with binome.page_views.
+CREATE TABLE binome.page_view_facts (
+    site               text COLLATE "C" NOT NULL,
+    day                date NOT NULL,
+    pv                 text COLLATE "C" NOT NULL,
+    sid                text COLLATE "C" NOT NULL,
+    received_at        timestamptz NOT NULL,
+    consent            text NOT NULL,
+    path               text NOT NULL,
+    release            text COLLATE "C",
+    device_class       text COLLATE "C",
+    country            text COLLATE "C",
+    lcp                double precision,
+    inp                double precision,
+    cls                double precision,
+    fcp                double precision,
+    ttfb               double precision,
+    converted          boolean,
+    revenue            numeric,
+    -- What the session says, recomputed whenever one of its page views changes:
+    is_landing         boolean NOT NULL DEFAULT false, -- first of its session by t0, received_at, pv
+    session_channel    text,      -- the landing page view's ('(none)', '(no consent)')
+    session_campaign   text,
+    session_page_views integer,
+    session_converted  boolean,
+    session_revenue    numeric,
+    group_channel      text COLLATE "C",  -- this page view's scorecard group: the session's,
+    group_campaign     text COLLATE "C",  -- or '(no consent)' when it has no consent
+    first_in_group     boolean,   -- counts its session once per day and scorecard group
+    first_in_release   boolean,   -- counts its session once per release (marketing consent)
+    PRIMARY KEY (site, day, pv)
+) PARTITION BY RANGE (day);
+
+-- Daily partitions of binome.beacons and binome.page_view_facts, created
+-- together (0001's function made only the first).
+CREATE OR REPLACE FUNCTION binome.ensure_beacon_partition(p_day date) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    suffix text := to_char(p_day, 'YYYYMMDD');
+BEGIN
+    IF to_regclass('binome.beacons_' || suffix) IS NOT NULL
+       AND to_regclass('binome.page_view_facts_' || suffix) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    -- Serialise creators: two collectors meeting a new day at once.
+    PERFORM pg_advisory_xact_lock(hashtext('binome.beacons partition'));
+    IF to_regclass('binome.beacons_' || suffix) IS NULL THEN
+        EXECUTE format(
+            'CREATE TABLE binome.%I PARTITION OF binome.beacons FOR VALUES FROM (%L) TO (%L)',
+            'beacons_' || suffix, p_day, p_day + 1);
+    END IF;
+    IF to_regclass('binome.page_view_facts_' || suffix) IS NULL THEN
+        EXECUTE format(
+            'CREATE TABLE binome.%I PARTITION OF binome.page_view_facts FOR VALUES FROM (%L) TO (%L)',
+            'page_view_facts_' || suffix, p_day, p_day + 1);
+    END IF;
+END
+$fn$;
+
+-- The days that already have beacons (a database from before this migration).
+SELECT binome.ensure_beacon_partition(to_date(substr(c.relname, 9), 'YYYYMMDD'))
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'binome.beacons'::regclass AND c.relname ~ '^beacons_[0-9]{8}$';
 
 -- -- Rollup bookkeeping ---------------------------------------------------------
 -- Every site with page views has a row; days up to rolled_through are rolled
@@ -278,7 +338,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit 
 DECLARE
     t_sites text[]; t_pvs text[]; t_firsts date[]; t_lasts date[];
     lo date; hi date;
-    s_sites text[]; s_sids text[];
+    s_sites text[]; s_sids text[]; o_pvs text[];
     d_sites text[]; d_days date[];
     n_sites text[]; n_sids text[]; n_days date[];
     u_sites text[]; u_days date[];
@@ -296,8 +356,9 @@ BEGIN
            min(least(t.first_day, p.day)), max(greatest(t.last_day, p.last_day)),
            array_agg(p.site) FILTER (WHERE p.pv IS NOT NULL),
            array_agg(p.sid) FILTER (WHERE p.pv IS NOT NULL),
+           array_agg(p.pv) FILTER (WHERE p.pv IS NOT NULL),
            array_agg(p.day) FILTER (WHERE p.pv IS NOT NULL)
-      INTO t_sites, t_pvs, t_firsts, t_lasts, lo, hi, s_sites, s_sids, d_days
+      INTO t_sites, t_pvs, t_firsts, t_lasts, lo, hi, s_sites, s_sids, o_pvs, d_days
       FROM (SELECT site, pv, min(first_day) AS first_day, max(last_day) AS last_day
               FROM unnest(p_sites, p_pvs, p_first_days, p_last_days)
                    AS u(site, pv, first_day, last_day)
@@ -391,12 +452,35 @@ BEGIN
                 lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls,
                 fcp = excluded.fcp, ttfb = excluded.ttfb, converted = excluded.converted,
                 revenue = excluded.revenue, beacons = excluded.beacons
-            RETURNING p.site, p.sid, p.day
+            RETURNING p.*
+        ), facts AS (
+            INSERT INTO binome.page_view_facts AS f (
+                site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                lcp, inp, cls, fcp, ttfb, converted, revenue)
+            SELECT site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                   lcp, inp, cls, fcp, ttfb, converted, revenue
+            FROM stored
+            ORDER BY site, day, pv
+            ON CONFLICT (site, day, pv) DO UPDATE SET
+                sid = excluded.sid, received_at = excluded.received_at,
+                consent = excluded.consent, path = excluded.path, release = excluded.release,
+                device_class = excluded.device_class, country = excluded.country,
+                lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
+                ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue
         )
         SELECT array_agg(site), array_agg(sid), array_agg(day), count(*)::int FROM stored
     $q$, lo, hi)
     INTO n_sites, n_sids, n_days, folded
     USING t_sites, t_pvs, t_firsts, t_lasts;
+
+    -- A page view whose day moved (a beacon with an earlier day) leaves its old
+    -- facts row behind: remove it.
+    IF o_pvs IS NOT NULL THEN
+        DELETE FROM binome.page_view_facts f
+        USING unnest(d_sites, o_pvs, d_days) AS o(site, pv, day)
+        JOIN binome.page_views p ON p.site = o.site AND p.pv = o.pv AND p.day <> o.day
+        WHERE f.site = o.site AND f.day = o.day AND f.pv = o.pv;
+    END IF;
 
     s_sites := coalesce(s_sites, '{}') || coalesce(n_sites, '{}');
     s_sids := coalesce(s_sids, '{}') || coalesce(n_sids, '{}');
@@ -443,14 +527,14 @@ BEGIN
                 ORDER BY day, pv) = 1 AS first_in_release
         FROM derived d
     ), updated AS (
-        UPDATE binome.page_views p SET
+        UPDATE binome.page_view_facts p SET
             is_landing = f.is_landing, session_channel = f.session_channel,
             session_campaign = f.session_campaign, session_page_views = f.page_views,
             session_converted = f.converted, session_revenue = f.revenue,
             group_channel = f.group_channel, group_campaign = f.group_campaign,
             first_in_group = f.first_in_group, first_in_release = f.first_in_release
         FROM flagged f
-        WHERE p.site = f.site AND p.pv = f.pv
+        WHERE p.site = f.site AND p.day = f.day AND p.pv = f.pv
           AND (p.is_landing, p.session_channel, p.session_campaign, p.session_page_views,
                p.session_converted, p.session_revenue, p.group_channel, p.group_campaign,
                p.first_in_group, p.first_in_release)
@@ -590,8 +674,8 @@ BEGIN
 END
 $fn$;
 
--- Drop what is older than the retention cutoff: raw partitions, page views,
--- rollups, counters and dead letters. Returns the partitions dropped.
+-- Drop what is older than the retention cutoff: raw and facts partitions, page
+-- views, rollups, counters and dead letters. Returns the raw partitions dropped.
 CREATE FUNCTION binome.apply_retention(p_cutoff date) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -605,13 +689,13 @@ BEGIN
         SELECT c.relname
         FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'binome.beacons'::regclass
-          AND c.relname ~ '^beacons_[0-9]{8}$'
-          AND to_date(substr(c.relname, 9), 'YYYYMMDD') < p_cutoff
+        WHERE i.inhparent IN ('binome.beacons'::regclass, 'binome.page_view_facts'::regclass)
+          AND c.relname ~ '^(beacons|page_view_facts)_[0-9]{8}$'
+          AND to_date(right(c.relname, 8), 'YYYYMMDD') < p_cutoff
         ORDER BY c.relname
     LOOP
         EXECUTE format('DROP TABLE binome.%I', part.relname);
-        dropped := dropped + 1;
+        dropped := dropped + (part.relname LIKE 'beacons%')::int;
     END LOOP;
     DELETE FROM binome.page_views WHERE day < p_cutoff;
     DELETE FROM binome.scorecard_days WHERE day < p_cutoff;
@@ -625,11 +709,6 @@ BEGIN
     RETURN dropped;
 END
 $fn$;
-
--- The writer creates the partitions a batch needs; as a definer's function it
--- can do so under binome_writer, which may not create tables itself.
-ALTER FUNCTION binome.ensure_beacon_partition(date) SECURITY DEFINER;
-ALTER FUNCTION binome.ensure_beacon_partition(date) SET search_path = pg_catalog, pg_temp;
 
 REVOKE EXECUTE ON FUNCTION binome.ensure_beacon_partition(date),
     binome.refold_page_views(text[], text[], date[], date[]), binome.refold_days(date, date),

@@ -8,7 +8,8 @@
 -- carried none. A session converts when any of its page views has an event;
 -- revenue is the sum of its page views' revenue. day is the landing page
 -- view's. Computed when a page view of the session is stored
--- (binome.refold_page_views) and kept on every page view of the session.
+-- (binome.refold_page_views) and kept on every page view of the session
+-- (binome.page_view_facts).
 DROP VIEW IF EXISTS rum.sessions CASCADE;
 CREATE VIEW rum.sessions AS
 SELECT
@@ -25,5 +26,5 @@ SELECT
     session_page_views::bigint AS page_views,
     session_converted AS converted,
     session_revenue AS revenue
-FROM binome.page_views
+FROM binome.page_view_facts
 WHERE is_landing;
