@@ -411,8 +411,14 @@ BEGIN
                 sum(b.revenue) AS revenue,
                 count(*) AS beacons
             FROM wanted w
-            JOIN binome.beacons b ON b.site = w.site AND b.day = w.day AND b.pv = w.pv
-            WHERE b.day BETWEEN %L AND %L
+            -- One index lookup per page view and day, never a scan of a day's
+            -- partition (OFFSET 0 keeps the planner from turning it into a join).
+            CROSS JOIN LATERAL (
+                SELECT * FROM binome.beacons b
+                WHERE b.site = w.site AND b.day = w.day AND b.pv = w.pv
+                  AND b.day BETWEEN %L AND %L
+                OFFSET 0
+            ) AS b
             GROUP BY b.site, b.pv
         ), stored AS (
             INSERT INTO binome.page_views AS p (
