@@ -64,6 +64,10 @@ async def common_columns(conn: asyncpg.Connection, view: str) -> str:
 async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
     await conn.execute("REFRESH MATERIALIZED VIEW reference.page_views_enriched;"
                        " REFRESH MATERIALIZED VIEW reference.sessions")
+    # The facts are the page views, one row each, on the same day.
+    assert await conn.fetchval(
+        "SELECT count(*) FROM binome.page_view_facts f FULL JOIN binome.page_views p"
+        " USING (site, pv) WHERE f.day IS DISTINCT FROM p.day") == 0
     for view in VIEWS:
         columns = await common_columns(conn, view)
         for left, right in (("rum", "reference"), ("reference", "rum")):
@@ -201,3 +205,20 @@ async def test_concurrent_runs_do_not_collide(rollup_db: str) -> None:
     finally:
         for c in conns:
             await c.close()
+
+
+async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) -> None:
+    """A late beacon stored under its receive day arrives first; the page view's
+    earlier beacon then moves it (CONTRACT: day is its earliest beacon's)."""
+    early, late = dt.date(2031, 4, 2), dt.date(2031, 4, 6)
+    for day in (early, late):
+        await rconn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+    insert = ("INSERT INTO binome.beacons (site, day, pv, seq, sid, received_at, consent, path, lcp)"
+              " VALUES ('acme', $1, 'movingpv', $2, 'movingsid', $3, 'marketing', '/', $4)")
+    await rconn.execute(insert, late, 1, dt.datetime(2031, 4, 6, 9, tzinfo=dt.UTC), 3000.0)
+    assert await rconn.fetchval(
+        "SELECT day FROM binome.page_view_facts WHERE pv = 'movingpv'") == late
+    await rconn.execute(insert, early, 0, dt.datetime(2031, 4, 2, 9, tzinfo=dt.UTC), 1000.0)
+    rows = await rconn.fetch("SELECT day, lcp FROM binome.page_view_facts WHERE pv = 'movingpv'")
+    assert [(r["day"], r["lcp"]) for r in rows] == [(early, 3000.0)]
+    await assert_same_as_reference(rconn)
