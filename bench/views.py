@@ -334,9 +334,12 @@ async def main() -> int:
                 template = template.replace(key, value)
             return template
 
-        for jit in ("off", "on"):
-            await conn.execute(f"SET jit = {jit}")
-            print(f"\njit = {jit}; median of {args.runs} runs")
+        defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
+                                       " || current_setting('jit')")
+        for setting, label in (("RESET work_mem", f"server defaults ({defaults})"),
+                               ("SET work_mem = '64MB'", "work_mem = 64MB (README: the analyst role)")):
+            await conn.execute(setting)
+            print(f"\n{label}; median of {args.runs} runs")
             for title, group in (("30 days", QUERIES), ("today, live", TODAY_QUERIES)):
                 print(f"  {title}:")
                 for label, template in group:

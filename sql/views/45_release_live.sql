@@ -26,18 +26,20 @@ SELECT
 FROM binome.live_page_views
 GROUP BY day, site, coalesce(release, '(none)');
 
+-- Bins ten times finer than the scorecard's ('lcp_fine' ...): they only serve
+-- to find a release's exact p75 (sql/views/50_release_comparison.sql).
 CREATE VIEW binome.release_bins_live AS
 SELECT day, site, coalesce(release, '(none)') AS release, 'lcp'::text AS metric,
-       binome.metric_bin('lcp', lcp) AS bin, count(*) AS page_views
+       binome.metric_bin('lcp_fine', lcp) AS bin, count(*) AS page_views
 FROM binome.live_page_views WHERE lcp IS NOT NULL
-GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('lcp', lcp)
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('lcp_fine', lcp)
 UNION ALL
 SELECT day, site, coalesce(release, '(none)') AS release, 'inp'::text AS metric,
-       binome.metric_bin('inp', inp) AS bin, count(*) AS page_views
+       binome.metric_bin('inp_fine', inp) AS bin, count(*) AS page_views
 FROM binome.live_page_views WHERE inp IS NOT NULL
-GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('inp', inp)
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('inp_fine', inp)
 UNION ALL
 SELECT day, site, coalesce(release, '(none)') AS release, 'cls'::text AS metric,
-       binome.metric_bin('cls', cls) AS bin, count(*) AS page_views
+       binome.metric_bin('cls_fine', cls) AS bin, count(*) AS page_views
 FROM binome.live_page_views WHERE cls IS NOT NULL
-GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('cls', cls);
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('cls_fine', cls);

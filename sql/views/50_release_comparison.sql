@@ -12,10 +12,10 @@
 --
 -- Counts are summed over days (rollups for closed days, live for the others).
 -- A release's p75 spans all its days, so it cannot be summed: the summed
--- histogram (rum.scorecard_histograms' bins) tells which bin holds the
--- values percentile_cont interpolates between, at ranks floor(h) and ceil(h),
--- h = 0.75 (N - 1), and an index of binome.page_views reads those values
--- inside that one bin. The result is percentile_cont's, to the last bit.
+-- histogram (bins ten times finer than rum.scorecard_histograms') tells which
+-- bin holds the values percentile_cont interpolates between, at ranks
+-- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
+-- reads those values inside that one bin. The result is percentile_cont's, to the last bit.
 DROP VIEW IF EXISTS rum.release_comparison CASCADE;
 CREATE VIEW rum.release_comparison AS
 WITH days AS (
@@ -74,20 +74,20 @@ WITH days AS (
         WHEN 'lcp' THEN (
             SELECT p.lcp FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.release
-              AND p.lcp > coalesce(binome.metric_bin_lower('lcp', w.bin), '-Infinity')
-              AND p.lcp <= coalesce(binome.metric_bin_upper('lcp', w.bin), 'Infinity')
+              AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
+              AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
             ORDER BY p.lcp OFFSET w.offset_in_bin LIMIT 1)
         WHEN 'inp' THEN (
             SELECT p.inp FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.release
-              AND p.inp > coalesce(binome.metric_bin_lower('inp', w.bin), '-Infinity')
-              AND p.inp <= coalesce(binome.metric_bin_upper('inp', w.bin), 'Infinity')
+              AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
+              AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
             ORDER BY p.inp OFFSET w.offset_in_bin LIMIT 1)
         WHEN 'cls' THEN (
             SELECT p.cls FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.release
-              AND p.cls > coalesce(binome.metric_bin_lower('cls', w.bin), '-Infinity')
-              AND p.cls <= coalesce(binome.metric_bin_upper('cls', w.bin), 'Infinity')
+              AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
+              AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
             ORDER BY p.cls OFFSET w.offset_in_bin LIMIT 1)
         END AS value
     FROM wanted w
