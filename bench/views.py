@@ -337,7 +337,8 @@ async def main() -> int:
         defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
                                        " || current_setting('jit')")
         for setting, label in (("RESET work_mem", f"server defaults ({defaults})"),
-                               ("SET work_mem = '64MB'", "work_mem = 64MB (README: the analyst role)")):
+                               ("SET work_mem = '64MB'",
+                                "work_mem = 64MB (README: the analyst role)")):
             await conn.execute(setting)
             print(f"\n{label}; median of {args.runs} runs")
             for title, group in (("30 days", QUERIES), ("today, live", TODAY_QUERIES)):
