@@ -24,6 +24,7 @@ from collector.beacon import json_schema
 from collector.dashboard import FilterError, ScorecardCache, parse_filters
 from collector.ingest import BeaconIngest
 from collector.logs import configure_logging
+from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
 from collector.spool import Spool
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      scorecards=ScorecardCache(pool))
         log.info("collector started")
         try:
-            yield
+            async with periodic_maintenance(settings.database_url or "", settings):
+                yield
         finally:
             # uvicorn has stopped accepting connections; a beacon still arriving
             # now is answered 503 (writer.offer refuses once closing).

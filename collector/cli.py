@@ -1,4 +1,4 @@
-"""The `binome` command: serve, migrate, site add, report."""
+"""The `binome` command: serve, migrate, site add, maintain, report."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def database(settings: Settings) -> Iterator[str]:
 async def _migrate(url: str, settings: Settings) -> list[str]:
     conn = await db.connect(url)
     try:
-        return await db.migrate(conn, settings.sql_dir)
+        return await db.migrate_or_check(conn, settings.sql_dir)
     finally:
         await conn.close()
 
@@ -113,6 +113,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.maintenance import maintain_once
+
+    with database(settings) as url:
+        asyncio.run(_migrate(url, settings))
+        report = asyncio.run(maintain_once(url, settings))
+    if report is None:
+        print("binome: another maintenance run is in progress; nothing done", file=sys.stderr)
+        return 0
+    print(f"maintenance: {report.summary()}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from collector.report import print_report
 
@@ -146,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("--origin", action="append", default=[],
                           help="an origin allowed to send beacons (repeatable)")
     site_add.set_defaults(func=cmd_site_add)
+
+    maintain = commands.add_parser(
+        "maintain", help="create tomorrow's partitions, roll up closed days, apply retention")
+    maintain.set_defaults(func=cmd_maintain)
 
     report = commands.add_parser("report", help="print the shared scorecard")
     report.add_argument("--site", default=None)

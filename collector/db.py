@@ -87,6 +87,27 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
 
+async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
+    """migrate() as the schema's owner; as another role (binome_writer), check
+    that nothing is pending instead, since it may not create or alter anything."""
+    owner = await conn.fetchval(
+        "SELECT n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+        " OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+        " FROM pg_namespace n WHERE n.nspname = 'binome'")
+    if owner is None or owner:
+        return await migrate(conn, sql_dir)
+    done = {r["version"]
+            for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
+    pending = [m.name for m in load_migrations(sql_dir) if m.version not in done]
+    if pending:
+        role = await conn.fetchval("SELECT current_user")
+        raise PermissionError(
+            f"migrations {', '.join(pending)} are pending and role {role} does not own "
+            "schema binome: run `binome migrate` as its owner first")
+    log.info("schema up to date; not its owner, so views left as they are")
+    return []
+
+
 async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url, server_settings={"application_name": "binome"})
 

@@ -1,6 +1,19 @@
-"""`binome report`: the shared scorecard in the terminal, read from the rum views."""
+"""`binome report`: the shared scorecard in the terminal, read from the rum views.
+
+Per channel and campaign over the last N UTC days: page views, sessions, p75
+LCP / INP / CLS coloured good / needs improvement / poor, the share of good
+experiences, conversion rate and revenue; then the releases. A channel and
+campaign spans many rum.scorecard_daily groups (days, devices, countries): its
+counts are sums, and its p75s are read from the summed histograms of
+rum.scorecard_histograms (off by at most one bin width), never averaged.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from rich.console import Console
@@ -9,29 +22,74 @@ from rich.text import Text
 
 # CrUX thresholds (good, poor): https://web.dev/articles/vitals
 THRESHOLDS = {"lcp": (2500, 4000), "inp": (200, 500), "cls": (0.1, 0.25)}
+# Bin widths where p75s usually fall (sql/migrations/0002: binome.metric_bin_edges).
+BIN_WIDTH = {"lcp": "100 ms", "inp": "10 ms", "cls": "0.01"}
+TOO_SMALL = 50  # page views: below it a group is too small to read (as GA4 does)
 _STYLE = {"good": "green", "needs-improvement": "yellow", "poor": "red"}
 
 _SCORECARD = """
 SELECT channel, utm_campaign,
        sum(page_views)::bigint AS page_views,
-       sum(lcp_p75 * lcp_samples) / nullif(sum(lcp_samples) FILTER (WHERE lcp_p75 IS NOT NULL), 0) AS lcp,
-       sum(inp_p75 * inp_samples) / nullif(sum(inp_samples) FILTER (WHERE inp_p75 IS NOT NULL), 0) AS inp,
-       sum(cls_p75 * cls_samples) / nullif(sum(cls_samples) FILTER (WHERE cls_p75 IS NOT NULL), 0) AS cls,
-       sum(cwv_good_pct * page_views) / nullif(sum(page_views) FILTER (WHERE cwv_good_pct IS NOT NULL), 0) AS cwv_good,
-       sum(conversion_rate * sessions) / nullif(sum(sessions) FILTER (WHERE conversion_rate IS NOT NULL), 0) AS conversion_rate,
-       sum(revenue) AS revenue
+       sum(sessions)::bigint AS sessions,
+       sum(conversions)::bigint AS conversions,
+       sum(revenue) AS revenue,
+       sum(round(cwv_good_pct * cwv_samples / 100))::bigint AS cwv_good,
+       sum(cwv_samples)::bigint AS cwv_samples
 FROM rum.scorecard_daily
-WHERE day > current_date - $1::int AND ($2::text IS NULL OR site = $2)
+WHERE day > $1::date - $2::int AND ($3::text IS NULL OR site = $3)
 GROUP BY channel, utm_campaign
-ORDER BY sum(page_views) DESC
+ORDER BY sum(page_views) DESC, channel, utm_campaign
+"""
+_BINS = """
+SELECT channel, utm_campaign, metric, bin_lower, bin_upper, sum(page_views)::bigint AS page_views
+FROM rum.scorecard_histograms
+WHERE day > $1::date - $2::int AND ($3::text IS NULL OR site = $3)
+  AND metric IN ('lcp', 'inp', 'cls')
+GROUP BY channel, utm_campaign, metric, bin, bin_lower, bin_upper
 """
 _RELEASES = """
-SELECT site, release, first_seen, page_views, lcp_p75, inp_p75, cls_p75, cwv_good_pct,
-       conversion_rate
+SELECT site, release, first_seen, last_seen, page_views, lcp_p75, inp_p75, cls_p75,
+       lcp_samples, inp_samples, cls_samples, cwv_good_pct, conversion_rate, too_small
 FROM rum.release_comparison
-WHERE ($1::text IS NULL OR site = $1) AND last_seen > now() - make_interval(days => $2)
+WHERE ($1::text IS NULL OR site = $1) AND last_seen >= $2::date - $3::int + 1
 ORDER BY site, first_seen DESC
 """
+
+# (lower, upper, page views): a row of rum.scorecard_histograms
+Bin = tuple[float | None, float | None, int]
+
+
+def p75_from_bins(bins: list[Bin]) -> float | None:
+    """percentile_cont(0.75) estimated from histogram bins, off by at most one bin width.
+
+    percentile_cont interpolates between the values at ranks floor(h) and ceil(h),
+    h = 0.75 (N - 1). Each of those is estimated inside its own bin (values taken
+    as spread evenly over the bin), so each is within one bin width of the true
+    value, and so is their interpolation with the same weights. A value in the
+    last, unbounded bin is taken as that bin's lower edge.
+    """
+    bins = sorted((b for b in bins if b[2] > 0), key=lambda b: (b[0] is not None, b[0] or 0))
+    total = sum(n for _, _, n in bins)
+    if total == 0:
+        return None
+    h = 0.75 * (total - 1)
+    first, second = math.floor(h), math.ceil(h)
+
+    def value_at(rank: int) -> float:
+        before = 0
+        for lower, upper, n in bins:
+            if rank < before + n:
+                low = lower or 0.0
+                if upper is None:
+                    return low
+                return low + (rank - before + 0.5) / n * (upper - low)
+            before += n
+        raise AssertionError("rank beyond the histogram")
+
+    low_value = value_at(first)
+    if second == first:
+        return low_value
+    return low_value + (h - first) * (value_at(second) - low_value)
 
 
 def rating(metric: str, value: float | None) -> str | None:
@@ -41,50 +99,124 @@ def rating(metric: str, value: float | None) -> str | None:
     return "good" if value <= good else "needs-improvement" if value <= poor else "poor"
 
 
-def _metric(metric: str, value: float | None) -> Text:
+@dataclass
+class ScorecardRow:
+    channel: str
+    campaign: str
+    page_views: int
+    sessions: int
+    conversions: int | None
+    revenue: Any
+    cwv_good: int
+    cwv_samples: int
+    bins: dict[str, list[Bin]] = field(default_factory=dict)
+
+    def p75(self, metric: str) -> float | None:
+        return p75_from_bins(self.bins.get(metric, []))
+
+    def samples(self, metric: str) -> int:
+        return sum(n for _, _, n in self.bins.get(metric, []))
+
+    @property
+    def good_share(self) -> float | None:
+        return 100 * self.cwv_good / self.cwv_samples if self.cwv_samples else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        if self.conversions is None or not self.sessions:
+            return None
+        return 100 * self.conversions / self.sessions
+
+
+async def fetch_scorecard(conn: asyncpg.Connection, *, site: str | None, days: int,
+                          today: dt.date) -> list[ScorecardRow]:
+    rows = {(r["channel"], r["utm_campaign"]): ScorecardRow(
+        r["channel"], r["utm_campaign"], r["page_views"], r["sessions"], r["conversions"],
+        r["revenue"], r["cwv_good"], r["cwv_samples"])
+        for r in await conn.fetch(_SCORECARD, today, days, site)}
+    for r in await conn.fetch(_BINS, today, days, site):
+        row = rows.get((r["channel"], r["utm_campaign"]))
+        if row is not None:
+            row.bins.setdefault(r["metric"], []).append(
+                (r["bin_lower"], r["bin_upper"], r["page_views"]))
+    return list(rows.values())
+
+
+def _metric(metric: str, value: float | None, samples: int | None = None) -> Text:
     if value is None:
         return Text("–", style="dim")
     shown = f"{value:.2f}" if metric == "cls" else f"{value:,.0f} ms"
-    return Text(shown, style=_STYLE[rating(metric, value) or "good"])
+    text = Text(shown, style=_STYLE[rating(metric, value) or "good"])
+    if samples is not None:
+        text.append(f" ({samples:,})", style="dim")
+    return text
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} %"
 
 
+def _size(page_views: int) -> Text:
+    text = Text(f"{page_views:,}")
+    if page_views < TOO_SMALL:
+        text.append(" too small", style="bold yellow")
+    return text
+
+
 async def print_report(database_url: str, *, site: str | None, days: int,
-                       console: Console | None = None) -> None:
+                       console: Console | None = None, today: dt.date | None = None) -> None:
     console = console or Console()
     conn = await asyncpg.connect(database_url)
     try:
-        scorecard = await conn.fetch(_SCORECARD, days, site)
-        releases = await conn.fetch(_RELEASES, site, days)
+        if today is None:
+            today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+        assert today is not None
+        scorecard = await fetch_scorecard(conn, site=site, days=days, today=today)
+        releases = await conn.fetch(_RELEASES, site, today, days)
     finally:
         await conn.close()
 
-    title = f"Shared scorecard — {site or 'all sites'}, last {days} days"
-    table = Table(title=title, title_justify="left")
-    for header in ("channel", "campaign", "page views", "LCP p75", "INP p75", "CLS p75",
-                   "good CWV", "conversion", "revenue"):
-        table.add_column(header, justify="left" if header in ("channel", "campaign") else "right")
-    for row in scorecard:
-        table.add_row(row["channel"], row["utm_campaign"], f"{row['page_views']:,}",
-                      _metric("lcp", row["lcp"]), _metric("inp", row["inp"]),
-                      _metric("cls", row["cls"]), _pct(row["cwv_good"]),
-                      _pct(row["conversion_rate"]),
-                      "–" if row["revenue"] is None else f"{row['revenue']:,.2f}")
-    console.print(table if scorecard else Text(f"{title}: no page views yet.", style="dim"))
-    console.print(Text("p75 across groups is a page-view-weighted mean of group p75s; "
-                       "query rum.scorecard_daily for exact per-group figures.", style="dim"))
+    since = today - dt.timedelta(days=days - 1)
+    title = f"Shared scorecard — {site or 'all sites'}, {since} to {today} (UTC)"
+    if not scorecard:
+        console.print(Text(f"{title}: no page views yet.", style="dim"))
+    else:
+        table = Table(title=title, title_justify="left")
+        for header in ("channel", "campaign", "page views", "sessions", "LCP p75 (n)",
+                       "INP p75 (n)", "CLS p75 (n)", "good CWV", "conversion", "revenue"):
+            table.add_column(header, justify="left" if header in ("channel", "campaign")
+                             else "right")
+        for row in scorecard:
+            table.add_row(
+                row.channel, row.campaign, _size(row.page_views), f"{row.sessions:,}",
+                _metric("lcp", row.p75("lcp"), row.samples("lcp")),
+                _metric("inp", row.p75("inp"), row.samples("inp")),
+                _metric("cls", row.p75("cls"), row.samples("cls")),
+                _pct(row.good_share), _pct(row.conversion_rate),
+                "–" if row.revenue is None else f"{row.revenue:,.2f}",
+                style="dim" if row.page_views < TOO_SMALL else None)
+        console.print(table)
+        console.print(Text(
+            "Green good, yellow needs improvement, red poor (CrUX thresholds). (n): page views "
+            "with the metric. p75s over several days or devices come from histograms: within "
+            f"{BIN_WIDTH['lcp']} (LCP), {BIN_WIDTH['inp']} (INP), {BIN_WIDTH['cls']} (CLS). "
+            f"Good CWV: page views with good LCP, CLS and INP. '(no consent)': page views without "
+            f"marketing consent, whose conversions are not measured. Under {TOO_SMALL} page "
+            "views: too small to read.", style="dim"))
 
     if releases:
-        by_release = Table(title="Releases", title_justify="left")
-        for header in ("site", "release", "first seen", "page views", "LCP p75", "INP p75",
-                       "CLS p75", "good CWV", "conversion"):
-            by_release.add_column(header)
+        by_release = Table(title="Releases (exact p75 over each release)", title_justify="left")
+        for header in ("site", "release", "first seen", "last seen", "page views",
+                       "LCP p75 (n)", "INP p75 (n)", "CLS p75 (n)", "good CWV", "conversion"):
+            by_release.add_column(header, justify="left" if header in ("site", "release")
+                                  else "right")
         for row in releases:
-            by_release.add_row(row["site"], row["release"], f"{row['first_seen']:%Y-%m-%d %H:%M}",
-                               f"{row['page_views']:,}", _metric("lcp", row["lcp_p75"]),
-                               _metric("inp", row["inp_p75"]), _metric("cls", row["cls_p75"]),
-                               _pct(row["cwv_good_pct"]), _pct(row["conversion_rate"]))
+            by_release.add_row(
+                row["site"], row["release"], f"{row['first_seen']:%Y-%m-%d %H:%M}",
+                f"{row['last_seen']:%Y-%m-%d %H:%M}", _size(row["page_views"]),
+                _metric("lcp", row["lcp_p75"], row["lcp_samples"]),
+                _metric("inp", row["inp_p75"], row["inp_samples"]),
+                _metric("cls", row["cls_p75"], row["cls_samples"]),
+                _pct(row["cwv_good_pct"]), _pct(row["conversion_rate"]),
+                style="dim" if row["too_small"] else None)
         console.print(by_release)

@@ -110,6 +110,18 @@ class Settings(BaseSettings):
         description="Request headers a CDN sets with the visitor's country (ISO 3166 alpha-2), "
         "first present wins; empty turns country off.",
     )
+    retention_months: int = Field(
+        25, ge=1, description="Months of raw beacons, page views and rollups kept; "
+        "`binome maintain` drops older days."
+    )
+    rollup_lag_days: int = Field(
+        1, ge=0, description="Whole days after a UTC day before it is rolled up (until then the "
+        "views compute it live); later changes make it computed live until rolled up again."
+    )
+    maintenance_minutes: float = Field(
+        5, ge=0, description="How often `binome serve` runs `binome maintain` (partitions, "
+        "rollups, retention); 0 turns it off."
+    )
     sql_dir: Path = Field(PROJECT_ROOT / "sql", description="Migrations and views.")
     snippet_path: Path = Field(
         PROJECT_ROOT / "js-snippet" / "dist" / "binome.js", description="The built snippet."

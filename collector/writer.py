@@ -68,9 +68,11 @@ SHUTDOWN_WRITE_TIMEOUT_S = 5.0
 # BATCH_MAX_ROWS if larger): the memory a replay holds.
 REPLAY_BATCH_ROWS = 2000
 
+# binome.beacon_columns has binome.beacons' columns and no row: the binome_writer
+# role may read it, not the stored beacons (sql/views/00_beacon_columns.sql).
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_beacons"
-    " (LIKE binome.beacons INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    " (LIKE binome.beacon_columns) ON COMMIT DELETE ROWS"
 )
 _MOVE = """
 WITH inserted AS (

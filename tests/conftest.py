@@ -150,7 +150,10 @@ class Collector:
         # whatever database its collector uses, never into another test's.
         settings.setdefault("spool_dir", log_path.parent / (log_path.stem + "-spool"))
         self.spool_dir = Path(settings["spool_dir"])
-        env = {**os.environ, "BINOME_DATABASE_URL": database_url}
+        # No background maintenance unless a test asks: tests that roll days up
+        # call collector.maintenance themselves, at a date of their choosing.
+        env = {**os.environ, "BINOME_DATABASE_URL": database_url,
+               "BINOME_MAINTENANCE_MINUTES": "0"}
         env.update({f"BINOME_{k.upper()}": str(v) for k, v in settings.items()})
         self._log = log_path.open("wb")
         command = (

@@ -10,7 +10,7 @@ from collector import PROJECT_ROOT, db
 
 SQL = PROJECT_ROOT / "sql"
 VIEWS = {"page_views_enriched", "scorecard_daily", "perf_vs_conversion",
-         "release_comparison", "ingest_health"}
+         "release_comparison", "ingest_health", "sessions", "scorecard_histograms"}
 
 
 async def test_fresh_install_then_second_run(fresh_database: str) -> None:
@@ -74,3 +74,13 @@ async def test_site_is_in_every_key(conn: asyncpg.Connection) -> None:
     assert rows, "no keys found"
     offenders = [(r["tbl"], r["conname"]) for r in rows if r["first_column"] != "site"]
     assert not offenders
+    # Folded page views and every rollup are keyed the same way, and no table
+    # escapes the rule by having no primary key.
+    keyed = {r["tbl"] for r in rows}
+    assert {"page_views", "page_view_facts", "scorecard_days", "scorecard_day_bins", "release_days",
+            "release_day_bins", "landing_days", "rollup_state", "rollup_dirty"} <= keyed
+    tables = {r["relname"] for r in await conn.fetch("""
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'binome' AND c.relkind IN ('r', 'p')
+          AND c.relname <> 'schema_migrations'""")}
+    assert tables <= keyed, f"tables without a primary key: {tables - keyed}"

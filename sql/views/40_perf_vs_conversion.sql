@@ -8,16 +8,24 @@
 --   conversion_rate  % of the bucket's sessions that converted.
 --   bounce_rate      % of the bucket's sessions of a single page view.
 --   too_small        under 50 sessions, too few to read.
+-- Counts per landing day come from rollups for closed days
+-- (binome.landing_days) and live for the others (binome.landing_live).
 DROP VIEW IF EXISTS rum.perf_vs_conversion CASCADE;
 CREATE VIEW rum.perf_vs_conversion AS
 SELECT
     site,
-    least(floor(landing_lcp / 500) * 500, 10000)::integer AS lcp_bucket_ms,
-    count(*) AS sessions,
-    count(*) FILTER (WHERE converted) AS conversions,
-    100.0 * count(*) FILTER (WHERE converted) / count(*) AS conversion_rate,
-    100.0 * count(*) FILTER (WHERE page_views = 1) / count(*) AS bounce_rate,
-    count(*) < 50 AS too_small
-FROM rum.sessions
-WHERE landing_consent = 'marketing' AND landing_lcp IS NOT NULL
-GROUP BY site, least(floor(landing_lcp / 500) * 500, 10000)::integer;
+    lcp_bucket_ms,
+    sum(sessions)::bigint AS sessions,
+    sum(conversions)::bigint AS conversions,
+    100.0 * sum(conversions)::bigint / sum(sessions)::bigint AS conversion_rate,
+    100.0 * sum(bounces)::bigint / sum(sessions)::bigint AS bounce_rate,
+    sum(sessions) < 50 AS too_small
+FROM (
+    SELECT r.*
+    FROM binome.landing_days r
+    WHERE NOT EXISTS (
+        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+    UNION ALL
+    SELECT * FROM binome.landing_live
+) AS days
+GROUP BY site, lcp_bucket_ms;

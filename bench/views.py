@@ -1,0 +1,365 @@
+"""How fast the rum views answer at scale: 10 million page views over 30 days.
+
+    .venv/bin/python bench/views.py [--page-views 10000000] [--today 1000000]
+
+Creates a fresh database on the server in BINOME_DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres), loads page views of 3 sites over
+30 UTC days by COPY into binome.beacons (through the same trigger that folds the
+collector's batches), runs `binome maintain` (the 29 closed days are rolled
+up; today stays live), then times each view for the 30-day range and for
+today's live part, and drops the database (--keep keeps it).
+
+Distributions: sessions of 1 to 6 page views (2.2 on average), 60 % with
+marketing consent, channels search/direct/paid/email/social/referral with 40
+campaigns (Zipf), 60 % mobile, 15 countries, a new release per site every week;
+LCP, FCP, TTFB log-normal (mobile slower), INP on 70 % of page views, CLS 0
+for half of them; 1 to 3 beacons per page view; 3 % of sessions convert on a
+later page. Today gets --today page views, the 29 days before share the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collector import PROJECT_ROOT, db
+from collector.enrich import COLUMNS
+from collector.maintenance import maintain
+
+SITES = [("shop", 0.6), ("blog", 0.25), ("docs", 0.15)]
+CHANNELS = [("search", 0.35), ("direct", 0.2), ("paid", 0.15), ("email", 0.1),
+            ("social", 0.12), ("referral", 0.08)]
+COUNTRIES = ["FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "CH", "PL", "SE", "PT", "AT",
+             "IE", "DK"]
+CAMPAIGNS = [f"campaign-{n:02d}" for n in range(40)]
+PATHS = [f"/p/{n}" for n in range(300)]
+PAGE_TYPE = {p: n % 4 for n, p in enumerate(PATHS)}
+COL = {c: i for i, c in enumerate(COLUMNS)}
+GB_PER_MILLION = 1.0  # measured: raw beacons, page views and their indexes
+
+
+def zipf_choice(rng: random.Random, items: list[str], s: float = 1.1) -> str:
+    weights = [1 / (k + 1) ** s for k in range(len(items))]
+    return rng.choices(items, weights)[0]
+
+
+def lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return round(median * math.exp(rng.gauss(0, sigma)), 1)
+
+
+def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
+             ) -> Iterator[tuple[Any, ...]]:
+    """Beacons of about `page_views` page views starting on `day`."""
+    midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+    sites = [s for s, _ in SITES]
+    site_weights = [w for _, w in SITES]
+    made = 0
+    session = 0
+    pages_dims = [json.dumps({"page_type": t}) for t in ("home", "product", "cart", "article")]
+    while made < page_views:
+        session += 1
+        site = rng.choices(sites, site_weights)[0]
+        sid = f"s{day:%j}{session:08d}{rng.randrange(10**6):06d}"
+        pages = min(1 + int(rng.expovariate(1 / 1.2)), 6)
+        marketing = rng.random() < 0.6
+        channel = rng.choices([c for c, _ in CHANNELS], [w for _, w in CHANNELS])[0]
+        campaign = zipf_choice(rng, CAMPAIGNS) if channel in ("paid", "email", "social") else None
+        device = rng.choices(["mobile", "desktop", "tablet"], [0.6, 0.35, 0.05])[0]
+        slow = 1.3 if device == "mobile" else 1.0
+        country = zipf_choice(rng, COUNTRIES, 1.3)
+        # A new release each week per site, a day of overlap while it rolls out.
+        week = (day_index + sites.index(site)) // 7
+        release = f"2026.{week + 1}.{sites.index(site)}"
+        if rng.random() < 0.1:
+            release = f"2026.{max(week, 1)}.{sites.index(site)}"
+        # Diurnal: more sessions in the day than at night.
+        hour = rng.choices(range(24), [1, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                       7, 8, 8, 6, 4, 2])[0]
+        t0 = midnight + dt.timedelta(hours=hour, seconds=rng.randrange(3600))
+        converts_on = rng.randrange(1, pages) if pages > 1 and rng.random() < 0.06 else -1
+        for page in range(pages):
+            if page:
+                t0 += dt.timedelta(seconds=rng.randrange(10, 400))
+            pv = f"{sid}-{page}"
+            beacons = rng.choices([1, 2, 3], [0.3, 0.55, 0.15])[0]
+            path = zipf_choice(rng, PATHS, 0.9)
+            lcp = lognormal(rng, 1900 * slow, 0.55)
+            fcp = round(lcp * rng.uniform(0.4, 0.9), 1)
+            ttfb = lognormal(rng, 380 * slow, 0.6)
+            inp = lognormal(rng, 110 * slow, 0.7) if rng.random() < 0.7 else None
+            cls = 0.0 if rng.random() < 0.5 else round(rng.expovariate(1 / 0.08), 4)
+            for seq in range(beacons):
+                last = seq == beacons - 1
+                row: list[Any] = [None] * len(COLUMNS)
+                row[COL["site"]] = site
+                row[COL["day"]] = t0.date()
+                row[COL["pv"]] = pv
+                row[COL["seq"]] = seq
+                row[COL["sid"]] = sid
+                row[COL["received_at"]] = t0 + dt.timedelta(seconds=2 + seq * rng.randrange(5, 600))
+                row[COL["t0"]] = t0
+                row[COL["consent"]] = "marketing" if marketing else "performance"
+                row[COL["path"]] = path
+                if marketing and page == 0:
+                    row[COL["channel"]] = channel
+                    row[COL["utm_campaign"]] = campaign
+                    row[COL["utm_source"]] = channel if campaign else None
+                elif marketing:
+                    row[COL["channel"]] = "internal"
+                row[COL["release"]] = release
+                row[COL["dims"]] = pages_dims[PAGE_TYPE[path]]
+                row[COL["device_class"]] = device
+                row[COL["browser"]] = "Chrome" if device != "tablet" else "Safari"
+                row[COL["os"]] = "Android" if device == "mobile" else "Windows"
+                row[COL["country"]] = country
+                if seq == 0:
+                    row[COL["lcp"]], row[COL["fcp"]], row[COL["ttfb"]] = lcp, fcp, ttfb
+                if last:
+                    row[COL["inp"]], row[COL["cls"]] = inp, cls
+                row[COL["event_count"]] = 0
+                if marketing and page == converts_on and last:
+                    row[COL["event_count"]] = 1
+                    row[COL["revenue"]] = round(rng.uniform(10, 250), 2)
+                yield tuple(row)
+            made += 1
+
+
+async def load(conn: asyncpg.Connection, today: dt.date, total: int, today_pvs: int,
+               days: int, seed: int) -> tuple[int, float]:
+    rng = random.Random(seed)
+    per_day = (total - today_pvs) // (days - 1)
+    loaded = 0
+    started = time.perf_counter()
+    for index in range(days):
+        day = today - dt.timedelta(days=days - 1 - index)
+        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day + dt.timedelta(days=1))
+        count = today_pvs if day == today else per_day
+        chunk: list[tuple[Any, ...]] = []
+        last_pv = None
+        for row in day_rows(rng, day, count, index):
+            # Chunks end between page views, as the collector's batches mostly do.
+            if len(chunk) >= 100_000 and row[COL["pv"]] != last_pv:
+                await conn.copy_records_to_table("beacons", schema_name="binome",
+                                                  records=chunk, columns=COLUMNS)
+                loaded += len(chunk)
+                chunk = []
+            chunk.append(row)
+            last_pv = row[COL["pv"]]
+        if chunk:
+            await conn.copy_records_to_table("beacons", schema_name="binome", records=chunk,
+                                              columns=COLUMNS)
+            loaded += len(chunk)
+        elapsed = time.perf_counter() - started
+        print(f"  {day}: {count:,} page views; {loaded:,} beacons in {elapsed:.0f} s "
+              f"({loaded / elapsed:,.0f}/s)", flush=True)
+    return loaded, time.perf_counter() - started
+
+
+async def load_ingest_counts(conn: asyncpg.Connection, today: dt.date, days: int) -> None:
+    await conn.execute("""
+        INSERT INTO binome.ingest_counts (site, minute, received, accepted, rejected, rows_written)
+        SELECT s.site, m, 300, 295, 5, 290
+        FROM unnest($1::text[]) AS s(site),
+             generate_series($2::date - $3::int + 1, $2::date + 1, interval '1 minute') AS m""",
+                       [s for s, _ in SITES], today, days)
+
+
+QUERIES: list[tuple[str, str]] = [
+    ("page_views_enriched: one page view by id",
+     "SELECT * FROM rum.page_views_enriched WHERE site = 'shop' AND pv = $PV"),
+    ("page_views_enriched: 30 days, p75 LCP of one path (one site)",
+     "SELECT count(*), percentile_cont(0.75) WITHIN GROUP (ORDER BY lcp)"
+     " FROM rum.page_views_enriched WHERE site = 'shop' AND day >= $FROM AND path = '/p/7'"),
+    ("page_views_enriched: 30 days, count and mean LCP of every page view",
+     "SELECT count(*), avg(lcp) FROM rum.page_views_enriched WHERE day >= $FROM"),
+    ("sessions: 30 days, conversion of every session",
+     "SELECT count(*), avg(converted::int) FROM rum.sessions WHERE day >= $FROM"),
+    ("scorecard_daily: 30 days, every group and figure computed (all sites)",
+     "SELECT count(*), sum(page_views), avg(lcp_p75), avg(inp_p75), avg(cls_p75), avg(fcp_p75),"
+     " avg(ttfb_p75), avg(cwv_good_pct), avg(conversion_rate), sum(revenue)"
+     " FROM rum.scorecard_daily WHERE day >= $FROM"),
+    ("scorecard_daily: 30 days, per channel and campaign (one site)",
+     "SELECT channel, utm_campaign, sum(page_views), sum(sessions), sum(conversions),"
+     " sum(revenue) FROM rum.scorecard_daily WHERE site = 'shop' AND day >= $FROM"
+     " GROUP BY 1, 2"),
+    ("scorecard_histograms: 30 days, LCP bins per channel (one site)",
+     "SELECT channel, bin, sum(page_views) FROM rum.scorecard_histograms"
+     " WHERE site = 'shop' AND day >= $FROM AND metric = 'lcp' GROUP BY 1, 2"),
+    ("perf_vs_conversion: every bucket (all 30 days)", "SELECT * FROM rum.perf_vs_conversion"),
+    ("release_comparison: every release (all 30 days)", "SELECT * FROM rum.release_comparison"),
+    ("ingest_health: 30 days of minutes",
+     "SELECT * FROM rum.ingest_health WHERE minute >= $FROM"),
+]
+TODAY_QUERIES: list[tuple[str, str]] = [
+    ("page_views_enriched: today, count and mean LCP",
+     "SELECT count(*), avg(lcp) FROM rum.page_views_enriched WHERE day = $TODAY"),
+    ("scorecard_daily: today, every group (all sites)",
+     "SELECT * FROM rum.scorecard_daily WHERE day = $TODAY"),
+    ("scorecard_daily: today, every group and figure computed (all sites)",
+     "SELECT count(*), sum(page_views), avg(lcp_p75), avg(inp_p75), avg(cls_p75), avg(fcp_p75),"
+     " avg(ttfb_p75), avg(cwv_good_pct), avg(conversion_rate), sum(revenue)"
+     " FROM rum.scorecard_daily WHERE day = $TODAY"),
+    ("scorecard_daily: today, one site",
+     "SELECT * FROM rum.scorecard_daily WHERE day = $TODAY AND site = 'shop'"),
+    ("scorecard_histograms: today, LCP bins per channel (one site)",
+     "SELECT channel, bin, sum(page_views) FROM rum.scorecard_histograms"
+     " WHERE site = 'shop' AND day = $TODAY AND metric = 'lcp' GROUP BY 1, 2"),
+    ("live part of perf_vs_conversion (today)", "SELECT * FROM binome.landing_live"),
+    ("live part of release_comparison (today)", "SELECT * FROM binome.release_live"),
+]
+
+
+async def time_query(conn: asyncpg.Connection, sql: str, runs: int) -> tuple[float, int]:
+    times = []
+    rows = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = await conn.fetch(sql)
+        times.append((time.perf_counter() - started) * 1000)
+        rows = len(result)
+    return statistics.median(times), rows
+
+
+async def fold_cost(conn: asyncpg.Connection, today: dt.date, batches: int = 30,
+                    size: int = 500) -> dict[str, float]:
+    """The write path: median ms to store a collector-sized batch, with the trigger
+    that folds page views and without it."""
+    result = {}
+    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS fold_in (LIKE binome.beacon_columns)"
+                       " ON COMMIT DELETE ROWS")
+    for seed, mode in enumerate(("with the fold", "without the fold")):
+        rng = random.Random(1000 + seed)
+        prefix = "FN"[seed]
+        rows = [row[:COL["pv"]] + (prefix + row[COL["pv"]],) + row[COL["pv"] + 1:]
+                for row in day_rows(rng, today, batches * size // 2, 29)]
+        if mode == "without the fold":
+            await conn.execute("ALTER TABLE binome.beacons DISABLE TRIGGER fold_page_views")
+        times = []
+        try:
+            for start in range(0, min(len(rows), batches * size), size):
+                started = time.perf_counter()
+                async with conn.transaction():
+                    await conn.copy_records_to_table("fold_in", records=rows[start:start + size],
+                                                      columns=COLUMNS)
+                    await conn.execute("INSERT INTO binome.beacons SELECT * FROM fold_in"
+                                       " ON CONFLICT DO NOTHING")
+                times.append((time.perf_counter() - started) * 1000)
+        finally:
+            await conn.execute("ALTER TABLE binome.beacons ENABLE TRIGGER fold_page_views")
+        result[mode] = statistics.median(times)
+    return result
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--page-views", type=int, default=10_000_000)
+    parser.add_argument("--today", type=int, default=1_000_000,
+                        help="page views today (part of --page-views)")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5, help="runs per query (median reported)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+
+    server = os.environ.get("BINOME_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    free_gb = shutil.disk_usage("/").free / 1e9
+    print(f"disk: {free_gb:.0f} GB free; this run needs about "
+          f"{args.page_views / 1e6 * GB_PER_MILLION:.0f} GB")
+    if free_gb < args.page_views / 1e6 * GB_PER_MILLION * 1.5:
+        print("not enough disk: use --page-views", file=sys.stderr)
+        return 1
+    name = "binome_bench_" + secrets.token_hex(4)
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server, name)
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        conn = await db.connect(url)
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        for site, _ in SITES:
+            await db.add_site(conn, site, [])
+        print(f"loading {args.page_views:,} page views into {name} "
+              f"({args.today:,} today)", flush=True)
+        beacons, seconds = await load(conn, today, args.page_views, args.today, args.days,
+                                      args.seed)
+        await load_ingest_counts(conn, today, args.days)
+        print(f"loaded {beacons:,} beacons in {seconds:.0f} s ({beacons / seconds:,.0f}/s, "
+              "each statement folded by the trigger)")
+        started = time.perf_counter()
+        await conn.execute("VACUUM ANALYZE")
+        print(f"vacuum analyze: {time.perf_counter() - started:.0f} s")
+        report = await maintain(conn, retention_months=25, rollup_lag_days=0, today=today)
+        assert report is not None
+        print(f"maintain: {report.summary()}")
+        await conn.execute("VACUUM ANALYZE")
+        sizes = await conn.fetch("""
+            SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) AS size
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'binome' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+            ORDER BY pg_total_relation_size(c.oid) DESC LIMIT 8""")
+        raw = await conn.fetchval(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits"
+            " WHERE inhparent = 'binome.beacons'::regclass")
+        print("sizes: binome.beacons (partitions) " + raw + "; "
+              + ", ".join(f"{r['relname']} {r['size']}" for r in sizes))
+        pv = await conn.fetchval("SELECT pv FROM binome.page_views WHERE site = 'shop' LIMIT 1")
+        substitutions = {"$FROM": f"'{today - dt.timedelta(days=args.days - 1)}'",
+                         "$TODAY": f"'{today}'", "$PV": f"'{pv}'"}
+
+        def sql_for(template: str) -> str:
+            for key, value in substitutions.items():
+                template = template.replace(key, value)
+            return template
+
+        defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
+                                       " || current_setting('jit')")
+        for setting, label in (("RESET work_mem", f"server defaults ({defaults})"),
+                               ("SET work_mem = '64MB'",
+                                "work_mem = 64MB (README: the analyst role)")):
+            await conn.execute(setting)
+            print(f"\n{label}; median of {args.runs} runs")
+            for title, group in (("30 days", QUERIES), ("today, live", TODAY_QUERIES)):
+                print(f"  {title}:")
+                for label, template in group:
+                    ms, rows = await time_query(conn, sql_for(template), args.runs)
+                    print(f"    {ms:8.1f} ms  {rows:>7,} rows  {label}", flush=True)
+        costs = await fold_cost(conn, today)
+        print("\nwrite path, a batch of 500 beacons (median of 30): "
+              + "; ".join(f"{mode} {ms:.1f} ms" for mode, ms in costs.items())
+              + f"; folding serialised, so at most {500_000 / costs['with the fold']:,.0f}"
+              " beacons/s over all collectors")
+        await conn.close()
+    finally:
+        if not args.keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            print(f"kept database {name}")
+        await admin.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,134 @@
+"""`binome maintain`: tomorrow's partitions, rollups of closed days, retention.
+
+`binome serve` also runs it every BINOME_MAINTENANCE_MINUTES. A session-level
+advisory lock makes a second run (another worker, another collector) skip
+instead of collide. Everything it does goes through SECURITY DEFINER functions
+of sql/migrations/0002, so it works under the binome_writer role.
+
+Rollups (docs/analyst-guide.md, "Where the figures come from"): a UTC day is
+closed once BINOME_ROLLUP_LAG_DAYS whole days have followed it, so the
+beacons of page views still open at midnight have arrived; it is then rolled up
+once. Anything that changes a rolled-up day later (a beacon arriving days late,
+a session going on) marks the day dirty, the views compute it live again, and
+the next run rolls it up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from collector import db
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_LOCK = 0x62696E6F6D656D  # "binomem"
+
+
+@dataclass
+class MaintenanceReport:
+    today: dt.date
+    closed_through: dt.date
+    retention_cutoff: dt.date
+    partitions: list[dt.date] = field(default_factory=list)
+    rolled_up: list[tuple[str, dt.date]] = field(default_factory=list)
+    still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
+    partitions_dropped: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"partitions ready through {max(self.partitions)}" if self.partitions else "",
+                 f"days closed through {self.closed_through}",
+                 f"{len(self.rolled_up)} site-days rolled up",
+                 f"{len(self.still_dirty)} changed meanwhile (next run)"
+                 if self.still_dirty else "",
+                 f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
+                 f"{self.seconds:.1f} s"]
+        return "; ".join(p for p in parts if p)
+
+
+async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_lag_days: int,
+                   today: dt.date | None = None) -> MaintenanceReport | None:
+    """One maintenance run; None when another one holds the lock."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK):
+        return None
+    started = time.perf_counter()
+    try:
+        if today is None:
+            today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+        assert today is not None
+        cutoff = await conn.fetchval(
+            "SELECT ($1::date - make_interval(months => $2))::date", today, retention_months)
+        report = MaintenanceReport(
+            today=today, closed_through=today - dt.timedelta(days=rollup_lag_days + 1),
+            retention_cutoff=cutoff)
+        for day in (today, today + dt.timedelta(days=1)):
+            await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            report.partitions.append(day)
+        dirty = await conn.fetch("SELECT site, day FROM binome.close_days($1)",
+                                 report.closed_through)
+        for row in dirty:
+            if row["day"] < cutoff:
+                continue  # retention drops it below
+            if await conn.fetchval("SELECT binome.rollup_day($1, $2)", row["site"], row["day"]):
+                report.rolled_up.append((row["site"], row["day"]))
+            else:
+                report.still_dirty.append((row["site"], row["day"]))
+        report.partitions_dropped = await conn.fetchval(
+            "SELECT binome.apply_retention($1)", cutoff)
+        report.seconds = time.perf_counter() - started
+        return report
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
+
+
+async def maintain_once(database_url: str, settings: Settings,
+                        today: dt.date | None = None) -> MaintenanceReport | None:
+    conn = await db.connect(database_url)
+    try:
+        return await maintain(conn, retention_months=settings.retention_months,
+                              rollup_lag_days=settings.rollup_lag_days, today=today)
+    finally:
+        await conn.close()
+
+
+async def run_periodically(database_url: str, settings: Settings) -> None:
+    """`binome serve`'s maintenance loop: soon after start, then every interval."""
+    interval = settings.maintenance_minutes * 60
+    await asyncio.sleep(min(interval, 60.0))
+    while True:
+        try:
+            report = await maintain_once(database_url, settings)
+            if report is not None and (report.rolled_up or report.partitions_dropped):
+                log.info("maintenance done", extra={"summary": report.summary()})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next run tries again; never stop serving for this
+            log.warning("maintenance failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def periodic_maintenance(
+    database_url: str, settings: Settings
+) -> AsyncIterator[asyncio.Task[None] | None]:
+    """Run the loop for the duration of the block (off when the interval is 0)."""
+    task: asyncio.Task[None] | None = None
+    if settings.maintenance_minutes > 0:
+        task = asyncio.create_task(run_periodically(database_url, settings),
+                                   name="binome-maintenance")
+    try:
+        yield task
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,38 @@
+-- rum.scorecard_histograms — grain: day x site x channel x utm_campaign x
+-- device_class x country x metric x bin.
+--
+-- How many page views of a rum.scorecard_daily group fell in each bin of a
+-- metric (metric: 'lcp', 'inp', 'cls', 'fcp', 'ttfb'); only non-empty bins.
+-- A bin holds the values v with bin_lower < v <= bin_upper (the first bin
+-- starts at 0 included: bin_lower NULL; the last has no upper bound:
+-- bin_upper NULL). Bins are fixed, so counts add up across days and groups,
+-- and every CrUX threshold (LCP 2500/4000 ms, INP 200/500 ms, CLS 0.1/0.25,
+-- FCP 1800/3000 ms, TTFB 800/1800 ms) is a bin edge: good / needs-improvement
+-- / poor shares read from bins are exact. A p75 read from bins (see
+-- docs/analyst-guide.md) is off by at most one bin width: LCP and FCP 100 ms
+-- up to 10 s (1 s up to 30 s), INP 10 ms up to 1 s (100 ms up to 3 s), TTFB
+-- 50 ms up to 5 s (500 ms up to 15 s), CLS 0.01 up to 1 (0.1 up to 3).
+DROP VIEW IF EXISTS rum.scorecard_histograms CASCADE;
+CREATE VIEW rum.scorecard_histograms AS
+SELECT
+    day,
+    site,
+    channel,
+    utm_campaign,
+    device_class,
+    country,
+    metric,
+    bin,
+    binome.metric_bin_lower(metric, bin) AS bin_lower,
+    binome.metric_bin_upper(metric, bin) AS bin_upper,
+    page_views
+FROM (
+    SELECT r.day, r.site, r.channel, r.utm_campaign, r.device_class, r.country, r.metric,
+           u.bin, u.page_views
+    FROM binome.scorecard_day_bins r
+    CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+    UNION ALL
+    SELECT * FROM binome.scorecard_bins_live
+) AS bins;

@@ -1,0 +1,45 @@
+-- binome.release_live, binome.release_bins_live — internal, grain:
+-- day x site x release (x metric x bin).
+--
+-- rum.release_comparison's counts for the page views computed live
+-- (binome.live_page_views), per day, in the shape of the rollups `binome
+-- maintain` fills from them (binome.release_days, release_day_bins). sessions
+-- counts each session once per release, on the day of its first page view with
+-- that release measured with marketing consent; conversions: those of them
+-- that converted. Page views without a release count under '(none)'.
+DROP VIEW IF EXISTS binome.release_live CASCADE;
+CREATE VIEW binome.release_live AS
+SELECT
+    day,
+    site,
+    coalesce(release, '(none)') AS release,
+    min(received_at) AS first_seen,
+    max(received_at) AS last_seen,
+    count(*) AS page_views,
+    count(lcp) AS lcp_samples,
+    count(inp) AS inp_samples,
+    count(cls) AS cls_samples,
+    count(*) FILTER (WHERE lcp IS NOT NULL AND cls IS NOT NULL) AS cwv_samples,
+    count(*) FILTER (WHERE lcp <= 2500 AND cls <= 0.1 AND (inp IS NULL OR inp <= 200)) AS cwv_good,
+    count(*) FILTER (WHERE first_in_release) AS sessions,
+    count(*) FILTER (WHERE first_in_release AND session_converted) AS conversions
+FROM binome.live_page_views
+GROUP BY day, site, coalesce(release, '(none)');
+
+-- Bins ten times finer than the scorecard's ('lcp_fine' ...): they only serve
+-- to find a release's exact p75 (sql/views/50_release_comparison.sql).
+CREATE VIEW binome.release_bins_live AS
+SELECT day, site, coalesce(release, '(none)') AS release, 'lcp'::text AS metric,
+       binome.metric_bin('lcp_fine', lcp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE lcp IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('lcp_fine', lcp)
+UNION ALL
+SELECT day, site, coalesce(release, '(none)') AS release, 'inp'::text AS metric,
+       binome.metric_bin('inp_fine', inp) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE inp IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('inp_fine', inp)
+UNION ALL
+SELECT day, site, coalesce(release, '(none)') AS release, 'cls'::text AS metric,
+       binome.metric_bin('cls_fine', cls) AS bin, count(*) AS page_views
+FROM binome.live_page_views WHERE cls IS NOT NULL
+GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('cls_fine', cls);

@@ -1,0 +1,159 @@
+"""binome_writer and binome_analyst (sql/migrations/0003_roles.sql), tried for real:
+a collector running as the writer stores beacons and maintains; each role is
+refused what it must not do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from collector.maintenance import maintain
+from tests.conftest import MOBILE_UA, make_beacon, wait_for
+
+RUM_VIEWS = ("page_views_enriched", "sessions", "scorecard_daily", "scorecard_histograms",
+             "perf_vs_conversion", "release_comparison", "ingest_health")
+
+
+def as_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+@pytest.fixture
+async def writer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
+    """A login role that is a member of binome_writer, as the README says to set up."""
+    name = "binome_test_writer_" + secrets.token_hex(3)
+    await conn.execute(f"CREATE ROLE {name} LOGIN IN ROLE binome_writer")
+    yield as_user(database_url, name)
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+    await conn.execute(f"DROP OWNED BY {name}")
+    await conn.execute(f"DROP ROLE {name}")
+
+
+async def test_a_collector_runs_as_binome_writer(
+    writer_login: str, start_collector: Any, conn: asyncpg.Connection
+) -> None:
+    collector = start_collector(database_url=writer_login, batch_max_ms=20,
+                                rate_limit_per_minute=0)
+    beacon = make_beacon(seq=1)
+    resend = dict(beacon)
+    for body in (beacon, resend):
+        response = httpx.post(collector.url + "/beacon", content=json.dumps(body),
+                              headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA})
+        assert response.status_code == 204, response.text
+    assert await wait_for(conn, "SELECT count(*) FROM rum.page_views_enriched WHERE pv = $1",
+                          beacon["pv"], expect=1) == 1
+    assert await wait_for(conn, "SELECT sum(rows_written) > 0 FROM binome.ingest_counts"
+                          " WHERE minute > now() - interval '5 minutes'")
+    assert httpx.get(collector.url + "/readyz").status_code == 200
+
+    writer = await asyncpg.connect(writer_login)
+    try:
+        report = await maintain(writer, retention_months=25, rollup_lag_days=1)
+        assert report is not None
+        tomorrow = report.today + dt.timedelta(days=1)
+        assert await conn.fetchval("SELECT to_regclass($1)",
+                                   f"binome.beacons_{tomorrow:%Y%m%d}") is not None
+    finally:
+        await writer.close()
+
+
+async def refused(conn: asyncpg.Connection, statement: str) -> bool:
+    try:
+        async with conn.transaction():
+            await conn.execute(statement)
+    except asyncpg.InsufficientPrivilegeError:
+        return True
+    return False
+
+
+@pytest.fixture
+async def as_role(conn: asyncpg.Connection) -> AsyncIterator[Any]:
+    async def become(role: str) -> asyncpg.Connection:
+        await conn.execute(f"SET ROLE {role}")
+        return conn
+
+    yield become
+    await conn.execute("RESET ROLE")
+
+
+async def test_binome_writer_may_only_write_beacons(as_role: Any) -> None:
+    conn = await as_role("binome_writer")
+    # What the collector does (collector/writer.py, sites.py): allowed.
+    await conn.execute("SELECT site FROM binome.sites LIMIT 1")
+    await conn.execute("SELECT site, origin FROM binome.site_origins LIMIT 1")
+    await conn.execute("SELECT site, day, pv, seq FROM binome.beacons LIMIT 1")
+    await conn.execute("INSERT INTO binome.dead_letters (site, error, record)"
+                       " VALUES ('demo', 'roles test', '{}')")
+    await conn.execute("INSERT INTO binome.ingest_counts AS c (site, minute, received)"
+                       " VALUES ('demo', '2000-01-01', 1) ON CONFLICT (site, minute)"
+                       " DO UPDATE SET received = c.received + excluded.received")
+    forbidden = [
+        "SELECT lcp FROM binome.beacons",
+        "SELECT * FROM binome.beacons",
+        "UPDATE binome.beacons SET lcp = 0",
+        "DELETE FROM binome.beacons",
+        "TRUNCATE binome.beacons",
+        "SELECT * FROM binome.page_views",
+        "UPDATE binome.page_views SET lcp = 0",
+        "DELETE FROM binome.scorecard_days",
+        "SELECT * FROM binome.dead_letters",
+        "INSERT INTO binome.sites (site) VALUES ('intruder')",
+        "DELETE FROM binome.site_origins",
+        "SELECT * FROM rum.page_views_enriched",
+        "CREATE TABLE binome.intruder (site text PRIMARY KEY)",
+        "DROP TABLE binome.sites",
+        "SELECT binome.refold_days('2020-01-01', '2020-01-02')",
+        "ALTER TABLE binome.beacons DISABLE TRIGGER fold_page_views",
+    ]
+    assert [s for s in forbidden if not await refused(conn, s)] == []
+
+
+async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
+    conn = await as_role("binome_analyst")
+    for view in RUM_VIEWS:
+        await conn.fetch(f"SELECT * FROM rum.{view} LIMIT 5")
+    forbidden = [
+        "SELECT * FROM binome.beacons",
+        "SELECT * FROM binome.page_views",
+        "SELECT * FROM binome.scorecard_days",
+        "SELECT * FROM binome.live_page_views",
+        "SELECT * FROM binome.sites",
+        "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path)"
+        " VALUES ('demo', current_date, 'intruder', 0, now(), 'marketing', '/')",
+        "DELETE FROM rum.ingest_health",
+        "CREATE VIEW rum.intruder AS SELECT 1",
+        "SELECT binome.close_days(current_date)",
+        "SELECT binome.ensure_beacon_partition(current_date + 400)",
+    ]
+    assert [s for s in forbidden if not await refused(conn, s)] == []
+
+
+async def test_serve_as_binome_writer_checks_instead_of_migrating(
+    writer_login: str, tmp_path: Any
+) -> None:
+    """The writer may not migrate: with nothing pending it goes on, else it says why."""
+    import shutil
+
+    from collector import PROJECT_ROOT, db
+
+    writer = await asyncpg.connect(writer_login)
+    try:
+        assert await db.migrate_or_check(writer, PROJECT_ROOT / "sql") == []
+        sql = tmp_path / "sql"
+        shutil.copytree(PROJECT_ROOT / "sql", sql)
+        (sql / "migrations" / "9999_later.sql").write_text("SELECT 1;")
+        with pytest.raises(PermissionError, match="9999_later"):
+            await db.migrate_or_check(writer, sql)
+    finally:
+        await writer.close()

@@ -1,0 +1,224 @@
+"""Rollups and the live part give the figures of the straightforward definitions.
+
+tests/reference_views.sql holds the views as first written, computed from raw
+beacons at every query. Synthetic beacons (tests/synthetic.py) are loaded
+directly, then the rum views must answer exactly what the reference answers:
+all live, after days are rolled up, after late beacons change rolled-up days
+(dirty), and after those are rolled up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from collector import PROJECT_ROOT, db
+from collector.maintenance import maintain
+from collector.report import p75_from_bins
+from tests.conftest import _create_database, _drop_database
+from tests.synthetic import continuation_beacons, insert_beacons, synthetic_beacons
+
+START = dt.date(2031, 3, 10)  # far from the real date: only the dates we pass matter
+REFERENCE = (PROJECT_ROOT / "tests" / "reference_views.sql").read_text()
+VIEWS = {
+    "page_views_enriched": None,
+    "sessions": None,
+    "scorecard_daily": None,
+    "perf_vs_conversion": None,
+    "release_comparison": None,
+}
+
+
+@pytest.fixture(scope="module")
+async def rollup_db(server_url: str) -> AsyncIterator[str]:
+    url = await _create_database(server_url)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        await conn.execute(REFERENCE)
+    finally:
+        await conn.close()
+    yield url
+    await _drop_database(server_url, url)
+
+
+@pytest.fixture
+async def rconn(rollup_db: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(rollup_db)
+    yield connection
+    await connection.close()
+
+
+async def common_columns(conn: asyncpg.Connection, view: str) -> str:
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'reference'"
+        " AND table_name = $1 ORDER BY ordinal_position", view)
+    return ", ".join(r["column_name"] for r in rows)
+
+
+async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
+    await conn.execute("REFRESH MATERIALIZED VIEW reference.page_views_enriched;"
+                       " REFRESH MATERIALIZED VIEW reference.sessions")
+    # The facts are the page views, one row each, on the same day.
+    assert await conn.fetchval(
+        "SELECT count(*) FROM binome.page_view_facts f FULL JOIN binome.page_views p"
+        " USING (site, pv) WHERE f.day IS DISTINCT FROM p.day") == 0
+    for view in VIEWS:
+        columns = await common_columns(conn, view)
+        for left, right in (("rum", "reference"), ("reference", "rum")):
+            extra = await conn.fetch(
+                f"SELECT {columns} FROM {left}.{view}"
+                f" EXCEPT ALL SELECT {columns} FROM {right}.{view}")
+            assert not extra, f"{left}.{view} has rows {right}.{view} has not: {extra[:3]}"
+        count = await conn.fetchval(f"SELECT count(*) FROM rum.{view}")
+        assert count > 0, view
+
+
+async def rollup_status(conn: asyncpg.Connection) -> tuple[int, int]:
+    rolled = await conn.fetchval("SELECT count(DISTINCT (site, day)) FROM binome.scorecard_days")
+    dirty = await conn.fetchval("SELECT count(*) FROM binome.rollup_dirty")
+    return rolled, dirty
+
+
+async def test_same_figures_live_rolled_up_dirty_and_rolled_up_again(
+    rconn: asyncpg.Connection
+) -> None:
+    rng = random.Random(4)
+    rows = synthetic_beacons(rng, "acme", START, days=4, sessions=700, prefix="a")
+    rows += synthetic_beacons(rng, "beta", START, days=4, sessions=150, prefix="b")
+    await insert_beacons(rconn, rows, rng)
+    await rconn.execute("ANALYZE")
+    assert await rconn.fetchval("SELECT count(*) FROM binome.page_views") == \
+        await rconn.fetchval("SELECT count(DISTINCT (site, pv)) FROM binome.beacons")
+    await assert_same_as_reference(rconn)  # all live
+
+    report = await maintain(rconn, retention_months=1000, rollup_lag_days=1,
+                            today=START + dt.timedelta(days=4))
+    assert report is not None and report.closed_through == START + dt.timedelta(days=2)
+    assert len(report.rolled_up) == 6 and not report.still_dirty  # 3 days x 2 sites
+    assert await rollup_status(rconn) == (6, 0)
+    await assert_same_as_reference(rconn)  # 3 days rolled up, 2 live
+
+    # Late beacons for rolled-up days: the next seq of old page views, new page
+    # views of old sessions (some after midnight), new sessions.
+    late = continuation_beacons(random.Random(5), rows, 80) + synthetic_beacons(
+        random.Random(6), "acme", START, days=3, sessions=40, prefix="late")
+    await insert_beacons(rconn, late, rng)
+    _, dirty = await rollup_status(rconn)
+    assert dirty >= 2
+    await assert_same_as_reference(rconn)  # dirty days computed live
+
+    report = await maintain(rconn, retention_months=1000, rollup_lag_days=1,
+                            today=START + dt.timedelta(days=4))
+    assert report is not None and len(report.rolled_up) == dirty
+    assert (await rollup_status(rconn))[1] == 0
+    await assert_same_as_reference(rconn)
+
+    report = await maintain(rconn, retention_months=1000, rollup_lag_days=0,
+                            today=START + dt.timedelta(days=30))
+    assert report is not None
+    await assert_same_as_reference(rconn)  # everything rolled up
+    live = await rconn.fetchval("SELECT count(*) FROM binome.live_page_views")
+    assert live == 0
+
+
+async def test_histograms_give_exact_shares_and_p75_within_a_bin(
+    rconn: asyncpg.Connection
+) -> None:
+    """Re-aggregated across days and groups: good/poor shares exact, p75 within one bin."""
+    checked = 0
+    for metric, good, poor in (("lcp", 2500, 4000), ("inp", 200, 500), ("cls", 0.1, 0.25)):
+        rows = await rconn.fetch(f"""
+            SELECT site, channel, count({metric}) AS n,
+                   count(*) FILTER (WHERE {metric} <= {good}) AS good,
+                   count(*) FILTER (WHERE {metric} > {poor}) AS poor,
+                   percentile_cont(0.75) WITHIN GROUP (ORDER BY {metric}) AS p75
+            FROM (SELECT p.site, p.{metric}, CASE WHEN p.consent = 'marketing' THEN s.channel
+                                   ELSE '(no consent)' END AS channel
+                  FROM reference.page_views_enriched p JOIN reference.sessions s USING (site, sid)
+                  ) AS grouped
+            GROUP BY site, channel HAVING count({metric}) > 0""")
+        for row in rows:
+            bins = await rconn.fetch(
+                "SELECT bin, bin_lower, bin_upper, sum(page_views)::bigint AS n"
+                " FROM rum.scorecard_histograms WHERE site = $1 AND channel = $2 AND metric = $3"
+                " GROUP BY bin, bin_lower, bin_upper ORDER BY bin",
+                row["site"], row["channel"], metric)
+            assert sum(b["n"] for b in bins) == row["n"]
+            assert sum(b["n"] for b in bins if b["bin_upper"] is not None
+                       and b["bin_upper"] <= good) == row["good"]
+            assert sum(b["n"] for b in bins if b["bin_lower"] is not None
+                       and b["bin_lower"] >= poor) == row["poor"]
+            estimate = p75_from_bins([(b["bin_lower"], b["bin_upper"], b["n"]) for b in bins])
+            assert estimate is not None
+            width = max(bin_width(metric, row["p75"]), bin_width(metric, estimate))
+            assert abs(estimate - row["p75"]) <= width, (metric, row, estimate)
+            checked += 1
+    assert checked >= 10
+
+
+def bin_width(metric: str, value: float) -> float:
+    """Width of the histogram bin holding value (sql/migrations/0002)."""
+    fine_step, fine_to, coarse_step = {"lcp": (100, 10000, 1000), "fcp": (100, 10000, 1000),
+                                       "inp": (10, 1000, 100), "ttfb": (50, 5000, 500),
+                                       "cls": (0.01, 1, 0.1)}[metric]
+    return fine_step if value <= fine_to else coarse_step
+
+
+async def test_retention_drops_old_days(rconn: asyncpg.Connection) -> None:
+    old = dt.date(2031, 1, 5)
+    rows = synthetic_beacons(random.Random(7), "acme", old, days=1, sessions=5, prefix="old")
+    await insert_beacons(rconn, rows, random.Random(7))
+    partition = f"binome.beacons_{old:%Y%m%d}"
+    assert await rconn.fetchval("SELECT to_regclass($1)", partition) is not None
+    report = await maintain(rconn, retention_months=2, rollup_lag_days=1,
+                            today=dt.date(2031, 3, 20))
+    assert report is not None and report.retention_cutoff == dt.date(2031, 1, 20)
+    assert report.partitions_dropped >= 1
+    assert await rconn.fetchval("SELECT to_regclass($1)", partition) is None
+    for table in ("page_views", "scorecard_days", "release_days", "landing_days"):
+        assert await rconn.fetchval(
+            f"SELECT count(*) FROM binome.{table} WHERE day < '2031-01-20'") == 0
+    assert await rconn.fetchval("SELECT to_regclass('binome.beacons_20310320')") is not None
+    assert await rconn.fetchval("SELECT to_regclass('binome.beacons_20310321')") is not None
+    await assert_same_as_reference(rconn)
+
+
+async def test_concurrent_runs_do_not_collide(rollup_db: str) -> None:
+    conns = [await asyncpg.connect(rollup_db) for _ in range(3)]
+    try:
+        async with conns[0].transaction():
+            await conns[0].execute("SELECT pg_advisory_xact_lock(0)")  # nothing: just warm up
+        locked = await conns[0].fetchval(
+            "SELECT pg_try_advisory_lock($1)", 0x62696E6F6D656D)
+        assert locked
+        assert await maintain(conns[1], retention_months=1000, rollup_lag_days=1) is None
+        await conns[0].execute("SELECT pg_advisory_unlock($1)", 0x62696E6F6D656D)
+        results = await asyncio.gather(*(
+            maintain(c, retention_months=1000, rollup_lag_days=1) for c in conns[1:]))
+        assert any(r is not None for r in results)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) -> None:
+    """A late beacon stored under its receive day arrives first; the page view's
+    earlier beacon then moves it (CONTRACT: day is its earliest beacon's)."""
+    early, late = dt.date(2031, 4, 2), dt.date(2031, 4, 6)
+    for day in (early, late):
+        await rconn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+    insert = ("INSERT INTO binome.beacons (site, day, pv, seq, sid, received_at, consent, path, lcp)"
+              " VALUES ('acme', $1, 'movingpv', $2, 'movingsid', $3, 'marketing', '/', $4)")
+    await rconn.execute(insert, late, 1, dt.datetime(2031, 4, 6, 9, tzinfo=dt.UTC), 3000.0)
+    assert await rconn.fetchval(
+        "SELECT day FROM binome.page_view_facts WHERE pv = 'movingpv'") == late
+    await rconn.execute(insert, early, 0, dt.datetime(2031, 4, 2, 9, tzinfo=dt.UTC), 1000.0)
+    rows = await rconn.fetch("SELECT day, lcp FROM binome.page_view_facts WHERE pv = 'movingpv'")
+    assert [(r["day"], r["lcp"]) for r in rows] == [(early, 3000.0)]
+    await assert_same_as_reference(rconn)
