@@ -107,6 +107,19 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"text/html": {"schema": {"type": "string"}}}},
                               "401": _error("Token required.")},
             }},
+            "/dashboard/data": {"get": {
+                "summary": "The scorecard page's figures, read from the rum views.",
+                "parameters": [
+                    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for name in ("token", "site", "from", "to", "device_class", "country")
+                ],
+                "responses": {"200": {"description": "Figures for the period and filters.",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object"}}}},
+                              "400": _error("Bad filters."),
+                              "401": _error("Token required."),
+                              "503": _error("The figures took too long.")},
+            }},
         },
         "components": {"schemas": schemas},
     }
