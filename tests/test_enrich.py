@@ -31,6 +31,7 @@ from collector.enrich import (
     session_pseudonym,
     to_record,
 )
+from tests.conftest import make_beacon
 
 UTC = dt.UTC
 # 2025-11-26T09:40:00.500Z, the contract's example t0.
@@ -69,32 +70,7 @@ UA = {
 
 def _beacon(**overrides: Any) -> Beacon:
     """The contract's example beacon (section 5), validated the way ingest validates it."""
-    body: dict[str, Any] = {
-        "v": 1,
-        "consent": "marketing",
-        "site": "demo",
-        "pv": "q3Zk9f0aT1xw2bYc",
-        "seq": 0,
-        "t0": T0,
-        "sid": "Hc8s0d9f8g7h6j5k",
-        "url": "https://shop.example/p/42?utm_source=newsletter&utm_medium=email"
-        "&utm_campaign=black-friday",
-        "ref": "https://www.google.com/",
-        "release": "2026.11.3",
-        "dims": {"page_type": "product", "ab_variant": "B"},
-        "device": {"vw": 390, "vh": 844, "dpr": 3, "mem": 4, "cpus": 8, "ect": "4g",
-                   "rtt": 50, "downlink": 10, "save_data": False},
-        "nav": {"type": "navigate", "dns": 12, "connect": 30, "tls": 18, "ttfb": 210,
-                "dom_interactive": 900, "dcl": 950, "load": 1400, "transfer_size": 48213,
-                "protocol": "h2"},
-        "metrics": [
-            {"name": "LCP", "value": 2140.5, "id": "v5-1764150000000-1234", "delta": 2140.5,
-             "rating": "good", "navigationType": "navigate",
-             "attribution": {"target": "img.hero"}},
-            {"name": "CLS", "value": 0.04, "id": "v5-1764150000000-5678", "delta": 0.04},
-        ],
-        "events": [{"name": "purchase", "value": 49.9, "currency": "EUR"}],
-    }
+    body = make_beacon(pv="q3Zk9f0aT1xw2bYc", t0=T0, sid="Hc8s0d9f8g7h6j5k")
     for key, value in overrides.items():
         if value is None:
             body.pop(key, None)
