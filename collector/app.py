@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -22,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
 from collector.dashboard import FilterError, ScorecardCache, parse_filters
-from collector.ingest import BeaconIngest
+from collector.ingest import BeaconIngest, BeaconRoute
 from collector.logs import configure_logging
 from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
@@ -79,11 +80,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             telemetry.mark_process_dead()
             log.info("collector stopped", extra={"spool_bytes": writer.spool_usage()[0]})
 
-    async def post_beacon(request: Request) -> Response:
-        return await state["ingest"].post(request)  # type: ignore[attr-defined]
-
-    async def preflight_beacon(request: Request) -> Response:
-        return await state["ingest"].preflight(request)  # type: ignore[attr-defined]
+    def current_ingest() -> BeaconIngest | None:
+        return state.get("ingest")  # type: ignore[return-value]
 
     async def beacon_schema(request: Request) -> Response:
         return Response(orjson.dumps(json_schema()), media_type="application/schema+json")
@@ -155,8 +153,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return FileResponse(index)
 
     routes = [
-        Route("/beacon", post_beacon, methods=["POST"]),
-        Route("/beacon", preflight_beacon, methods=["OPTIONS"]),
+        # POST and OPTIONS /beacon are answered by BeaconRoute before the router;
+        # this route only gives other methods their 405.
+        Route("/beacon", _not_started, methods=["POST", "OPTIONS"]),
         Route("/binome.js", binome_js, methods=["GET", "HEAD"]),
         Route("/beacon.schema.json", beacon_schema),
         Route("/openapi.json", openapi),
@@ -170,7 +169,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", demo_index),
         Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(BeaconRoute, ingest=current_ingest)])
+
+
+async def _not_started(request: Request) -> Response:
+    return JSONResponse({"error": "shutting_down", "detail": "the collector is not running"},
+                        503, headers={"Retry-After": "5"})
 
 
 class _Snippet:

@@ -12,6 +12,12 @@ User-Agent are answered 204, as if accepted, so that nothing retries them, but
 they are not stored: they count as rejected with the reason `bot`, `headless`
 or `no_user_agent` (in /metrics and in rum.ingest_health), unless
 BINOME_STORE_AUTOMATED asks to store them.
+
+Every page view of every visitor passes here, so this is a plain ASGI
+application (BeaconRoute puts it in front of Starlette's router): it reads the
+few headers it needs straight from the ASGI scope and answers with two ASGI
+messages, without Starlette's Request, Response and routing, which cost as
+much as the checks themselves (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,11 +25,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
 from collector import telemetry
 from collector.beacon import BeaconError, parse_beacon
@@ -35,16 +40,27 @@ from collector.settings import Settings
 from collector.sites import SiteRegistry, origin_of
 from collector.writer import BeaconWriter
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
 UNKNOWN_SITE = "(unknown)"
 _ACCEPTED_TYPES = frozenset({"text/plain", "application/json"})
-_PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
+_PREFLIGHT_HEADERS: Headers = [
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type"),
+    (b"access-control-max-age", b"86400"),
+]
+_JSON = (b"content-type", b"application/json")
 
 
 class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
     pass
 
 
@@ -65,105 +81,136 @@ class BeaconIngest:
             h.strip().lower() for h in settings.country_headers.split(",") if h.strip()
         ]
 
-    async def post(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS":
+            await self._preflight(scope, send)
+            return
+        # ASGI header names are lower-case bytes; values are latin-1 on the wire.
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in scope["headers"]}
+        status, extra, body = await self._post(scope, headers, receive)
+        origin = headers.get("origin")
+        if origin:
+            # Echo the origin so a fetch() sender can read the answer; sendBeacon ignores it.
+            extra = [(b"access-control-allow-origin", origin.encode("latin-1")),
+                     (b"vary", b"Origin"), *extra]
+        if body:
+            extra = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _post(self, scope: Scope, headers: dict[str, str],
+                    receive: Receive) -> tuple[int, Headers, bytes]:
+        """(status, headers, body) of the answer to one beacon."""
         telemetry.BEACONS_RECEIVED.inc()
         received_at = time.time()
-        cors = _cors_headers(request)
 
-        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in _ACCEPTED_TYPES:
             return self._refuse(415, "unsupported_media_type",
-                                "send the beacon as text/plain or application/json", cors)
-        declared = request.headers.get("content-length")
+                                "send the beacon as text/plain or application/json")
+        declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
-            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
+            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
 
-        peer = request.client.host if request.client else ""
-        if not self._rate_limiter.allow(self._client_address.resolve(peer, request.headers)):
-            return self._refuse(429, "rate_limited", "too many beacons from this client", cors,
-                                {"Retry-After": "60"})
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        if not self._rate_limiter.allow(self._client_address.resolve(peer, headers)):
+            return self._refuse(429, "rate_limited", "too many beacons from this client",
+                                [(b"retry-after", b"60")])
 
         try:
             # A client trickling its body must not hold the request open for long.
             async with asyncio.timeout(self._body_timeout):
-                body = await self._read_body(request)
+                body = await self._read_body(receive)
         except BodyTooLarge:
-            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes", cors)
-        except ClientDisconnect:
-            return self._refuse(400, "incomplete_body", "the client went away", cors)
+            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
+        except ClientGone:
+            return self._refuse(400, "incomplete_body", "the client went away")
         except TimeoutError:
             return self._refuse(408, "body_timeout",
-                                f"the body took over {self._body_timeout:g} s to arrive", cors,
-                                {"Connection": "close"})
+                                f"the body took over {self._body_timeout:g} s to arrive",
+                                [(b"connection", b"close")])
 
         try:
             beacon = parse_beacon(body)
         except BeaconError as exc:
-            return self._refuse(400, exc.code, exc.detail, cors)
+            return self._refuse(400, exc.code, exc.detail)
 
         origins = await self._sites.origins(beacon.site)
         if origins is None:
-            return self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered",
-                                cors)
-        if origins and not _origin_allowed(request, beacon.url, origins):
+            return self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
+        if origins and not _origin_allowed(headers.get("origin"), beacon.url, origins):
             return self._refuse(403, "origin_not_allowed",
-                                f"this origin may not send beacons for {beacon.site!r}", cors,
+                                f"this origin may not send beacons for {beacon.site!r}",
                                 site=beacon.site)
 
-        user_agent = request.headers.get("user-agent", "")
+        user_agent = headers.get("user-agent", "")
         automated = None if self._store_automated else automation_reason(user_agent)
         if automated is not None:
             # 204 so that nothing retries; counted, never stored as a page view.
             telemetry.BEACONS_REJECTED.labels(automated).inc()
             self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
-            return Response(status_code=204, headers=cors)
+            return 204, [], b""
 
         capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
         if capped is not None:
             what = "page view" if capped == "page_view_cap" else "session"
-            return self._refuse(429, capped, f"too many beacons for this {what}", cors,
+            return self._refuse(429, capped, f"too many beacons for this {what}",
                                 site=beacon.site)
 
         record = to_record(
             beacon,
             dt.datetime.fromtimestamp(received_at, dt.UTC),
             user_agent,
-            self._country(request),
+            self._country(headers),
             session_per_day=self._session_per_day,
         )
         if not self._writer.offer(record):
             if self._writer.closing:
                 return self._refuse(503, "shutting_down", "the collector is restarting; retry",
-                                    cors, {"Retry-After": "5"}, site=beacon.site)
+                                    [(b"retry-after", b"5")], site=beacon.site)
             if self._writer.spool_full:
                 # PostgreSQL is down and the disk spool is full: the outage may last.
                 return self._refuse(503, "overloaded", "the collector cannot keep more beacons "
-                                    "now; retry later", cors, {"Retry-After": "30"},
+                                    "now; retry later", [(b"retry-after", b"30")],
                                     site=beacon.site)
             return self._refuse(503, "overloaded", "the collector is catching up; retry later",
-                                cors, {"Retry-After": "5"}, site=beacon.site)
+                                [(b"retry-after", b"5")], site=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
-        return Response(status_code=204, headers=cors)
+        return 204, [], b""
 
-    async def preflight(self, request: Request) -> Response:
-        headers = _cors_headers(request) or {"Access-Control-Allow-Origin": "*"}
-        return Response(status_code=204, headers={**headers, **_PREFLIGHT_HEADERS})
+    async def _preflight(self, scope: Scope, send: Send) -> None:
+        origin = b"*"
+        for name, value in scope["headers"]:
+            if name == b"origin" and value:
+                origin = value
+        headers = [(b"access-control-allow-origin", origin), *_PREFLIGHT_HEADERS]
+        if origin != b"*":
+            headers.append((b"vary", b"Origin"))
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, receive: Receive) -> bytes:
         chunks = []
         size = 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_body:
                 raise BodyTooLarge
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _country(self, request: Request) -> str | None:
+    def _country(self, headers: dict[str, str]) -> str | None:
         for header in self._country_headers:
-            value = request.headers.get(header)
+            value = headers.get(header)
             if value:
                 code = value.strip().upper()
                 # XX: unknown, T1: Tor (Cloudflare's conventions) say nothing of a country.
@@ -172,33 +219,37 @@ class BeaconIngest:
                 return None
         return None
 
-    def _refuse(self, status: int, code: str, detail: Any, cors: dict[str, str],
-                extra_headers: dict[str, str] | None = None, site: str = UNKNOWN_SITE) -> Response:
+    def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
+                site: str = UNKNOWN_SITE) -> tuple[int, Headers, bytes]:
         telemetry.BEACONS_REJECTED.labels(code).inc()
         self._writer.counts.add(site, received=1, rejected=1)
-        return Response(
-            orjson.dumps({"error": code, "detail": detail}),
-            status_code=status,
-            media_type="application/json",
-            headers={**cors, **(extra_headers or {})},
-        )
+        return status, extra_headers or [], orjson.dumps({"error": code, "detail": detail})
 
 
-def _cors_headers(request: Request) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    if not origin:
-        return {}
-    # Echo the origin so a fetch() sender can read the answer; sendBeacon ignores it.
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+class BeaconRoute:
+    """ASGI middleware that hands POST and OPTIONS /beacon to the ingest directly,
+    everything else to the Starlette app it wraps."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 ingest: Callable[[], BeaconIngest | None]) -> None:
+        self._app = app
+        self._ingest = ingest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/beacon":
+            ingest = self._ingest()
+            if ingest is not None and scope["method"] in ("POST", "OPTIONS"):
+                await ingest(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
-def _origin_allowed(request: Request, page_url: str, allowed: frozenset[str]) -> bool:
+def _origin_allowed(header: str | None, page_url: str, allowed: frozenset[str]) -> bool:
     """Both the browser's Origin (when sent) and the page URL must be allowed.
 
     Browsers always send Origin with a POST; a server-side sender may omit it,
     but its beacon's `url` must still be a page of an allowed origin.
     """
-    header = request.headers.get("origin")
     if header is not None and origin_of(header) not in allowed:
         return False
     return origin_of(page_url) in allowed

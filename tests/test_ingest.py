@@ -232,17 +232,21 @@ async def test_receive_time_is_the_collectors_not_the_batch_write(
 ) -> None:
     collector = start_collector(batch_max_ms=1500, batch_max_rows=1000)
     first, second = make_beacon(), make_beacon()
-    post(collector.url, first)
     import time as _time
 
+    started = _time.time()
+    post(collector.url, first)
     _time.sleep(0.6)
     post(collector.url, second)
+    elapsed = _time.time() - started
     await stored(conn, second["pv"])
     times = await conn.fetch(
         "SELECT pv, received_at FROM binome.beacons WHERE pv = ANY($1)", [first["pv"], second["pv"]])
     by_pv = {r["pv"]: r["received_at"] for r in times}
     gap = (by_pv[second["pv"]] - by_pv[first["pv"]]).total_seconds()
-    assert 0.5 < gap < 1.5  # written in one batch, yet received 0.6 s apart
+    # Written in one batch, yet received 0.6 s apart: each keeps its own arrival
+    # time (on a busy machine the posts themselves may take longer).
+    assert 0.55 < gap <= elapsed + 0.05
 
 
 def test_ingest_counters_reach_the_view(live_server: str) -> None:
