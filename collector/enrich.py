@@ -21,18 +21,21 @@ import datetime as dt
 import functools
 import hashlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
+import msgspec
 import orjson
 import ua_parser
 from crawleruseragents import is_crawler  # type: ignore[import-untyped]
 from pydantic import BaseModel, TypeAdapter
 
 from collector.beacon import Beacon, Metric
+from collector.beacon_decoder import Beacon as FastBeacon
+from collector.beacon_decoder import Metric as FastMetric
 
 COLUMNS: tuple[str, ...] = (
     "site", "day", "pv", "seq", "sid", "received_at", "t0", "consent", "path",
@@ -562,7 +565,7 @@ def page_view_day(t0_ms: float | None, received_at: dt.datetime) -> dt.date:
 
 
 def to_record(
-    beacon: Beacon, received_at: dt.datetime, user_agent: str, country: str | None,
+    beacon: Beacon | FastBeacon, received_at: dt.datetime, user_agent: str, country: str | None,
     *, session_per_day: bool = True,
 ) -> tuple[Any, ...]:
     """One row of binome.beacons, in COLUMNS order.
@@ -636,19 +639,25 @@ def to_record(
     )
 
 
-def _fields(model: BaseModel) -> dict[str, Any]:
-    """A validated model's set fields, as model_dump(exclude_none=True) gives them
+def _fields(model: BaseModel | msgspec.Struct) -> dict[str, Any]:
+    """A validated part's set fields, as model_dump(exclude_none=True) gives them
     (None values inside a dict field stay) at a fraction of its cost: the beacon's
-    models hold only JSON scalars, lists and dicts."""
+    parts hold only JSON scalars, lists and dicts. Works on the pydantic models and
+    on their msgspec mirror (collector/beacon_decoder.py)."""
+    if isinstance(model, msgspec.Struct):
+        return {name: value for name in model.__struct_fields__
+                if (value := getattr(model, name)) is not None}
     return {name: value for name, value in model.__dict__.items() if value is not None}
 
 
-def _metrics_json(metrics: list[Metric]) -> str:
+def _metrics_json(metrics: Sequence[Metric | FastMetric]) -> str:
     """The metrics as JSON text, serialised by pydantic's Rust core in one call,
     unless an attribution value is a URL to scrub (rare: LCP's resource url)."""
     if any(metric.attribution and any(_is_url(value) for value in metric.attribution.values())
            for metric in metrics):
         return orjson.dumps([_metric_dump(metric) for metric in metrics]).decode()
+    if isinstance(metrics[0], msgspec.Struct):
+        return msgspec.json.encode(metrics).decode()  # omit_defaults: the None fields
     return _METRIC_LIST.dump_json(metrics, exclude_none=True).decode()
 
 
@@ -656,7 +665,7 @@ def _is_url(value: object) -> bool:
     return isinstance(value, str) and value[:4].lower() == "http"
 
 
-def _metric_dump(metric: Metric) -> dict[str, Any]:
+def _metric_dump(metric: Metric | FastMetric) -> dict[str, Any]:
     dump = _fields(metric)
     attribution = dump.get("attribution")
     if attribution and any(_is_url(value) for value in attribution.values()):

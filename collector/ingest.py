@@ -31,7 +31,8 @@ from typing import Any
 import orjson
 
 from collector import telemetry
-from collector.beacon import BeaconError, parse_beacon
+from collector.beacon import BeaconError
+from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
 from collector.enrich import automation_reason, to_record
 from collector.proxies import ClientAddress

@@ -1,0 +1,108 @@
+"""collector/beacon_decoder.py, the hot path's msgspec mirror of the pydantic
+beacon: it must declare what the model declares, and never accept a body the
+model refuses, nor read one differently."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import msgspec
+import pydantic
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector import beacon as model
+from collector import beacon_decoder as mirror
+from collector.beacon import BeaconError, json_schema
+from tests.conftest import make_beacon
+from tests.test_fuzz import _JSON, MUTATIONS, from_json_schema, mutate
+
+PAIRS = [(model.Beacon, mirror.Beacon), (model.Metric, mirror.Metric),
+         (model.Event, mirror.Event), (model.Device, mirror.Device),
+         (model.Navigation, mirror.Navigation)]
+
+
+@pytest.mark.parametrize(("pydantic_model", "struct"), PAIRS, ids=lambda p: p.__name__)
+def test_the_mirror_declares_the_models_fields_and_defaults(
+    pydantic_model: type[pydantic.BaseModel], struct: type[msgspec.Struct]
+) -> None:
+    fields = {f.name: f for f in msgspec.structs.fields(struct)}
+    assert set(fields) == set(pydantic_model.model_fields)
+    for name, info in pydantic_model.model_fields.items():
+        mirrored = fields[name]
+        assert info.is_required() == (mirrored.required), name
+        if info.default_factory is not None:
+            assert mirrored.default_factory is info.default_factory, name
+        elif not info.is_required():
+            assert mirrored.default == info.default, name
+
+
+def _same_reading(body: bytes) -> tuple[bool, bool]:
+    """(mirror accepted, model accepted); fails when the mirror accepts what the
+    model refuses or reads a field differently."""
+    fast = mirror.decode(body)
+    try:
+        slow = model.Beacon.model_validate_json(body)
+    except pydantic.ValidationError:
+        slow = None
+    if fast is not None:
+        assert slow is not None, f"the mirror accepted what the model refuses: {body[:300]!r}"
+        assert msgspec.to_builtins(fast) == slow.model_dump(exclude_defaults=True), body[:300]
+    return fast is not None, slow is not None
+
+
+def test_schema_beacons_and_mutations_read_the_same() -> None:
+    schema = json_schema()
+    accepted = {"both": 0, "model only": 0}
+
+    @settings(max_examples=1500, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(beacon=from_json_schema(schema, schema), how=st.sampled_from(MUTATIONS),
+           rng=st.randoms(use_true_random=False), junk=_JSON)
+    def check(beacon: dict[str, Any], how: str, rng: random.Random, junk: Any) -> None:
+        fast, slow = _same_reading(mutate(beacon, how, rng, junk))
+        if slow:
+            accepted["both" if fast else "model only"] += 1
+
+    check()
+    # Stricter is allowed (pydantic then decides), but the mirror must take the
+    # common case or it saves nothing.
+    assert accepted["both"] >= 0.9 * (accepted["both"] + accepted["model only"]), accepted
+
+
+@pytest.mark.parametrize("case", [
+    {"pv": "abcdefgh\n"},                       # Python's `$` matches before a final newline
+    {"sid": "abcdefgh\n"},
+    {"site": "demo\n"},
+    {"url": "https://shop.example/\n\x00"},
+    {"seq": 1.0},                               # strict: a float is not an integer
+    {"seq": "1"},
+    {"t0": 1e15},
+    {"dims": {"Page": "x"}},
+    {"dims": {f"k{i}": "x" for i in range(21)}},
+    {"metrics": [{"name": "LCP", "value": -1}]},
+    {"metrics": [{"name": "LCP", "value": 1, "attribution": {"a": "x" * 513}}]},
+    {"events": [{"name": "buy", "currency": "eur"}]},
+    {"device": {"save_data": 1}},
+    {"nav": {"transfer_size": 2.5}},
+    {"v": 2},
+])
+def test_what_the_model_refuses_the_mirror_refuses(case: dict[str, Any]) -> None:
+    body = json.dumps(make_beacon(**case)).encode()
+    assert _same_reading(body) == (False, False)
+    with pytest.raises(BeaconError):
+        mirror.parse(body)
+
+
+def test_parse_takes_the_mirror_and_falls_back_to_the_model() -> None:
+    body = json.dumps(make_beacon()).encode()
+    assert isinstance(mirror.parse(body), mirror.Beacon)
+    # An infinity in an attribution the model takes as it is (a float without
+    # bounds) but the mirror refuses: the model's reading is used.
+    big = make_beacon(metrics=[{"name": "LCP", "value": 1, "attribution": {"n": 1e301}}])
+    parsed = mirror.parse(json.dumps(big).encode())
+    assert isinstance(parsed, model.Beacon)
+    assert parsed.metrics[0].attribution == {"n": 1e301}
