@@ -653,12 +653,16 @@ def _fields(model: BaseModel | msgspec.Struct) -> dict[str, Any]:
 def _metrics_json(metrics: Sequence[Metric | FastMetric]) -> str:
     """The metrics as JSON text, serialised by pydantic's Rust core in one call,
     unless an attribution value is a URL to scrub (rare: LCP's resource url)."""
-    if any(metric.attribution and any(_is_url(value) for value in metric.attribution.values())
-           for metric in metrics):
-        return orjson.dumps([_metric_dump(metric) for metric in metrics]).decode()
     if isinstance(metrics[0], msgspec.Struct):
-        return msgspec.json.encode(metrics).decode()  # omit_defaults: the None fields
-    return _METRIC_LIST.dump_json(metrics, exclude_none=True).decode()
+        text = msgspec.json.encode(metrics).decode()  # omit_defaults: the None fields
+    else:
+        text = _METRIC_LIST.dump_json(metrics, exclude_none=True).decode()
+    # A URL value starts a JSON string with h or H: only then look closer.
+    if ('"h' in text or '"H' in text) and any(
+            metric.attribution and any(_is_url(value) for value in metric.attribution.values())
+            for metric in metrics):
+        return orjson.dumps([_metric_dump(metric) for metric in metrics]).decode()
+    return text
 
 
 def _is_url(value: object) -> bool:
