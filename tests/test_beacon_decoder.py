@@ -89,6 +89,9 @@ def test_schema_beacons_and_mutations_read_the_same() -> None:
     {"device": {"save_data": 1}},
     {"nav": {"transfer_size": 2.5}},
     {"v": 2},
+    {"release": "a\x00b"},                     # NUL: checked on the body, not per string
+    {"dims": {"page_type": "\x00"}},
+    {"metrics": [{"name": "LCP", "value": 1, "attribution": {"a\x00": "x"}}]},
 ])
 def test_what_the_model_refuses_the_mirror_refuses(case: dict[str, Any]) -> None:
     body = json.dumps(make_beacon(**case)).encode()
