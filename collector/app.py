@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import orjson
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -24,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from collector import PROJECT_ROOT, db, telemetry
 from collector.beacon import json_schema
 from collector.dashboard import FilterError, ScorecardCache, parse_filters
-from collector.ingest import BeaconIngest, BeaconRoute
+from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
 from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
@@ -53,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     dashboard_page = _DashboardPage(DASHBOARD_DIR)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: CollectorApp) -> AsyncIterator[None]:
         # min_size=0: no pool floor to restore (and log about) while PostgreSQL is down.
         pool = await db.create_pool(settings.database_url or "", min_size=0)
         writer = BeaconWriter(
@@ -66,8 +65,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sites = SiteRegistry(pool, settings.sites_refresh_seconds)
         await sites.refresh()
         await writer.start()
-        state.update(pool=pool, writer=writer, ingest=BeaconIngest(settings, sites, writer),
-                     scorecards=ScorecardCache(pool))
+        ingest = BeaconIngest(settings, sites, writer)
+        state.update(pool=pool, writer=writer, ingest=ingest, scorecards=ScorecardCache(pool))
+        app.ingest = ingest
         # What start-up built (modules, settings, the pool) lives as long as the
         # process: frozen out of the collector's sight, the full collections that
         # every few thousand beacons trigger no longer walk it (shorter pauses,
@@ -85,9 +85,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close()
             telemetry.mark_process_dead()
             log.info("collector stopped", extra={"spool_bytes": writer.spool_usage()[0]})
-
-    def current_ingest() -> BeaconIngest | None:
-        return state.get("ingest")  # type: ignore[return-value]
 
     async def beacon_schema(request: Request) -> Response:
         return Response(orjson.dumps(json_schema()), media_type="application/schema+json")
@@ -159,7 +156,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return FileResponse(index)
 
     routes = [
-        # POST and OPTIONS /beacon are answered by BeaconRoute before the router;
+        # POST and OPTIONS /beacon are answered by CollectorApp before the router;
         # this route only gives other methods their 405.
         Route("/beacon", _not_started, methods=["POST", "OPTIONS"]),
         Route("/binome.js", binome_js, methods=["GET", "HEAD"]),
@@ -175,8 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", demo_index),
         Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(BeaconRoute, ingest=current_ingest)])
+    return CollectorApp(routes=routes, lifespan=lifespan)
 
 
 async def _not_started(request: Request) -> Response:

@@ -14,7 +14,7 @@ or `no_user_agent` (in /metrics and in rum.ingest_health), unless
 BINOME_STORE_AUTOMATED asks to store them.
 
 Every page view of every visitor passes here, so this is a plain ASGI
-application (BeaconRoute puts it in front of Starlette's router): it reads the
+application (CollectorApp calls it before Starlette's middleware and router): it reads the
 few headers it needs straight from the ASGI scope and answers with two ASGI
 messages, without Starlette's Request, Response and routing, which cost as
 much as the checks themselves (docs/performance.md).
@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from starlette.applications import Starlette
 
 from collector import telemetry
 from collector.beacon import BeaconError
@@ -227,22 +228,20 @@ class BeaconIngest:
         return status, extra_headers or [], orjson.dumps({"error": code, "detail": detail})
 
 
-class BeaconRoute:
-    """ASGI middleware that hands POST and OPTIONS /beacon to the ingest directly,
-    everything else to the Starlette app it wraps."""
+class CollectorApp(Starlette):
+    """The collector's Starlette application, with POST and OPTIONS /beacon
+    answered before Starlette's middleware and router (BeaconIngest never
+    raises: what it cannot handle, uvicorn answers 500 and logs)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 ingest: Callable[[], BeaconIngest | None]) -> None:
-        self._app = app
-        self._ingest = ingest
+    ingest: BeaconIngest | None = None  # set once the lifespan has started the writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/beacon":
-            ingest = self._ingest()
-            if ingest is not None and scope["method"] in ("POST", "OPTIONS"):
-                await ingest(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
+        ingest = self.ingest
+        if (ingest is not None and scope["type"] == "http" and scope["path"] == "/beacon"
+                and scope["method"] in ("POST", "OPTIONS")):
+            await ingest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _origin_allowed(header: str | None, page_url: str, allowed: frozenset[str]) -> bool:
