@@ -4,21 +4,31 @@ The page itself (dashboard/index.html and its bundle in dashboard/dist/) is
 static; it asks this module for one site, one period and optionally one device
 class and one country. Everything here is read through the `rum` views only.
 
-Figures over a period are computed over the period's page views, not from the
-daily rows of rum.scorecard_daily: a p75 over 28 days is not any mean of 28
-daily p75s, and a session seen on two days is one session. So the period's
-page views are read once from rum.page_views_enriched joined to rum.sessions
-(for the landing page view's channel and campaign, and whether the session
-converted), with every definition exactly as rum.scorecard_daily's; the
-release comparison and "what speed costs" are the rows of
+The period's figures (current and previous period, the trend per day, the
+campaign table, the device and country lists) are added up from the daily
+groups of rum.scorecard_daily, as docs/analyst-guide.md says to: closed days
+come from their rollups, today (and any day not rolled up yet) is computed
+live, with the same figures either way.
+- Counts are summed: page views, sessions, conversions, revenue, samples, and
+  good / poor counts recovered from the view's shares (round(pct * samples /
+  100)), so a share over several groups is a ratio of sums, never a mean of
+  percentages. Sessions are summed over groups: a session's channel and
+  campaign are its landing page's, so the groups of a day partition its
+  sessions (the stored sid is a per-day pseudonym, so a session seen on two
+  days counts on each, as in rum.scorecard_daily).
+- The conversion rate is conversions over the sessions of consented groups;
+  the share of page views with marketing consent is everything outside the
+  '(no consent)' group.
+- A p75 over several groups or days is rum.p75_from_histogram over their
+  rum.scorecard_histograms bins: **off by at most one bin width** (LCP 100 ms
+  up to 10 s, INP 10 ms up to 1 s, CLS 0.01 up to 1, wider beyond:
+  docs/analyst-guide.md). Over a single group (one day, device, country and campaign) it is the view's exact
+  p75. The page says so in its footnote and its p75 tooltips.
+The release comparison and "what speed costs" are the rows of
 rum.release_comparison and rum.perf_vs_conversion as they are.
 
-Cost (bench/dashboard.py, 30 days of one million page views, 2 cores): about
-45 s while the views fold raw beacons, about 12 s for the same rows in plain
-tables; exact p75s and distinct sessions over a million rows cannot take under
-a second. That needs the period's figures re-aggregated from daily rollups with
-mergeable histograms (issue 4); until then repeated views of the same filters
-are served from ScorecardCache.
+Cost (bench/dashboard.py, 30 days of one million page views, 2 cores): see
+README, "The dashboard".
 """
 
 from __future__ import annotations
@@ -39,12 +49,13 @@ from collector.report import THRESHOLDS
 
 # Figures are at most this old: viewers of the same filters within it share
 # one computation (a wall screen, a reload, a meeting where everyone opens the
-# link), which matters while the views read raw beacons.
+# link), so a crowd costs PostgreSQL one query, not one per viewer.
 CACHE_SECONDS = 30.0
-# The pool's statement_timeout (30 s) guards beacon writes; the scorecard may
-# take longer while the views read raw beacons (bench/dashboard.py), and an
-# answer late is better than none. Longer than this, the endpoint answers 503.
-STATEMENT_TIMEOUT = "120s"
+# The figures read rollups and one live day (well under a second for 30 days
+# of a million page views); a year of a busier site takes longer. Beyond this
+# something is wrong (a lock, a day never rolled up): the endpoint answers 503
+# rather than hold a connection the beacon writes need.
+STATEMENT_TIMEOUT = "15s"
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 28
 TOO_SMALL_PAGE_VIEWS = 50  # as rum.scorecard_daily's too_small
@@ -99,72 +110,130 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
     )
 
 
-def _share(metric: str, column: str) -> str:
-    good, poor = THRESHOLDS[metric]
-    return (f"100.0 * count(*) FILTER (WHERE {column} <= {good}) / nullif(count({column}), 0)"
-            f" AS {metric}_good_pct,\n"
-            f"    100.0 * count(*) FILTER (WHERE {column} > {poor}) / nullif(count({column}), 0)"
-            f" AS {metric}_poor_pct")
+METRICS = ("lcp", "inp", "cls")
 
 
-# The figures of one group of page views, defined as in rum.scorecard_daily
-# (CrUX's definitions; thresholds from collector/report.py). poor: above the
-# "needs improvement" band; the page derives that band as 100 - good - poor.
-_FIGURES = f"""
-    count(*) AS page_views,
-    count(*) FILTER (WHERE consent = 'marketing') AS marketing_page_views,
-    count(DISTINCT sid) AS sessions,
-    percentile_cont(0.75) WITHIN GROUP (ORDER BY lcp) AS lcp_p75,
-    percentile_cont(0.75) WITHIN GROUP (ORDER BY inp) AS inp_p75,
-    percentile_cont(0.75) WITHIN GROUP (ORDER BY cls) AS cls_p75,
-    count(lcp) AS lcp_samples,
-    count(inp) AS inp_samples,
-    count(cls) AS cls_samples,
-    {_share("lcp", "lcp")},
-    {_share("inp", "inp")},
-    {_share("cls", "cls")},
-    100.0 * count(*) FILTER (WHERE lcp <= 2500 AND cls <= 0.1 AND (inp IS NULL OR inp <= 200))
-        / nullif(count(*) FILTER (WHERE lcp IS NOT NULL AND cls IS NOT NULL), 0) AS cwv_good_pct,
-    100.0 * count(DISTINCT sid) FILTER (WHERE consent = 'marketing' AND session_converted)
-        / nullif(count(DISTINCT sid) FILTER (WHERE consent = 'marketing'), 0) AS conversion_rate,
-    sum(revenue) FILTER (WHERE consent = 'marketing') AS revenue"""
+def _sums() -> str:
+    """Counts of one rum.scorecard_daily group that add up across groups.
+
+    The view gives good / poor shares as percentages of *_samples; the counts
+    behind them are recovered exactly (rounding absorbs numeric's last digits),
+    so that shares over several groups are ratios of sums, never means of
+    percentages. Under '(no consent)' conversions and revenue are NULL: sums
+    skip them, and the conversion rate divides by consented sessions only."""
+    counts = ["page_views", "sessions", "conversions", "revenue", "cwv_samples",
+              "round(cwv_good_pct * cwv_samples / 100) AS cwv_good"]
+    for metric in METRICS:
+        counts += [f"{metric}_samples", f"{metric}_p75",
+                   f"round({metric}_good_pct * {metric}_samples / 100) AS {metric}_good",
+                   f"round({metric}_poor_pct * {metric}_samples / 100) AS {metric}_poor"]
+    return ",\n           ".join(counts)
+
+
+def _totals() -> str:
+    """The sums of a set of groups (see _figures), as named columns."""
+    totals = ["sum(page_views) AS page_views",
+              "sum(page_views) FILTER (WHERE consented) AS marketing_page_views",
+              "sum(sessions) AS sessions",
+              "sum(sessions) FILTER (WHERE consented) AS consented_sessions",
+              "sum(conversions) AS conversions", "sum(revenue) AS revenue",
+              "sum(cwv_samples) AS cwv_samples", "sum(cwv_good) AS cwv_good"]
+    for m in METRICS:
+        # One group with the metric: its exact p75 (rum.scorecard_daily's).
+        totals += [f"sum({m}_samples) AS {m}_samples", f"sum({m}_good) AS {m}_good",
+                   f"sum({m}_poor) AS {m}_poor", f"count({m}_p75) AS {m}_groups",
+                   f"max({m}_p75) AS {m}_exact_p75"]
+    return ",\n               ".join(totals)
+
+
+def _figures_from_totals() -> str:
+    """What the page shows, from _totals' columns (t) and the histogram p75s (h)."""
+    figures = ["coalesce(t.page_views, 0)::bigint AS page_views",
+               "coalesce(t.marketing_page_views, 0)::bigint AS marketing_page_views",
+               "coalesce(t.sessions, 0)::bigint AS sessions"]
+    for m in METRICS:
+        figures.append(f"CASE WHEN t.{m}_groups = 1 THEN t.{m}_exact_p75 ELSE h.{m}_p75 END"
+                       f" AS {m}_p75")
+    for m in METRICS:
+        figures.append(f"coalesce(t.{m}_samples, 0)::bigint AS {m}_samples")
+    for m in METRICS:
+        figures += [f"100.0 * t.{m}_good / nullif(t.{m}_samples, 0) AS {m}_good_pct",
+                    f"100.0 * t.{m}_poor / nullif(t.{m}_samples, 0) AS {m}_poor_pct"]
+    figures += ["100.0 * t.cwv_good / nullif(t.cwv_samples, 0) AS cwv_good_pct",
+                "100.0 * t.conversions / nullif(t.consented_sessions, 0) AS conversion_rate",
+                "t.revenue"]
+    return ",\n       ".join(figures)
+
+
+def _figures(keys: tuple[str, ...], where: str) -> str:
+    """One row of figures per value of `keys` (one row in all when there are no
+    keys) over the chosen groups and histogram bins that match `where`.
+
+    Counts are summed over the rum.scorecard_daily groups. A p75 over several
+    groups is rum.p75_from_histogram over their rum.scorecard_histograms bins,
+    summed per bin first (the aggregate keeps one entry per input row); it is
+    off by at most one bin width. Over a single group it is that group's exact
+    p75."""
+    key_list = "".join(f"{k}, " for k in keys)
+    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
+    p75s = ", ".join(f"max(p75) FILTER (WHERE metric = '{m}') AS {m}_p75" for m in METRICS)
+    histogram_p75s = f"""(
+        SELECT {key_list}{p75s}
+        FROM (SELECT {key_list}metric,
+                     rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75
+              FROM (SELECT {key_list}metric, bin_lower, bin_upper,
+                           sum(page_views)::bigint AS page_views
+                    FROM bins WHERE {where}
+                    GROUP BY {key_list}metric, bin_lower, bin_upper) per_bin
+              GROUP BY {key_list}metric) per_metric
+        {group_by}) h"""
+    join = f"LEFT JOIN {histogram_p75s} USING ({', '.join(keys)})" if keys else (
+        f"CROSS JOIN {histogram_p75s}")
+    return f"""
+    SELECT {"".join(f"t.{k}, " for k in keys)}{_figures_from_totals()}
+    FROM (SELECT {key_list}{_totals()}
+          FROM chosen WHERE {where} {group_by}) t
+    {join}"""
+
 
 # $1 site, $2 first day of the previous period, $3 first day, $4 last day,
 # $5 device class, $6 country (NULL: all).
+_FILTERS = "($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR country = $6)"
 _PERIOD_QUERY = f"""
-WITH page_views AS MATERIALIZED (
-    SELECT p.day, p.day >= $3 AS in_period, p.sid, p.consent, p.lcp, p.inp, p.cls, p.revenue,
-           coalesce(p.device_class, '(none)') AS device_class,
-           coalesce(p.country, '(none)') AS country,
-           CASE WHEN p.consent = 'marketing' THEN s.channel ELSE '(no consent)' END AS channel,
-           CASE WHEN p.consent = 'marketing' THEN s.utm_campaign ELSE '(no consent)' END
-               AS utm_campaign,
-           s.converted AS session_converted
-    FROM rum.page_views_enriched p
-    JOIN rum.sessions s USING (site, sid)
-    WHERE p.site = $1 AND p.day BETWEEN $2 AND $4
+WITH groups AS MATERIALIZED (
+    SELECT day, day >= $3 AS in_period, channel, utm_campaign, device_class, country,
+           channel <> '(no consent)' AS consented,
+           {_sums()}
+    FROM rum.scorecard_daily
+    WHERE site = $1 AND day BETWEEN $2 AND $4
 ),
 chosen AS MATERIALIZED (
-    SELECT * FROM page_views
-    WHERE ($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR country = $6)
+    SELECT * FROM groups WHERE {_FILTERS}
+),
+-- The chosen groups' bins, added up over device classes and countries: the
+-- finest grain any figure below needs.
+bins AS MATERIALIZED (
+    SELECT day, day >= $3 AS in_period, channel, utm_campaign, metric, bin_lower, bin_upper,
+           sum(page_views)::bigint AS page_views
+    FROM rum.scorecard_histograms
+    WHERE site = $1 AND day BETWEEN $2 AND $4 AND metric IN ({", ".join(f"'{m}'" for m in METRICS)})
+      AND {_FILTERS}
+    GROUP BY day, channel, utm_campaign, metric, bin, bin_lower, bin_upper
 )
 SELECT json_build_object(
-    'current', (SELECT row_to_json(f) FROM (
-        SELECT {_FIGURES} FROM chosen WHERE in_period) f),
-    'previous', (SELECT row_to_json(f) FROM (
-        SELECT {_FIGURES} FROM chosen WHERE NOT in_period) f),
+    'current', (SELECT row_to_json(f) FROM ({_figures((), "in_period")}) f),
+    'previous', (SELECT row_to_json(f) FROM ({_figures((), "NOT in_period")}) f),
     'trend', (SELECT coalesce(json_agg(f ORDER BY f.day), '[]') FROM (
-        SELECT day, {_FIGURES} FROM chosen WHERE in_period GROUP BY day) f),
+        {_figures(("day",), "in_period")}) f),
     'campaigns', (SELECT coalesce(json_agg(f ORDER BY f.page_views DESC, f.channel,
                                            f.utm_campaign), '[]') FROM (
-        SELECT channel, utm_campaign, {_FIGURES},
-               count(*) < {TOO_SMALL_PAGE_VIEWS} AS too_small
-        FROM chosen WHERE in_period GROUP BY channel, utm_campaign) f),
+        SELECT c.*, c.page_views < {TOO_SMALL_PAGE_VIEWS} AS too_small FROM (
+            {_figures(("channel", "utm_campaign"), "in_period")}) c) f),
     'device_classes', (SELECT coalesce(json_agg(device_class ORDER BY n DESC, device_class), '[]')
-        FROM (SELECT device_class, count(*) AS n FROM page_views WHERE in_period
+        FROM (SELECT device_class, sum(page_views) AS n FROM groups WHERE in_period
               GROUP BY device_class) d),
     'countries', (SELECT coalesce(json_agg(country ORDER BY n DESC, country), '[]')
-        FROM (SELECT country, count(*) AS n FROM page_views WHERE in_period
+        FROM (SELECT country, sum(page_views) AS n FROM groups WHERE in_period
               GROUP BY country) c)
 )::text
 """
@@ -247,10 +316,10 @@ def _speed_row(row: asyncpg.Record) -> dict[str, Any]:
 async def _reading(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """A read-only transaction with the dashboard's own statement timeout."""
     async with conn.transaction(readonly=True):
-        # jit off: compiling these wide aggregates costs about a second, more
-        # than it saves on them (EXPLAIN ANALYZE at a million page views).
-        await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
-        await conn.execute("SET LOCAL jit = off")
+        # jit off: compiling these wide aggregates costs more than it saves on
+        # them. One round trip for both settings.
+        await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}';"
+                           " SET LOCAL jit = off")
         yield
 
 
@@ -286,8 +355,8 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
     if site is None:
         return answer | {"period": None, "releases": [], "speed": []}
 
-    # Three views, three connections: on a view over raw beacons each query
-    # folds the site's beacons, so they run side by side rather than in turn.
+    # Three statements on three connections, side by side: the page waits for
+    # the slowest of them, not for their sum.
     async def period() -> Any:
         async with pool.acquire() as conn, _reading(conn):
             text = await conn.fetchval(
