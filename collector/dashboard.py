@@ -19,11 +19,12 @@ live, with the same figures either way.
 - The conversion rate is conversions over the sessions of consented groups;
   the share of page views with marketing consent is everything outside the
   '(no consent)' group.
-- A p75 over several groups or days is rum.p75_from_histogram over their
-  rum.scorecard_histograms bins: **off by at most one bin width** (LCP 100 ms
-  up to 10 s, INP 10 ms up to 1 s, CLS 0.01 up to 1, wider beyond:
-  docs/analyst-guide.md). Over a single group (one day, device, country and campaign) it is the view's exact
-  p75. The page says so in its footnote and its p75 tooltips.
+- Every p75 is rum.p75_from_histogram over the rum.scorecard_histograms bins
+  of the groups it spans: **off by at most one bin width** (LCP 100 ms up to
+  10 s, INP 10 ms up to 1 s, CLS 0.01 up to 1, wider beyond:
+  docs/analyst-guide.md). Even a single group's, so that every p75 on the
+  page is read the same way (as `binome report` reads them). The page says so
+  in its footnote and its p75 tooltips.
 The release comparison and "what speed costs" are the rows of
 rum.release_comparison and rum.perf_vs_conversion as they are.
 
@@ -56,6 +57,13 @@ CACHE_SECONDS = 30.0
 # something is wrong (a lock, a day never rolled up): the endpoint answers 503
 # rather than hold a connection the beacon writes need.
 STATEMENT_TIMEOUT = "15s"
+# Enough to group a period's histogram rows in memory: with less, PostgreSQL
+# sorts them instead, several times slower (EXPLAIN ANALYZE at a million page
+# views). Per dashboard connection, for the time of a statement.
+WORK_MEM = "64MB"
+# Statements of one computation running at once, each on a connection of the
+# pool (db.create_pool: 4): one stays free for the site registry.
+PARALLEL_STATEMENTS = 3
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 28
 TOO_SMALL_PAGE_VIEWS = 50  # as rum.scorecard_daily's too_small
@@ -111,124 +119,111 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
 
 
 METRICS = ("lcp", "inp", "cls")
+# Figures come at three grains, each a grouping set that
+# GROUPING(day, channel, utm_campaign) names: the whole period, one day of it
+# (the trend), one channel and campaign of it (the campaign table). Every set
+# is split by in_period: the previous period, for the changes, is read in the
+# same pass (only its whole-period rows are used).
+PERIOD, DAY, CAMPAIGN = 0b111, 0b011, 0b100
+_GRAIN = "GROUPING(day, channel, utm_campaign) AS grain, in_period, day, channel, utm_campaign"
 
 
-def _sums() -> str:
-    """Counts of one rum.scorecard_daily group that add up across groups.
+def _grouping_sets(*extra: str) -> str:
+    tail = "".join(f", {column}" for column in extra)
+    return (f"GROUPING SETS ((in_period{tail}), (in_period, day{tail}),"
+            f" (in_period, channel, utm_campaign{tail}))")
+
+
+# $1 site, $2 first day of the previous period, $3 first day, $4 last day,
+# $5 device class, $6 country (NULL: all).
+_PERIODS = "site = $1 AND day BETWEEN $2 AND $4"
+_CHOSEN = "($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR country = $6)"
+
+
+def _counts() -> str:
+    """The counts of one rum.scorecard_daily group that add up across groups.
 
     The view gives good / poor shares as percentages of *_samples; the counts
     behind them are recovered exactly (rounding absorbs numeric's last digits),
     so that shares over several groups are ratios of sums, never means of
-    percentages. Under '(no consent)' conversions and revenue are NULL: sums
-    skip them, and the conversion rate divides by consented sessions only."""
+    percentages. Its exact p75s are not read: they do not add up (and leaving
+    them out spares the live days their sorts)."""
     counts = ["page_views", "sessions", "conversions", "revenue", "cwv_samples",
               "round(cwv_good_pct * cwv_samples / 100) AS cwv_good"]
-    for metric in METRICS:
-        counts += [f"{metric}_samples", f"{metric}_p75",
-                   f"round({metric}_good_pct * {metric}_samples / 100) AS {metric}_good",
-                   f"round({metric}_poor_pct * {metric}_samples / 100) AS {metric}_poor"]
+    for m in METRICS:
+        counts += [f"{m}_samples", f"round({m}_good_pct * {m}_samples / 100) AS {m}_good",
+                   f"round({m}_poor_pct * {m}_samples / 100) AS {m}_poor"]
     return ",\n           ".join(counts)
 
 
-def _totals() -> str:
-    """The sums of a set of groups (see _figures), as named columns."""
-    totals = ["sum(page_views) AS page_views",
-              "sum(page_views) FILTER (WHERE consented) AS marketing_page_views",
-              "sum(sessions) AS sessions",
-              "sum(sessions) FILTER (WHERE consented) AS consented_sessions",
-              "sum(conversions) AS conversions", "sum(revenue) AS revenue",
-              "sum(cwv_samples) AS cwv_samples", "sum(cwv_good) AS cwv_good"]
+def _sums() -> str:
+    """The counts summed over the groups of a grain. Under '(no consent)'
+    conversions and revenue are NULL (unknown): the sums skip them, and the
+    conversion rate divides by the consented groups' sessions only."""
+    sums = ["sum(page_views) AS page_views",
+            "sum(page_views) FILTER (WHERE consented) AS marketing_page_views",
+            "sum(sessions) AS sessions",
+            "sum(sessions) FILTER (WHERE consented) AS consented_sessions",
+            "sum(conversions) AS conversions", "sum(revenue) AS revenue",
+            "sum(cwv_samples) AS cwv_samples", "sum(cwv_good) AS cwv_good"]
     for m in METRICS:
-        # One group with the metric: its exact p75 (rum.scorecard_daily's).
-        totals += [f"sum({m}_samples) AS {m}_samples", f"sum({m}_good) AS {m}_good",
-                   f"sum({m}_poor) AS {m}_poor", f"count({m}_p75) AS {m}_groups",
-                   f"max({m}_p75) AS {m}_exact_p75"]
-    return ",\n               ".join(totals)
+        sums += [f"sum({m}_samples) AS {m}_samples", f"sum({m}_good) AS {m}_good",
+                 f"sum({m}_poor) AS {m}_poor"]
+    return ",\n           ".join(sums)
 
 
-def _figures_from_totals() -> str:
-    """What the page shows, from _totals' columns (t) and the histogram p75s (h)."""
+def _figures() -> str:
+    """The figures the page shows from the sums (t) of one grain (p75s apart)."""
     figures = ["coalesce(t.page_views, 0)::bigint AS page_views",
                "coalesce(t.marketing_page_views, 0)::bigint AS marketing_page_views",
                "coalesce(t.sessions, 0)::bigint AS sessions"]
-    for m in METRICS:
-        figures.append(f"CASE WHEN t.{m}_groups = 1 THEN t.{m}_exact_p75 ELSE h.{m}_p75 END"
-                       f" AS {m}_p75")
-    for m in METRICS:
-        figures.append(f"coalesce(t.{m}_samples, 0)::bigint AS {m}_samples")
+    figures += [f"coalesce(t.{m}_samples, 0)::bigint AS {m}_samples" for m in METRICS]
     for m in METRICS:
         figures += [f"100.0 * t.{m}_good / nullif(t.{m}_samples, 0) AS {m}_good_pct",
                     f"100.0 * t.{m}_poor / nullif(t.{m}_samples, 0) AS {m}_poor_pct"]
     figures += ["100.0 * t.cwv_good / nullif(t.cwv_samples, 0) AS cwv_good_pct",
                 "100.0 * t.conversions / nullif(t.consented_sessions, 0) AS conversion_rate",
                 "t.revenue"]
-    return ",\n       ".join(figures)
+    return ",\n        ".join(figures)
 
 
-def _figures(keys: tuple[str, ...], where: str) -> str:
-    """One row of figures per value of `keys` (one row in all when there are no
-    keys) over the chosen groups and histogram bins that match `where`.
-
-    Counts are summed over the rum.scorecard_daily groups. A p75 over several
-    groups is rum.p75_from_histogram over their rum.scorecard_histograms bins,
-    summed per bin first (the aggregate keeps one entry per input row); it is
-    off by at most one bin width. Over a single group it is that group's exact
-    p75."""
-    key_list = "".join(f"{k}, " for k in keys)
-    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
-    p75s = ", ".join(f"max(p75) FILTER (WHERE metric = '{m}') AS {m}_p75" for m in METRICS)
-    histogram_p75s = f"""(
-        SELECT {key_list}{p75s}
-        FROM (SELECT {key_list}metric,
-                     rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75
-              FROM (SELECT {key_list}metric, bin_lower, bin_upper,
-                           sum(page_views)::bigint AS page_views
-                    FROM bins WHERE {where}
-                    GROUP BY {key_list}metric, bin_lower, bin_upper) per_bin
-              GROUP BY {key_list}metric) per_metric
-        {group_by}) h"""
-    join = f"LEFT JOIN {histogram_p75s} USING ({', '.join(keys)})" if keys else (
-        f"CROSS JOIN {histogram_p75s}")
+def _whole(in_period: str) -> str:
+    """The whole period's figures (or the previous one's), a row even without data."""
     return f"""
-    SELECT {"".join(f"t.{k}, " for k in keys)}{_figures_from_totals()}
-    FROM (SELECT {key_list}{_totals()}
-          FROM chosen WHERE {where} {group_by}) t
-    {join}"""
+        SELECT {_figures()}
+        FROM (VALUES ({in_period})) AS k(in_period)
+        LEFT JOIN sums t ON t.grain = {PERIOD} AND t.in_period = k.in_period"""
 
 
-# $1 site, $2 first day of the previous period, $3 first day, $4 last day,
-# $5 device class, $6 country (NULL: all).
-_FILTERS = "($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR country = $6)"
-_PERIOD_QUERY = f"""
+# Everything but the p75s, from the groups of rum.scorecard_daily: the
+# period's and the previous period's figures, the trend, the campaign table
+# and the filters' lists (every device class and country of the period).
+_COUNTS_QUERY = f"""
 WITH groups AS MATERIALIZED (
-    SELECT day, day >= $3 AS in_period, channel, utm_campaign, device_class, country,
+    SELECT day >= $3 AS in_period, day, channel, utm_campaign, device_class, country,
            channel <> '(no consent)' AS consented,
-           {_sums()}
+           {_counts()}
     FROM rum.scorecard_daily
-    WHERE site = $1 AND day BETWEEN $2 AND $4
+    WHERE {_PERIODS}
 ),
-chosen AS MATERIALIZED (
-    SELECT * FROM groups WHERE {_FILTERS}
-),
--- The chosen groups' bins, added up over device classes and countries: the
--- finest grain any figure below needs.
-bins AS MATERIALIZED (
-    SELECT day, day >= $3 AS in_period, channel, utm_campaign, metric, bin_lower, bin_upper,
-           sum(page_views)::bigint AS page_views
-    FROM rum.scorecard_histograms
-    WHERE site = $1 AND day BETWEEN $2 AND $4 AND metric IN ({", ".join(f"'{m}'" for m in METRICS)})
-      AND {_FILTERS}
-    GROUP BY day, channel, utm_campaign, metric, bin, bin_lower, bin_upper
+sums AS MATERIALIZED (
+    SELECT {_GRAIN},
+           {_sums()}
+    FROM groups
+    WHERE {_CHOSEN}
+    GROUP BY {_grouping_sets()}
 )
 SELECT json_build_object(
-    'current', (SELECT row_to_json(f) FROM ({_figures((), "in_period")}) f),
-    'previous', (SELECT row_to_json(f) FROM ({_figures((), "NOT in_period")}) f),
+    'current', (SELECT row_to_json(f) FROM ({_whole("true")}) f),
+    'previous', (SELECT row_to_json(f) FROM ({_whole("false")}) f),
     'trend', (SELECT coalesce(json_agg(f ORDER BY f.day), '[]') FROM (
-        {_figures(("day",), "in_period")}) f),
+        SELECT t.day, {_figures()}
+        FROM sums t WHERE t.grain = {DAY} AND t.in_period) f),
     'campaigns', (SELECT coalesce(json_agg(f ORDER BY f.page_views DESC, f.channel,
                                            f.utm_campaign), '[]') FROM (
-        SELECT c.*, c.page_views < {TOO_SMALL_PAGE_VIEWS} AS too_small FROM (
-            {_figures(("channel", "utm_campaign"), "in_period")}) c) f),
+        SELECT t.channel, t.utm_campaign, {_figures()},
+               t.page_views < {TOO_SMALL_PAGE_VIEWS} AS too_small
+        FROM sums t WHERE t.grain = {CAMPAIGN} AND t.in_period) f),
     'device_classes', (SELECT coalesce(json_agg(device_class ORDER BY n DESC, device_class), '[]')
         FROM (SELECT device_class, sum(page_views) AS n FROM groups WHERE in_period
               GROUP BY device_class) d),
@@ -237,6 +232,33 @@ SELECT json_build_object(
               GROUP BY country) c)
 )::text
 """
+
+
+def _p75_query(metric: str) -> str:
+    """One metric's p75 at every grain: rum.p75_from_histogram over the chosen
+    groups' rum.scorecard_histograms bins, each bin summed first (the aggregate
+    keeps an entry per row it is given). Off by at most one bin width.
+
+    One statement per metric, on connections of their own: reading the
+    histograms is most of the page's cost, and a metric's rows are its own, so
+    the three run side by side without reading anything twice. Rows are
+    grouped by bin number (the bounds are the same for every row of a bin)."""
+    return f"""
+SELECT grain, in_period, day, channel, utm_campaign,
+       rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75
+FROM (SELECT {_GRAIN}, bin, min(bin_lower) AS bin_lower, min(bin_upper) AS bin_upper,
+             sum(page_views)::bigint AS page_views
+      FROM (SELECT day >= $3 AS in_period, day, channel, utm_campaign, bin, bin_lower,
+                   bin_upper, page_views
+            FROM rum.scorecard_histograms
+            WHERE {_PERIODS} AND metric = '{metric}' AND {_CHOSEN}) AS chosen
+      GROUP BY {_grouping_sets("bin")}) AS per_bin
+WHERE in_period OR grain = {PERIOD}
+GROUP BY grain, in_period, day, channel, utm_campaign
+"""
+
+
+_P75_QUERIES = {metric: _p75_query(metric) for metric in METRICS}
 
 # Releases seen during the period, each beside the one before it (by
 # first_seen); release changes mark the trend charts. Page views without a
@@ -319,8 +341,29 @@ async def _reading(conn: asyncpg.Connection) -> AsyncIterator[None]:
         # jit off: compiling these wide aggregates costs more than it saves on
         # them. One round trip for both settings.
         await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}';"
-                           " SET LOCAL jit = off")
+                           f" SET LOCAL work_mem = '{WORK_MEM}'; SET LOCAL jit = off")
         yield
+
+
+def _add_p75s(figures: dict[str, Any], p75s: dict[str, list[asyncpg.Record]]) -> None:
+    """Each row of figures gets its p75s (None where no page view has the metric)."""
+    found: dict[tuple[Any, ...], dict[str, float]] = {}
+    for metric, rows in p75s.items():
+        for r in rows:
+            day = r["day"].isoformat() if r["day"] else None
+            key = (r["grain"], r["in_period"], day, r["channel"], r["utm_campaign"])
+            found.setdefault(key, {})[f"{metric}_p75"] = r["p75"]
+
+    def add(row: dict[str, Any], *key: Any) -> None:
+        values = found.get(key, {})
+        row.update({f"{m}_p75": values.get(f"{m}_p75") for m in METRICS})
+
+    add(figures["current"], PERIOD, True, None, None, None)
+    add(figures["previous"], PERIOD, False, None, None, None)
+    for row in figures["trend"]:
+        add(row, DAY, True, row["day"], None, None)
+    for row in figures["campaigns"]:
+        add(row, CAMPAIGN, True, None, row["channel"], row["utm_campaign"])
 
 
 def _every_day(trend: list[dict[str, Any]], filters: Filters) -> list[dict[str, Any]]:
@@ -355,29 +398,27 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
     if site is None:
         return answer | {"period": None, "releases": [], "speed": []}
 
-    # Three statements on three connections, side by side: the page waits for
-    # the slowest of them, not for their sum.
-    async def period() -> Any:
-        async with pool.acquire() as conn, _reading(conn):
-            text = await conn.fetchval(
-                _PERIOD_QUERY, site, filters.previous_first_day, filters.first_day,
-                filters.last_day, filters.device_class, filters.country)
-        figures = orjson.loads(text)
-        figures["trend"] = _every_day(figures["trend"], filters)
-        return figures
+    args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
+            filters.device_class, filters.country)
 
-    async def releases() -> list[dict[str, Any]]:
-        async with pool.acquire() as conn, _reading(conn):
-            rows = await conn.fetch(_RELEASES_QUERY, site, filters.first_day, filters.last_day)
-        return [_release_row(r) for r in rows]
+    # The statements run side by side on their own connections, longest
+    # first: the page waits for about the slowest of them, not their sum.
+    slots = asyncio.Semaphore(PARALLEL_STATEMENTS)
 
-    async def speed() -> list[dict[str, Any]]:
-        async with pool.acquire() as conn, _reading(conn):
-            rows = await conn.fetch(_SPEED_QUERY, site)
-        return [_speed_row(r) for r in rows]
+    async def run(method: str, sql: str, *values: Any) -> Any:
+        async with slots, pool.acquire() as conn, _reading(conn):
+            return await getattr(conn, method)(sql, *values)
 
-    period_figures, release_rows, speed_rows = await asyncio.gather(period(), releases(), speed())
-    return answer | {"period": period_figures, "releases": release_rows, "speed": speed_rows}
+    *per_metric, counts, releases, speed = await asyncio.gather(
+        *(run("fetch", _P75_QUERIES[metric], *args) for metric in METRICS),
+        run("fetchval", _COUNTS_QUERY, *args),
+        run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
+        run("fetch", _SPEED_QUERY, site))
+    figures = orjson.loads(counts)
+    _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
+    figures["trend"] = _every_day(figures["trend"], filters)
+    return answer | {"period": figures, "releases": [_release_row(r) for r in releases],
+                     "speed": [_speed_row(r) for r in speed]}
 
 
 class ScorecardCache:
