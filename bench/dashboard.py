@@ -1,7 +1,7 @@
 """How fast the shared scorecard loads over 30 days of one million page views.
 
-    python bench/dashboard.py [--page-views 1000000] [--days 30] [--rounds 5]
-                              [--rollup-lag-days 1] [--keep | --database NAME]
+    python bench/dashboard.py [--page-views 1000000] [--days 30] [--period-days DAYS]
+                              [--rounds 5] [--rollup-lag-days 1] [--keep | --database NAME]
 
 Creates a fresh database on the server in BINOME_DATABASE_URL (default: the
 local PostgreSQL), migrates it, COPYs synthetic beacons straight into
@@ -13,7 +13,10 @@ starts a collector and times GET /dashboard, its assets and GET
 /dashboard/data, which is what the page waits for: --rounds first loads (each
 after the collector's cache of the figures has expired, so each computes them;
 median and max reported), then one load served from that cache, then each of
-the endpoint's statements alone. The database is dropped at the end unless
+the endpoint's statements alone. The period is the last --period-days days
+(default: all --days; with --days 60 --page-views 2000000 --period-days 30 the
+previous period, which the page compares with, has data too, as on a site
+measured for a while). The database is dropped at the end unless
 --keep is given; --database NAME times an existing one (kept by an earlier
 run) instead of loading a new one. Results go to bench/results/dashboard.json.
 """
@@ -214,6 +217,7 @@ def time_dashboard(base: str, days: int, rounds: int) -> dict[str, Any]:
         "data_first_load_max_seconds": round(max(first), 3),
         "data_cached_seconds": round(cached, 3),
         "page_views_in_period": data["period"]["current"]["page_views"],
+        "page_views_in_previous_period": data["period"]["previous"]["page_views"],
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -250,6 +254,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--page-views", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--period-days", type=int,
+                        help="the period the page asks for: the last N days (default: --days)")
     parser.add_argument("--rounds", type=int, default=5, help="first loads to time")
     parser.add_argument("--rollup-lag-days", type=int, default=1,
                         help="days left live before today (BINOME_ROLLUP_LAG_DAYS)")
@@ -269,8 +275,9 @@ def main() -> None:
             await conn.close()
 
     url = _with_database(server, name)
+    period_days = args.period_days or args.days
     result: dict[str, Any] = {"page_views": args.page_views, "days": args.days,
-                              "rollup_lag_days": args.rollup_lag_days}
+                              "period_days": period_days, "rollup_lag_days": args.rollup_lag_days}
     if args.database is None:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     collector = None
@@ -282,10 +289,10 @@ def main() -> None:
         results_dir.mkdir(parents=True, exist_ok=True)
         collector = Collector(url, results_dir / "dashboard-collector.log",
                               dashboard_token=TOKEN)
-        result |= time_dashboard(collector.url, args.days, args.rounds)
+        result |= time_dashboard(collector.url, period_days, args.rounds)
         collector.stop()
         collector = None
-        result["statements_seconds"] = asyncio.run(time_queries(url, args.days))
+        result["statements_seconds"] = asyncio.run(time_queries(url, period_days))
         (results_dir / "dashboard.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     finally:
