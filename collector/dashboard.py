@@ -52,10 +52,11 @@ from collector.report import THRESHOLDS
 # one computation (a wall screen, a reload, a meeting where everyone opens the
 # link), so a crowd costs PostgreSQL one query, not one per viewer.
 CACHE_SECONDS = 30.0
-# The figures read rollups and one live day (well under a second for 30 days
-# of a million page views); a year of a busier site takes longer. Beyond this
-# something is wrong (a lock, a day never rolled up): the endpoint answers 503
-# rather than hold a connection the beacon writes need.
+# The figures read rollups, and page views only for the days not rolled up
+# yet (today and yesterday by default): about a second for 30 days of a
+# million page views (bench/dashboard.py), several for a year of a busy site.
+# Beyond this something is wrong (a lock, days never rolled up): the endpoint
+# answers 503 rather than hold connections the site registry needs.
 STATEMENT_TIMEOUT = "15s"
 # Enough to group a period's histogram rows in memory: with less, PostgreSQL
 # sorts them instead, several times slower (EXPLAIN ANALYZE at a million page
