@@ -122,22 +122,12 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
 METRICS = ("lcp", "inp", "cls")
 # Figures come at three grains, each a grouping set that
 # GROUPING(day, channel, utm_campaign) names: the whole period, one day of it
-# (the trend), one channel and campaign of it (the campaign table). Every set
-# is split by in_period: the previous period, for the changes, is read in the
-# same pass (only its whole-period rows are used).
+# (the trend), one channel and campaign of it (the campaign table); and the
+# whole previous period, for the changes (in_period false).
 PERIOD, DAY, CAMPAIGN = 0b111, 0b011, 0b100
-_GRAIN = "GROUPING(day, channel, utm_campaign) AS grain, in_period, day, channel, utm_campaign"
-
-
-def _grouping_sets(*extra: str) -> str:
-    tail = "".join(f", {column}" for column in extra)
-    return (f"GROUPING SETS ((in_period{tail}), (in_period, day{tail}),"
-            f" (in_period, channel, utm_campaign{tail}))")
-
 
 # $1 site, $2 first day of the previous period, $3 first day, $4 last day,
 # $5 device class, $6 country (NULL: all).
-_PERIODS = "site = $1 AND day BETWEEN $2 AND $4"
 _CHOSEN = "($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR country = $6)"
 
 
@@ -205,14 +195,15 @@ WITH groups AS MATERIALIZED (
            channel <> '(no consent)' AS consented,
            {_counts()}
     FROM rum.scorecard_daily
-    WHERE {_PERIODS}
+    WHERE site = $1 AND day BETWEEN $2 AND $4
 ),
 sums AS MATERIALIZED (
-    SELECT {_GRAIN},
+    SELECT GROUPING(day, channel, utm_campaign) AS grain, in_period, day, channel, utm_campaign,
            {_sums()}
     FROM groups
     WHERE {_CHOSEN}
-    GROUP BY {_grouping_sets()}
+    -- the previous period's groups are few: they go through every set
+    GROUP BY GROUPING SETS ((in_period), (in_period, day), (in_period, channel, utm_campaign))
 )
 SELECT json_build_object(
     'current', (SELECT row_to_json(f) FROM ({_whole("true")}) f),
@@ -236,25 +227,31 @@ SELECT json_build_object(
 
 
 def _p75_query(metric: str) -> str:
-    """One metric's p75 at every grain: rum.p75_from_histogram over the chosen
-    groups' rum.scorecard_histograms bins, each bin summed first (the aggregate
-    keeps an entry per row it is given). Off by at most one bin width.
+    """One metric's p75s at every grain of the period, and over the whole
+    previous period: rum.p75_from_histogram over the chosen groups'
+    rum.scorecard_histograms bins, each bin summed first (the aggregate keeps
+    an entry per row it is given). Off by at most one bin width.
 
     One statement per metric, on connections of their own: reading the
     histograms is most of the page's cost, and a metric's rows are its own, so
-    the three run side by side without reading anything twice. Rows are
+    the three run side by side without reading anything twice. The previous
+    period's rows are read apart, since they are only summed per bin. Rows are
     grouped by bin number (the bounds are the same for every row of a bin)."""
+    histograms = (f"FROM rum.scorecard_histograms WHERE site = $1 AND metric = '{metric}'"
+                  f" AND {_CHOSEN}")
+    bins = ("bin, min(bin_lower) AS bin_lower, min(bin_upper) AS bin_upper,"
+            " sum(page_views)::bigint AS page_views")
     return f"""
 SELECT grain, in_period, day, channel, utm_campaign,
        rum.p75_from_histogram(bin_lower, bin_upper, page_views) AS p75
-FROM (SELECT {_GRAIN}, bin, min(bin_lower) AS bin_lower, min(bin_upper) AS bin_upper,
-             sum(page_views)::bigint AS page_views
-      FROM (SELECT day >= $3 AS in_period, day, channel, utm_campaign, bin, bin_lower,
-                   bin_upper, page_views
-            FROM rum.scorecard_histograms
-            WHERE {_PERIODS} AND metric = '{metric}' AND {_CHOSEN}) AS chosen
-      GROUP BY {_grouping_sets("bin")}) AS per_bin
-WHERE in_period OR grain = {PERIOD}
+FROM (SELECT GROUPING(day, channel, utm_campaign) AS grain, true AS in_period, day, channel,
+             utm_campaign, {bins}
+      {histograms} AND day BETWEEN $3 AND $4
+      GROUP BY GROUPING SETS ((bin), (day, bin), (channel, utm_campaign, bin))
+      UNION ALL
+      SELECT {PERIOD}, false, NULL, NULL, NULL, {bins}
+      {histograms} AND day >= $2 AND day < $3
+      GROUP BY bin) AS per_bin
 GROUP BY grain, in_period, day, channel, utm_campaign
 """
 
