@@ -1,16 +1,24 @@
 """How fast the shared scorecard loads over 30 days of one million page views.
 
-    python bench/dashboard.py [--page-views 1000000] [--days 30] [--keep]
+    python bench/dashboard.py [--page-views 1000000] [--days 30] [--period-days DAYS]
+                              [--rounds 5] [--rollup-lag-days 1] [--keep | --database NAME]
 
 Creates a fresh database on the server in BINOME_DATABASE_URL (default: the
 local PostgreSQL), migrates it, COPYs synthetic beacons straight into
 binome.beacons (one or two beacons per page view, as the snippet sends them:
-the views fold them into page views), then starts a collector and times
-GET /dashboard, its assets and GET /dashboard/data, which is what the page
-waits for. The database is dropped at the end unless --keep is given.
-Results go to bench/results/dashboard.json. --what-if-materialized also times
-the endpoint's statements over copies of the views in plain tables: what the
-page would cost once the views read rollups instead of raw beacons.
+they are folded into page views as they are stored), then runs `binome
+maintain` as a running collector does every few minutes: every day but the
+last --rollup-lag-days and today is rolled up, those are computed live. Then it
+starts a collector and times GET /dashboard, its assets and GET
+/dashboard/data, which is what the page waits for: --rounds first loads (each
+after the collector's cache of the figures has expired, so each computes them;
+median and max reported), then one load served from that cache, then each of
+the endpoint's statements alone. The period is the last --period-days days
+(default: all --days; with --days 60 --page-views 2000000 --period-days 30 the
+previous period, which the page compares with, has data too, as on a site
+measured for a while). The database is dropped at the end unless
+--keep is given; --database NAME times an existing one (kept by an earlier
+run) instead of loading a new one. Results go to bench/results/dashboard.json.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import math
 import os
 import random
 import secrets
+import statistics
 import sys
 import time
 from decimal import Decimal
@@ -36,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector import db  # noqa: E402
+from collector import db, maintenance  # noqa: E402
 from collector.enrich import COLUMNS  # noqa: E402
 from tests.conftest import Collector  # noqa: E402
 
@@ -153,9 +162,28 @@ async def load(url: str, page_views: int, days: int) -> int:
         await conn.close()
 
 
-def time_dashboard(base: str, days: int) -> dict[str, Any]:
-    """The page and its assets, then GET /dashboard/data: first computed, then
-    again within the collector's cache (collector/dashboard.py: CACHE_SECONDS)."""
+async def roll_up(url: str, lag_days: int) -> float:
+    """`binome maintain`, as `binome serve` runs it every few minutes: closed
+    days rolled up, the last `lag_days` + today left live."""
+    conn = await db.connect(url)
+    try:
+        started = time.perf_counter()
+        report = await maintenance.maintain(conn, retention_months=25, rollup_lag_days=lag_days)
+        assert report is not None
+        await conn.execute("ANALYZE")
+        seconds = time.perf_counter() - started
+        print(f"maintain: {report.summary()}; + ANALYZE {seconds:.1f} s", flush=True)
+        return round(seconds, 1)
+    finally:
+        await conn.close()
+
+
+def time_dashboard(base: str, days: int, rounds: int) -> dict[str, Any]:
+    """The page and its assets, then GET /dashboard/data: `rounds` first loads,
+    each once the collector's cache of the last one has expired
+    (collector/dashboard.py: CACHE_SECONDS), then one load from that cache."""
+    from collector.dashboard import CACHE_SECONDS
+
     auth = {"Authorization": f"Bearer {TOKEN}"}
     today = dt.datetime.now(dt.UTC).date()
     period = {"site": SITE, "from": str(today - dt.timedelta(days=days - 1)), "to": str(today)}
@@ -166,77 +194,78 @@ def time_dashboard(base: str, days: int) -> dict[str, Any]:
                   for name in ("dashboard.js", "dashboard.css")]
         static_seconds = time.perf_counter() - started
         assert page.status_code == 200 and all(a.status_code == 200 for a in assets)
-        timings = []
-        for _ in range(2):
+
+        def load() -> tuple[float, Any]:
             started = time.perf_counter()
             response = client.get("/dashboard/data", params=period)
-            timings.append(time.perf_counter() - started)
             assert response.status_code == 200, response.text[:500]
-        data = response.json()
+            return time.perf_counter() - started, response.json()
+
+        first = []
+        for round_ in range(rounds):
+            if round_:
+                time.sleep(CACHE_SECONDS + 1)
+            seconds, data = load()
+            first.append(seconds)
+            print(f"first load {round_ + 1}/{rounds}: {seconds * 1000:.0f} ms "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+        cached, _ = load()
     return {
         "page_and_assets_seconds": round(static_seconds, 3),
-        "data_seconds": round(timings[0], 3),
-        "data_cached_seconds": round(timings[1], 3),
+        "data_first_load_seconds": [round(t, 3) for t in first],
+        "data_first_load_median_seconds": round(statistics.median(first), 3),
+        "data_first_load_max_seconds": round(max(first), 3),
+        "data_cached_seconds": round(cached, 3),
         "page_views_in_period": data["period"]["current"]["page_views"],
+        "page_views_in_previous_period": data["period"]["previous"]["page_views"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
-async def time_queries(url: str, days: int, schema: str = "rum") -> dict[str, float]:
-    """Each of the endpoint's statements alone, reading `schema` for the rum views."""
+async def time_queries(url: str, days: int) -> dict[str, float]:
+    """Each of the endpoint's statements alone, one after the other (the
+    endpoint runs them side by side on four connections)."""
     from collector import dashboard
 
     today = dt.datetime.now(dt.UTC).date()
     filters = dashboard.Filters(SITE, today - dt.timedelta(days=days - 1), today)
+    args = (SITE, filters.previous_first_day, filters.first_day, filters.last_day, None, None)
     statements = {
-        "period": (dashboard._PERIOD_QUERY, SITE, filters.previous_first_day,
-                   filters.first_day, filters.last_day, None, None),
+        "counts": (dashboard._COUNTS_QUERY, *args),
+        **{f"{metric}_p75": (sql, *args) for metric, sql in dashboard._P75_QUERIES.items()},
         "releases": (dashboard._RELEASES_QUERY, SITE, filters.first_day, filters.last_day),
         "speed": (dashboard._SPEED_QUERY, SITE),
     }
     conn = await asyncpg.connect(url)
     timings = {}
     try:
-        await conn.execute("SET statement_timeout = 0")
-        for name, (sql, *args) in statements.items():
+        await conn.execute(f"SET statement_timeout = 0; SET jit = off;"
+                           f" SET work_mem = '{dashboard.WORK_MEM}'")
+        for name, (sql, *statement_args) in statements.items():
             started = time.perf_counter()
-            await conn.fetch(sql.replace("rum.", f"{schema}."), *args)
+            await conn.fetch(sql, *statement_args)
             timings[name] = round(time.perf_counter() - started, 3)
     finally:
         await conn.close()
     return timings
 
 
-async def materialize(url: str) -> float:
-    """What-if: the views the dashboard reads copied into plain indexed tables of
-    schema `what_if`, roughly what rollups (issue 4) would give it to read."""
-    conn = await asyncpg.connect(url)
-    started = time.perf_counter()
-    try:
-        await conn.execute("SET statement_timeout = 0")
-        await conn.execute("CREATE SCHEMA what_if")
-        for view in ("page_views_enriched", "sessions", "release_comparison",
-                     "perf_vs_conversion", "sites", "ingest_health"):
-            await conn.execute(f"CREATE TABLE what_if.{view} AS SELECT * FROM rum.{view}")
-        await conn.execute("CREATE INDEX ON what_if.page_views_enriched (site, day)")
-        await conn.execute("CREATE INDEX ON what_if.sessions (site, sid)")
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
-    return round(time.perf_counter() - started, 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--page-views", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--what-if-materialized", action="store_true",
-                        help="also time the statements over the views copied into tables")
+    parser.add_argument("--period-days", type=int,
+                        help="the period the page asks for: the last N days (default: --days)")
+    parser.add_argument("--rounds", type=int, default=5, help="first loads to time")
+    parser.add_argument("--rollup-lag-days", type=int, default=1,
+                        help="days left live before today (BINOME_ROLLUP_LAG_DAYS)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", help="time this existing database instead of loading one")
     args = parser.parse_args()
 
     server = os.environ.get("BINOME_DATABASE_URL",
                             "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = "binome_bench_dashboard_" + secrets.token_hex(4)
+    name = args.database or "binome_bench_dashboard_" + secrets.token_hex(4)
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(server)
@@ -245,32 +274,31 @@ def main() -> None:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = _with_database(server, name)
+    period_days = args.period_days or args.days
+    result: dict[str, Any] = {"page_views": args.page_views, "days": args.days,
+                              "period_days": period_days, "rollup_lag_days": args.rollup_lag_days}
+    if args.database is None:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     collector = None
     try:
-        beacons = asyncio.run(load(url, args.page_views, args.days))
+        if args.database is None:
+            result["beacons"] = asyncio.run(load(url, args.page_views, args.days))
+            result["maintain_seconds"] = asyncio.run(roll_up(url, args.rollup_lag_days))
         results_dir = ROOT / "bench" / "results"
         results_dir.mkdir(parents=True, exist_ok=True)
         collector = Collector(url, results_dir / "dashboard-collector.log",
                               dashboard_token=TOKEN)
-        result: dict[str, Any] = {
-            "page_views": args.page_views, "beacons": beacons, "days": args.days,
-            **time_dashboard(collector.url, args.days),
-            "statements_seconds": asyncio.run(time_queries(url, args.days)),
-        }
+        result |= time_dashboard(collector.url, period_days, args.rounds)
         collector.stop()
         collector = None
-        if args.what_if_materialized:
-            result["what_if_copy_seconds"] = asyncio.run(materialize(url))
-            result["what_if_statements_seconds"] = asyncio.run(
-                time_queries(url, args.days, "what_if"))
+        result["statements_seconds"] = asyncio.run(time_queries(url, period_days))
         (results_dir / "dashboard.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     finally:
         if collector is not None:
             collector.stop()
-        if args.keep:
+        if args.keep or args.database:
             print(f"kept database {url}")
         else:
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -61,7 +61,8 @@ export const renderCampaigns = (data, f, t) => {
   const rows = [...data.period.campaigns];
   let sort = {key: 'page_views', descending: true};
   const body = h('tbody');
-  const headers = COLUMNS.map((column) => h('th', {scope: 'col', class: column.kind === 'text' ? 'text' : 'num', dataset: {sort: column.key}},
+  const headers = COLUMNS.map((column) => h('th', {scope: 'col', class: column.kind === 'text' ? 'text' : 'num', dataset: {sort: column.key},
+    title: column.key.endsWith('_p75') ? t('p75_help') : null},
     h('button', {type: 'button', onclick: () => {
       sort = {key: column.key, descending: sort.key === column.key ? !sort.descending : column.kind !== 'text'};
       draw();

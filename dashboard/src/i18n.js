@@ -34,7 +34,7 @@ export const LABELS = {
     cwv_help: 'page views whose LCP, INP and CLS are all good',
     conversion: 'Conversion rate',
     conversion_help: 'of sessions with consent converted',
-    p75_help: '75th percentile: 3 visitors in 4 got this or better',
+    p75_help: '75th percentile: 3 visitors in 4 got this or better. Read from daily histograms (so that it adds up over days and groups): within one bin of the exact value (100 ms for LCP, 10 ms for INP, 0.01 for CLS).',
     good: 'good',
     ni: 'needs improvement',
     poor: 'poor',
@@ -76,7 +76,7 @@ export const LABELS = {
     channel_referral: 'referral',
     no_consent: '(no consent)',
     none: '(none)',
-    footer: 'p75, good shares and thresholds as Chrome’s CrUX defines them (LCP ≤ 2.5 s, INP ≤ 200 ms, CLS ≤ 0.1 are good). Read from the rum views of PostgreSQL. Days are UTC days.',
+    footer: 'p75, good shares and thresholds as Chrome’s CrUX defines them (LCP ≤ 2.5 s, INP ≤ 200 ms, CLS ≤ 0.1 are good). Read from the rum views of PostgreSQL. Days are UTC days. The p75s of the tiles, trends and campaigns are estimated from daily histograms, which add up over days, devices, countries and campaigns: off by at most one bin (LCP 100 ms, INP 10 ms, CLS 0.01; wider beyond 10 s, 1 s and 1). Counts, shares and the releases’ p75s are exact.',
   },
   fr: {
     title: 'Tableau de bord partagé',
@@ -109,7 +109,7 @@ export const LABELS = {
     cwv_help: 'pages vues dont LCP, INP et CLS sont tous bons',
     conversion: 'Taux de conversion',
     conversion_help: 'des sessions avec consentement ont converti',
-    p75_help: '75e centile : 3 visiteurs sur 4 ont eu cette valeur ou mieux',
+    p75_help: '75e centile : 3 visiteurs sur 4 ont eu cette valeur ou mieux. Lu dans des histogrammes quotidiens (pour s’additionner sur plusieurs jours et groupes) : à une classe près de la valeur exacte (100 ms pour le LCP, 10 ms pour l’INP, 0,01 pour le CLS).',
     good: 'bon',
     ni: 'à améliorer',
     poor: 'mauvais',
@@ -151,7 +151,7 @@ export const LABELS = {
     channel_referral: 'sites référents',
     no_consent: '(sans consentement)',
     none: '(aucun)',
-    footer: 'p75, parts de bonnes valeurs et seuils tels que les définit CrUX de Chrome (LCP ≤ 2,5 s, INP ≤ 200 ms, CLS ≤ 0,1 sont bons). Lu dans les vues rum de PostgreSQL. Les jours sont des jours UTC.',
+    footer: 'p75, parts de bonnes valeurs et seuils tels que les définit CrUX de Chrome (LCP ≤ 2,5 s, INP ≤ 200 ms, CLS ≤ 0,1 sont bons). Lu dans les vues rum de PostgreSQL. Les jours sont des jours UTC. Les p75 des tuiles, des évolutions et des campagnes sont estimés à partir d’histogrammes quotidiens, qui s’additionnent sur les jours, appareils, pays et campagnes : à une classe près au plus (LCP 100 ms, INP 10 ms, CLS 0,01 ; plus large au-delà de 10 s, 1 s et 1). Les effectifs, les parts et les p75 des versions sont exacts.',
   },
 };
 

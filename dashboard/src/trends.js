@@ -104,7 +104,7 @@ export const renderTrends = (data, f, t, locale) => {
   return (/** @type {const} */ (['lcp', 'inp', 'cls'])).map((metric) => {
     const holder = h('div', {class: 'chart'});
     const figure = h('figure', {class: 'trend', dataset: {trend: metric}},
-      h('figcaption', null, t(metric), ' ', h('span', {class: 'muted'}, 'p75')), holder);
+      h('figcaption', {title: t('p75_help')}, t(metric), ' ', h('span', {class: 'muted'}, 'p75')), holder);
     // uPlot measures its holder: draw once the figure is in the page.
     requestAnimationFrame(() => chart(holder, {metric, days: data.period.trend, thresholds: data.thresholds[metric], marks, f, t, locale}));
     return figure;
