@@ -13,7 +13,8 @@ incoming_beacons ON CONFLICT DO NOTHING`; --collector-move uses
 collector/writer.py's statement instead, whose check for resends in other
 partitions reads the whole of today's partition (a hash anti join) and so
 costs more with every batch, which would swamp what this measures. Two streams per database, each with
-its own connection and the same beacons under other ids: one folded by the
+its own connection and the same beacons under other ids (--preload stores a
+day's page views first): one folded by the
 trigger, one without it (session_replication_role = replica). Batches of all
 streams are interleaved, so the load of the machine weighs on each alike.
 
@@ -123,6 +124,8 @@ async def main() -> int:
     parser.add_argument("--sql-dir", action="append", type=Path,
                         help="migrations and views to measure (repeatable)")
     parser.add_argument("--orders", default="whole,arrival")
+    parser.add_argument("--preload", type=int, default=0,
+                        help="page views stored today first (100,000-beacon statements)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--collector-move", action="store_true",
                         help="move batches with collector/writer.py's statement")
@@ -152,6 +155,19 @@ async def main() -> int:
             await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
             await conn.execute("SELECT binome.ensure_beacon_partition($1)",
                                day + dt.timedelta(days=1))
+
+        if args.preload:
+            rows = list(day_rows(random.Random(args.seed + 1), day, args.preload, 29))
+            for conn in conns:
+                started = time.perf_counter()
+                for i in range(0, len(rows), 100_000):
+                    await conn.copy_records_to_table("beacons", schema_name="binome",
+                                                     records=relabel(rows[i:i + 100_000], "p"),
+                                                     columns=COLUMNS)
+                await conn.execute("VACUUM ANALYZE")
+                print(f"preloaded {len(rows):,} beacons in {time.perf_counter() - started:.0f} s",
+                      flush=True)
+            del rows
 
         # ~2.3 beacons per page view.
         base = list(day_rows(random.Random(args.seed), day, int(args.beacons / 2.3), 29))

@@ -33,7 +33,7 @@ CREATE OR REPLACE FUNCTION binome.refold_page_views(
 ) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
-    t_sites text[]; t_pvs text[]; t_firsts date[]; t_lasts date[];
+    t_sites text[]; t_pvs text[]; t_days date[];  -- (page view, day) to read
     lo date; hi date;
     o_rows binome.page_views[];             -- the page views folded before, as they were
     o_sites text[]; o_days date[];
@@ -49,22 +49,32 @@ BEGIN
     SELECT DISTINCT s FROM unnest(p_sites) AS s
     ON CONFLICT DO NOTHING;
 
-    -- The days to read: the new beacons' and those of the beacons folded before.
-    SELECT array_agg(t.site), array_agg(t.pv),
-           array_agg(least(t.first_day, p.day)), array_agg(greatest(t.last_day, p.last_day)),
-           min(least(t.first_day, p.day)), max(greatest(t.last_day, p.last_day)),
-           array_agg(p) FILTER (WHERE p.pv IS NOT NULL),
-           array_agg(p.site) FILTER (WHERE p.pv IS NOT NULL),
-           array_agg(p.day) FILTER (WHERE p.pv IS NOT NULL)
-      INTO t_sites, t_pvs, t_firsts, t_lasts, lo, hi, o_rows, o_sites, o_days
-      FROM (SELECT site, pv, min(first_day) AS first_day, max(last_day) AS last_day
-              FROM unnest(p_sites, p_pvs, p_first_days, p_last_days)
-                   AS u(site, pv, first_day, last_day)
-             GROUP BY site, pv) AS t
-      -- One index lookup per page view (OFFSET 0 keeps it a lookup).
-      LEFT JOIN LATERAL (
-          SELECT * FROM binome.page_views p WHERE p.site = t.site AND p.pv = t.pv OFFSET 0
-      ) AS p ON true;
+    -- The page views to fold, each with the days to read (the new beacons' and
+    -- those of the beacons folded before), and the page views as they were.
+    WITH t AS (
+        SELECT u.site, u.pv, p.old,
+               least(u.first_day, (p.old).day) AS first_day,
+               greatest(u.last_day, (p.old).last_day) AS last_day
+        FROM (SELECT site, pv, min(first_day) AS first_day, max(last_day) AS last_day
+                FROM unnest(p_sites, p_pvs, p_first_days, p_last_days)
+                     AS u(site, pv, first_day, last_day)
+               GROUP BY site, pv) AS u
+        -- One index lookup per page view (OFFSET 0 keeps it a lookup).
+        LEFT JOIN LATERAL (
+            SELECT p AS old FROM binome.page_views p WHERE p.site = u.site AND p.pv = u.pv OFFSET 0
+        ) AS p ON true
+    ), w AS (
+        SELECT t.site, t.pv, d::date AS day
+        FROM t CROSS JOIN LATERAL generate_series(t.first_day, t.last_day, interval '1 day') AS d
+    )
+    SELECT w.sites, w.pvs, w.days, w.lo, w.hi, o.rows, o.sites, o.days
+      INTO t_sites, t_pvs, t_days, lo, hi, o_rows, o_sites, o_days
+      FROM (SELECT array_agg(site) AS sites, array_agg(pv) AS pvs, array_agg(day) AS days,
+                   min(day) AS lo, max(day) AS hi
+              FROM w) AS w,
+           (SELECT array_agg(old) AS rows, array_agg((old).site) AS sites,
+                   array_agg((old).day) AS days
+              FROM t WHERE (old).pv IS NOT NULL) AS o;
     IF t_sites IS NULL THEN
         RETURN 0;
     END IF;
@@ -74,9 +84,7 @@ BEGIN
     -- day, pv), the primary key's prefix.
     EXECUTE format($q$
         WITH wanted AS (
-            SELECT t.site, t.pv, d::date AS day
-            FROM unnest($1::text[], $2::text[], $3::date[], $4::date[]) AS t(site, pv, first_day, last_day)
-            CROSS JOIN LATERAL generate_series(t.first_day, t.last_day, interval '1 day') AS d
+            SELECT * FROM unnest($1::text[], $2::text[], $3::date[]) AS w(site, pv, day)
         ), beacons AS (
             -- Per page view, the seq whose value each column takes.
             SELECT b.*,
@@ -185,10 +193,12 @@ BEGIN
                 fcp = excluded.fcp, ttfb = excluded.ttfb, converted = excluded.converted,
                 revenue = excluded.revenue, beacons = excluded.beacons
             RETURNING p.site, p.pv, p.sid, p.day, p.t0, p.received_at, p.consent, p.channel,
-                      p.utm_campaign, p.converted, p.revenue, p.release, p.device_class, p.country
+                      p.utm_campaign, p.converted, p.revenue, p.release, p.device_class,
+                      p.country, p.path, p.lcp, p.inp, p.cls, p.fcp, p.ttfb
         ), compared AS (
-            -- What a session's columns depend on (the statement below), before and after.
-            SELECT s.site, s.pv, s.sid, s.day, old.sid AS old_sid, old.day AS old_day,
+            -- What a session's columns depend on (the facts statement below), before
+            -- and after.
+            SELECT s.*, old.sid AS old_sid, old.day AS old_day,
                    old.pv IS NULL
                    OR (s.sid, s.day, s.t0, s.received_at, s.consent, s.channel, s.utm_campaign,
                        s.converted, s.revenue, s.release, s.device_class, s.country)
@@ -197,20 +207,42 @@ BEGIN
                        old.utm_campaign, old.converted, old.revenue, old.release,
                        old.device_class, old.country) AS session_changed
             FROM stored s
-            LEFT JOIN unnest($5::binome.page_views[]) AS old ON old.site = s.site AND old.pv = s.pv
+            LEFT JOIN unnest($4::binome.page_views[]) AS old ON old.site = s.site AND old.pv = s.pv
+        ), recompute AS (
+            -- Sessions whose columns must be computed again: the old session of a
+            -- page view that left it, too.
+            SELECT site, sid FROM compared WHERE session_changed
+            UNION
+            SELECT site, old_sid FROM compared WHERE old_sid <> sid
+        ), alone AS (
+            -- Folded page views of the other sessions: their own columns in
+            -- page_view_facts, their session's as they are.
+            INSERT INTO binome.page_view_facts AS f (
+                site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                lcp, inp, cls, fcp, ttfb, converted, revenue)
+            SELECT c.site, c.day, c.pv, c.sid, c.received_at, c.consent, c.path, c.release,
+                   c.device_class, c.country, c.lcp, c.inp, c.cls, c.fcp, c.ttfb, c.converted,
+                   c.revenue
+            FROM compared c
+            WHERE NOT EXISTS (SELECT FROM recompute r WHERE r.site = c.site AND r.sid = c.sid)
+            ORDER BY c.site, c.day, c.pv
+            ON CONFLICT (site, day, pv) DO UPDATE SET
+                sid = excluded.sid, received_at = excluded.received_at,
+                consent = excluded.consent, path = excluded.path, release = excluded.release,
+                device_class = excluded.device_class, country = excluded.country,
+                lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
+                ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue
         )
-        SELECT count(*)::int, array_agg(site), array_agg(pv), array_agg(day),
-               array_agg(site) FILTER (WHERE session_changed)
-                   || coalesce(array_agg(site) FILTER (WHERE old_sid <> sid), '{}'),
-               array_agg(sid) FILTER (WHERE session_changed)
-                   || coalesce(array_agg(old_sid) FILTER (WHERE old_sid <> sid), '{}'),
-               array_agg(site) FILTER (WHERE old_day <> day),
-               array_agg(pv) FILTER (WHERE old_day <> day),
-               array_agg(old_day) FILTER (WHERE old_day <> day)
-        FROM compared
+        SELECT (SELECT count(*)::int FROM compared),
+               (SELECT array_agg(site) FROM compared), (SELECT array_agg(pv) FROM compared),
+               (SELECT array_agg(day) FROM compared),
+               (SELECT array_agg(site) FROM recompute), (SELECT array_agg(sid) FROM recompute),
+               (SELECT array_agg(site) FILTER (WHERE old_day <> day) FROM compared),
+               (SELECT array_agg(pv) FILTER (WHERE old_day <> day) FROM compared),
+               (SELECT array_agg(old_day) FILTER (WHERE old_day <> day) FROM compared)
     $q$, lo, hi)
     INTO folded, n_sites, n_pvs, n_days, s_sites, s_sids, m_sites, m_pvs, m_days
-    USING t_sites, t_pvs, t_firsts, t_lasts, o_rows;
+    USING t_sites, t_pvs, t_days, o_rows;
 
     -- A page view whose day moved (a beacon with an earlier day) leaves its old
     -- facts row behind: remove it (rare; the days as literals prune partitions).
@@ -231,147 +263,129 @@ BEGIN
     -- row is written with its own columns, and with its session's when they
     -- differ from the stored ones; another page view's row when its session's
     -- columns differ.
-    WITH sessions AS (
-        SELECT DISTINCT u.site, u.sid FROM unnest(s_sites, s_sids) AS u(site, sid)
-    ), refolded AS (
-        SELECT u.site, u.pv FROM unnest(n_sites, n_pvs) AS u(site, pv)
-    ), members AS (
-        -- Index lookups (OFFSET 0 keeps them so whatever the statistics say).
-        SELECT p.*
-        FROM sessions s
-        CROSS JOIN LATERAL (
-            SELECT p.site, p.day, p.pv, p.sid, p.received_at, p.consent, p.path, p.release,
-                   p.device_class, p.country, p.lcp, p.inp, p.cls, p.fcp, p.ttfb, p.converted,
-                   p.revenue, p.t0, p.channel, p.utm_campaign
-            FROM binome.page_views p
-            WHERE p.site = s.site AND p.sid = s.sid
-            OFFSET 0
-        ) AS p
-    ), per_session AS (
-        SELECT m.*,
-            first_value(m.pv) OVER ordered AS landing_pv,
-            first_value(CASE WHEN m.consent = 'marketing' THEN coalesce(m.channel, '(none)')
-                             ELSE '(no consent)' END) OVER ordered AS session_channel,
-            first_value(CASE WHEN m.consent = 'marketing' THEN coalesce(m.utm_campaign, '(none)')
-                             ELSE '(no consent)' END) OVER ordered AS session_campaign,
-            count(*) OVER whole AS session_page_views,
-            bool_or(coalesce(m.converted, false)) OVER whole AS session_converted,
-            sum(m.revenue) OVER whole AS session_revenue
-        FROM members m
-        WINDOW whole AS (PARTITION BY m.site, m.sid),
-               ordered AS (PARTITION BY m.site, m.sid ORDER BY m.t0 NULLS LAST, m.received_at, m.pv)
-    ), derived AS (
-        SELECT d.*,
-            d.pv = d.landing_pv AS is_landing,
-            CASE WHEN d.consent = 'marketing' THEN d.session_channel ELSE '(no consent)' END AS group_channel,
-            CASE WHEN d.consent = 'marketing' THEN d.session_campaign ELSE '(no consent)' END AS group_campaign
-        FROM per_session d
-    ), flagged AS (
-        SELECT d.*,
-            row_number() OVER (
-                PARTITION BY site, sid, day, group_channel, group_campaign,
-                             coalesce(device_class, '(none)'), coalesce(country, '(none)')
-                ORDER BY pv) = 1 AS first_in_group,
-            consent = 'marketing' AND row_number() OVER (
-                PARTITION BY site, sid, coalesce(release, '(none)'), consent = 'marketing'
-                ORDER BY day, pv) = 1 AS first_in_release,
-            (site, pv) IN (SELECT site, pv FROM refolded) AS refolded
-        FROM derived d
-    ), alone AS (
-        -- Folded page views whose session needs no recompute: their own columns.
-        INSERT INTO binome.page_view_facts AS f (
-            site, day, pv, sid, received_at, consent, path, release, device_class, country,
-            lcp, inp, cls, fcp, ttfb, converted, revenue)
-        SELECT p.site, p.day, p.pv, p.sid, p.received_at, p.consent, p.path, p.release,
-               p.device_class, p.country, p.lcp, p.inp, p.cls, p.fcp, p.ttfb, p.converted,
-               p.revenue
-        FROM refolded r
-        CROSS JOIN LATERAL (
-            SELECT * FROM binome.page_views p WHERE p.site = r.site AND p.pv = r.pv OFFSET 0
-        ) AS p
-        WHERE NOT (p.site, p.sid) IN (SELECT site, sid FROM sessions)
-        ORDER BY p.site, p.day, p.pv
-        ON CONFLICT (site, day, pv) DO UPDATE SET
-            sid = excluded.sid, received_at = excluded.received_at,
-            consent = excluded.consent, path = excluded.path, release = excluded.release,
-            device_class = excluded.device_class, country = excluded.country,
-            lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
-            ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue
-    ), own AS (
-        -- Folded page views of recomputed sessions.
-        INSERT INTO binome.page_view_facts AS f (
-            site, day, pv, sid, received_at, consent, path, release, device_class, country,
-            lcp, inp, cls, fcp, ttfb, converted, revenue,
-            is_landing, session_channel, session_campaign, session_page_views,
-            session_converted, session_revenue, group_channel, group_campaign,
-            first_in_group, first_in_release)
-        SELECT site, day, pv, sid, received_at, consent, path, release, device_class, country,
-               lcp, inp, cls, fcp, ttfb, converted, revenue,
-               is_landing, session_channel, session_campaign, session_page_views,
-               session_converted, session_revenue, group_channel, group_campaign,
-               first_in_group, first_in_release
-        FROM flagged
-        WHERE refolded
-        ORDER BY site, day, pv
-        ON CONFLICT (site, day, pv) DO UPDATE SET
-            sid = excluded.sid, received_at = excluded.received_at,
-            consent = excluded.consent, path = excluded.path, release = excluded.release,
-            device_class = excluded.device_class, country = excluded.country,
-            lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
-            ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue,
-            is_landing = excluded.is_landing, session_channel = excluded.session_channel,
-            session_campaign = excluded.session_campaign,
-            session_page_views = excluded.session_page_views,
-            session_converted = excluded.session_converted,
-            group_channel = excluded.group_channel, group_campaign = excluded.group_campaign,
-            first_in_group = excluded.first_in_group, first_in_release = excluded.first_in_release,
-            -- 0002 wrote the session's columns only when one differed: the same
-            -- but for a revenue equal in value and not in scale (49.9, 49.90).
-            session_revenue = CASE
-                WHEN (f.is_landing, f.session_channel, f.session_campaign,
-                      f.session_page_views, f.session_converted, f.session_revenue,
-                      f.group_channel, f.group_campaign, f.first_in_group, f.first_in_release)
-                     IS DISTINCT FROM
-                     (excluded.is_landing, excluded.session_channel, excluded.session_campaign,
-                      excluded.session_page_views, excluded.session_converted,
-                      excluded.session_revenue, excluded.group_channel, excluded.group_campaign,
-                      excluded.first_in_group, excluded.first_in_release)
-                THEN excluded.session_revenue ELSE f.session_revenue END
-    ), others AS (
-        -- The other page views of recomputed sessions, when their session's columns changed.
-        INSERT INTO binome.page_view_facts AS f (
-            site, day, pv, sid, received_at, consent, path, release, device_class, country,
-            lcp, inp, cls, fcp, ttfb, converted, revenue,
-            is_landing, session_channel, session_campaign, session_page_views,
-            session_converted, session_revenue, group_channel, group_campaign,
-            first_in_group, first_in_release)
-        SELECT site, day, pv, sid, received_at, consent, path, release, device_class, country,
-               lcp, inp, cls, fcp, ttfb, converted, revenue,
-               is_landing, session_channel, session_campaign, session_page_views,
-               session_converted, session_revenue, group_channel, group_campaign,
-               first_in_group, first_in_release
-        FROM flagged
-        WHERE NOT refolded
-        ORDER BY site, day, pv
-        ON CONFLICT (site, day, pv) DO UPDATE SET
-            is_landing = excluded.is_landing, session_channel = excluded.session_channel,
-            session_campaign = excluded.session_campaign,
-            session_page_views = excluded.session_page_views,
-            session_converted = excluded.session_converted,
-            session_revenue = excluded.session_revenue,
-            group_channel = excluded.group_channel, group_campaign = excluded.group_campaign,
-            first_in_group = excluded.first_in_group, first_in_release = excluded.first_in_release
-        WHERE (f.is_landing, f.session_channel, f.session_campaign, f.session_page_views,
-               f.session_converted, f.session_revenue, f.group_channel, f.group_campaign,
-               f.first_in_group, f.first_in_release)
-              IS DISTINCT FROM
-              (excluded.is_landing, excluded.session_channel, excluded.session_campaign,
-               excluded.session_page_views, excluded.session_converted,
-               excluded.session_revenue, excluded.group_channel, excluded.group_campaign,
-               excluded.first_in_group, excluded.first_in_release)
-        RETURNING f.site, f.day
-    )
-    SELECT array_agg(site), array_agg(day) INTO u_sites, u_days FROM others;
+    IF s_sites IS NOT NULL THEN
+        WITH sessions AS (
+            SELECT DISTINCT u.site, u.sid FROM unnest(s_sites, s_sids) AS u(site, sid)
+        ), refolded AS (
+            SELECT u.site, u.pv FROM unnest(n_sites, n_pvs) AS u(site, pv)
+        ), members AS (
+            -- Index lookups (OFFSET 0 keeps them so whatever the statistics say).
+            SELECT p.*
+            FROM sessions s
+            CROSS JOIN LATERAL (
+                SELECT p.site, p.day, p.pv, p.sid, p.received_at, p.consent, p.path, p.release,
+                       p.device_class, p.country, p.lcp, p.inp, p.cls, p.fcp, p.ttfb, p.converted,
+                       p.revenue, p.t0, p.channel, p.utm_campaign
+                FROM binome.page_views p
+                WHERE p.site = s.site AND p.sid = s.sid
+                OFFSET 0
+            ) AS p
+        ), per_session AS (
+            SELECT m.*,
+                first_value(m.pv) OVER ordered AS landing_pv,
+                first_value(CASE WHEN m.consent = 'marketing' THEN coalesce(m.channel, '(none)')
+                                 ELSE '(no consent)' END) OVER ordered AS session_channel,
+                first_value(CASE WHEN m.consent = 'marketing' THEN coalesce(m.utm_campaign, '(none)')
+                                 ELSE '(no consent)' END) OVER ordered AS session_campaign,
+                count(*) OVER whole AS session_page_views,
+                bool_or(coalesce(m.converted, false)) OVER whole AS session_converted,
+                sum(m.revenue) OVER whole AS session_revenue
+            FROM members m
+            WINDOW whole AS (PARTITION BY m.site, m.sid),
+                   ordered AS (PARTITION BY m.site, m.sid ORDER BY m.t0 NULLS LAST, m.received_at, m.pv)
+        ), derived AS (
+            SELECT d.*,
+                d.pv = d.landing_pv AS is_landing,
+                CASE WHEN d.consent = 'marketing' THEN d.session_channel ELSE '(no consent)' END AS group_channel,
+                CASE WHEN d.consent = 'marketing' THEN d.session_campaign ELSE '(no consent)' END AS group_campaign
+            FROM per_session d
+        ), flagged AS (
+            SELECT d.*,
+                row_number() OVER (
+                    PARTITION BY site, sid, day, group_channel, group_campaign,
+                                 coalesce(device_class, '(none)'), coalesce(country, '(none)')
+                    ORDER BY pv) = 1 AS first_in_group,
+                consent = 'marketing' AND row_number() OVER (
+                    PARTITION BY site, sid, coalesce(release, '(none)'), consent = 'marketing'
+                    ORDER BY day, pv) = 1 AS first_in_release,
+                (site, pv) IN (SELECT site, pv FROM refolded) AS refolded
+            FROM derived d
+        ), own AS (
+            -- Folded page views of recomputed sessions.
+            INSERT INTO binome.page_view_facts AS f (
+                site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                lcp, inp, cls, fcp, ttfb, converted, revenue,
+                is_landing, session_channel, session_campaign, session_page_views,
+                session_converted, session_revenue, group_channel, group_campaign,
+                first_in_group, first_in_release)
+            SELECT site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                   lcp, inp, cls, fcp, ttfb, converted, revenue,
+                   is_landing, session_channel, session_campaign, session_page_views,
+                   session_converted, session_revenue, group_channel, group_campaign,
+                   first_in_group, first_in_release
+            FROM flagged
+            WHERE refolded
+            ORDER BY site, day, pv
+            ON CONFLICT (site, day, pv) DO UPDATE SET
+                sid = excluded.sid, received_at = excluded.received_at,
+                consent = excluded.consent, path = excluded.path, release = excluded.release,
+                device_class = excluded.device_class, country = excluded.country,
+                lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
+                ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue,
+                is_landing = excluded.is_landing, session_channel = excluded.session_channel,
+                session_campaign = excluded.session_campaign,
+                session_page_views = excluded.session_page_views,
+                session_converted = excluded.session_converted,
+                group_channel = excluded.group_channel, group_campaign = excluded.group_campaign,
+                first_in_group = excluded.first_in_group, first_in_release = excluded.first_in_release,
+                -- 0002 wrote the session's columns only when one differed: the same
+                -- but for a revenue equal in value and not in scale (49.9, 49.90).
+                session_revenue = CASE
+                    WHEN (f.is_landing, f.session_channel, f.session_campaign,
+                          f.session_page_views, f.session_converted, f.session_revenue,
+                          f.group_channel, f.group_campaign, f.first_in_group, f.first_in_release)
+                         IS DISTINCT FROM
+                         (excluded.is_landing, excluded.session_channel, excluded.session_campaign,
+                          excluded.session_page_views, excluded.session_converted,
+                          excluded.session_revenue, excluded.group_channel, excluded.group_campaign,
+                          excluded.first_in_group, excluded.first_in_release)
+                    THEN excluded.session_revenue ELSE f.session_revenue END
+        ), others AS (
+            -- The other page views of recomputed sessions, when their session's columns changed.
+            INSERT INTO binome.page_view_facts AS f (
+                site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                lcp, inp, cls, fcp, ttfb, converted, revenue,
+                is_landing, session_channel, session_campaign, session_page_views,
+                session_converted, session_revenue, group_channel, group_campaign,
+                first_in_group, first_in_release)
+            SELECT site, day, pv, sid, received_at, consent, path, release, device_class, country,
+                   lcp, inp, cls, fcp, ttfb, converted, revenue,
+                   is_landing, session_channel, session_campaign, session_page_views,
+                   session_converted, session_revenue, group_channel, group_campaign,
+                   first_in_group, first_in_release
+            FROM flagged
+            WHERE NOT refolded
+            ORDER BY site, day, pv
+            ON CONFLICT (site, day, pv) DO UPDATE SET
+                is_landing = excluded.is_landing, session_channel = excluded.session_channel,
+                session_campaign = excluded.session_campaign,
+                session_page_views = excluded.session_page_views,
+                session_converted = excluded.session_converted,
+                session_revenue = excluded.session_revenue,
+                group_channel = excluded.group_channel, group_campaign = excluded.group_campaign,
+                first_in_group = excluded.first_in_group, first_in_release = excluded.first_in_release
+            WHERE (f.is_landing, f.session_channel, f.session_campaign, f.session_page_views,
+                   f.session_converted, f.session_revenue, f.group_channel, f.group_campaign,
+                   f.first_in_group, f.first_in_release)
+                  IS DISTINCT FROM
+                  (excluded.is_landing, excluded.session_channel, excluded.session_campaign,
+                   excluded.session_page_views, excluded.session_converted,
+                   excluded.session_revenue, excluded.group_channel, excluded.group_campaign,
+                   excluded.first_in_group, excluded.first_in_release)
+            RETURNING f.site, f.day
+        )
+        SELECT array_agg(site), array_agg(day) INTO u_sites, u_days FROM others;
+    END IF;
 
     -- Rolled-up days whose page views changed are computed live until rolled
     -- up again: the days of the folded page views, before and after, and those
