@@ -14,7 +14,8 @@ collector/writer.py's statement instead, whose check for resends in other
 partitions reads the whole of today's partition (a hash anti join) and so
 costs more with every batch, which would swamp what this measures. Two streams per database, each with
 its own connection and the same beacons under other ids (--preload stores a
-day's page views first): one folded by the
+day's page views first, --past-days creates the partitions a retention of
+that many days keeps): one folded by the
 trigger, one without it (session_replication_role = replica). Batches of all
 streams are interleaved, so the load of the machine weighs on each alike.
 
@@ -126,6 +127,8 @@ async def main() -> int:
     parser.add_argument("--orders", default="whole,arrival")
     parser.add_argument("--preload", type=int, default=0,
                         help="page views stored today first (100,000-beacon statements)")
+    parser.add_argument("--past-days", type=int, default=0,
+                        help="daily partitions (empty) before today, as retention keeps")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--collector-move", action="store_true",
                         help="move batches with collector/writer.py's statement")
@@ -152,9 +155,9 @@ async def main() -> int:
             await db.migrate(conn, sql_dir)
             for site, _ in SITES:
                 await db.add_site(conn, site, [])
-            await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
-            await conn.execute("SELECT binome.ensure_beacon_partition($1)",
-                               day + dt.timedelta(days=1))
+            for n in range(-args.past_days, 2):
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)",
+                                   day + dt.timedelta(days=n))
 
         if args.preload:
             rows = list(day_rows(random.Random(args.seed + 1), day, args.preload, 29))

@@ -28,6 +28,14 @@
 --   * Only the statement that reads beacons is planned again on each call
 --     (its day bounds as literals prune the partitions); the others are
 --     static, planned once per session.
+-- What a page view's session columns depend on (see `compared` below), as it
+-- was before a fold.
+CREATE TYPE binome.fold_session_inputs AS (
+    site text, pv text, sid text, day date, t0 timestamptz, received_at timestamptz,
+    consent text, channel text, utm_campaign text, converted boolean, revenue numeric,
+    release text, device_class text, country text
+);
+
 CREATE OR REPLACE FUNCTION binome.refold_page_views(
     p_sites text[], p_pvs text[], p_first_days date[], p_last_days date[]
 ) RETURNS integer
@@ -35,7 +43,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit 
 DECLARE
     t_sites text[]; t_pvs text[]; t_days date[];  -- (page view, day) to read
     lo date; hi date;
-    o_rows binome.page_views[];             -- the page views folded before, as they were
+    o_rows binome.fold_session_inputs[];    -- the page views folded before, as they were
     o_sites text[]; o_days date[];
     n_sites text[]; n_pvs text[]; n_days date[];  -- the page views folded now
     s_sites text[]; s_sids text[];          -- sessions to recompute
@@ -50,18 +58,24 @@ BEGIN
     ON CONFLICT DO NOTHING;
 
     -- The page views to fold, each with the days to read (the new beacons' and
-    -- those of the beacons folded before), and the page views as they were.
+    -- those of the beacons folded before), and what their sessions depend on
+    -- as it was.
     WITH t AS (
         SELECT u.site, u.pv, p.old,
                least(u.first_day, (p.old).day) AS first_day,
-               greatest(u.last_day, (p.old).last_day) AS last_day
+               greatest(u.last_day, p.last_day) AS last_day
         FROM (SELECT site, pv, min(first_day) AS first_day, max(last_day) AS last_day
                 FROM unnest(p_sites, p_pvs, p_first_days, p_last_days)
                      AS u(site, pv, first_day, last_day)
                GROUP BY site, pv) AS u
         -- One index lookup per page view (OFFSET 0 keeps it a lookup).
         LEFT JOIN LATERAL (
-            SELECT p AS old FROM binome.page_views p WHERE p.site = u.site AND p.pv = u.pv OFFSET 0
+            SELECT ROW(p.site, p.pv, p.sid, p.day, p.t0, p.received_at, p.consent, p.channel,
+                       p.utm_campaign, p.converted, p.revenue, p.release, p.device_class,
+                       p.country)::binome.fold_session_inputs AS old,
+                   p.last_day
+            FROM binome.page_views p
+            WHERE p.site = u.site AND p.pv = u.pv OFFSET 0
         ) AS p ON true
     ), w AS (
         SELECT t.site, t.pv, d::date AS day
@@ -207,7 +221,8 @@ BEGIN
                        old.utm_campaign, old.converted, old.revenue, old.release,
                        old.device_class, old.country) AS session_changed
             FROM stored s
-            LEFT JOIN unnest($4::binome.page_views[]) AS old ON old.site = s.site AND old.pv = s.pv
+            LEFT JOIN unnest($4::binome.fold_session_inputs[]) AS old
+                   ON old.site = s.site AND old.pv = s.pv
         ), recompute AS (
             -- Sessions whose columns must be computed again: the old session of a
             -- page view that left it, too.
@@ -233,13 +248,12 @@ BEGIN
                 lcp = excluded.lcp, inp = excluded.inp, cls = excluded.cls, fcp = excluded.fcp,
                 ttfb = excluded.ttfb, converted = excluded.converted, revenue = excluded.revenue
         )
-        SELECT (SELECT count(*)::int FROM compared),
-               (SELECT array_agg(site) FROM compared), (SELECT array_agg(pv) FROM compared),
-               (SELECT array_agg(day) FROM compared),
+        SELECT count(*)::int, array_agg(site), array_agg(pv), array_agg(day),
                (SELECT array_agg(site) FROM recompute), (SELECT array_agg(sid) FROM recompute),
-               (SELECT array_agg(site) FILTER (WHERE old_day <> day) FROM compared),
-               (SELECT array_agg(pv) FILTER (WHERE old_day <> day) FROM compared),
-               (SELECT array_agg(old_day) FILTER (WHERE old_day <> day) FROM compared)
+               array_agg(site) FILTER (WHERE old_day <> day),
+               array_agg(pv) FILTER (WHERE old_day <> day),
+               array_agg(old_day) FILTER (WHERE old_day <> day)
+        FROM compared
     $q$, lo, hi)
     INTO folded, n_sites, n_pvs, n_days, s_sites, s_sids, m_sites, m_pvs, m_days
     USING t_sites, t_pvs, t_days, o_rows;
