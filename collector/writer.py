@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 Record = tuple[Any, ...]
 
 _DAY = COLUMNS.index("day")
+_RESEND_DAYS = dt.timedelta(days=2)  # as collector.enrich's plausible t0 age
 _SITE = COLUMNS.index("site")
 
 # How often the replay task looks for spool files left by other processes (a
@@ -79,10 +80,16 @@ WITH inserted AS (
     INSERT INTO binome.beacons
     SELECT DISTINCT ON (i.site, i.pv, i.seq) i.*
     FROM incoming_beacons i
+    -- A resend whose t0 put it on another day (±2) is already stored there. The
+    -- days are listed, not a range around i.day, so each beacon is one index
+    -- probe per neighbouring day; $1..$2 (the batch's days ±2) leave the other
+    -- partitions out of the plan. As `BETWEEN i.day - 2 AND i.day + 2` it was a
+    -- hash anti join over every partition: 14 s a batch at 18 million beacons.
     WHERE NOT EXISTS (
         SELECT 1 FROM binome.beacons b
         WHERE b.site = i.site AND b.pv = i.pv AND b.seq = i.seq
-          AND b.day BETWEEN i.day - 2 AND i.day + 2 AND b.day <> i.day)
+          AND b.day = ANY (ARRAY[i.day - 2, i.day - 1, i.day + 1, i.day + 2])
+          AND b.day BETWEEN $1::date AND $2::date)
     ORDER BY i.site, i.pv, i.seq, i.received_at
     ON CONFLICT DO NOTHING
     RETURNING site
@@ -543,7 +550,7 @@ class BeaconWriter:
                     await conn.copy_records_to_table(
                         "incoming_beacons", records=batch, columns=COLUMNS
                     )
-                    rows_by_site = dict(await conn.fetch(_MOVE))
+                    rows_by_site = dict(await conn.fetch(_MOVE, *_day_bounds(batch)))
                 written = sum(rows_by_site.values())
             except Exception as exc:
                 if not is_data_error(exc):
@@ -568,7 +575,7 @@ class BeaconWriter:
                     await conn.copy_records_to_table(
                         "incoming_beacons", records=[record], columns=COLUMNS
                     )
-                    for site, inserted in await conn.fetch(_MOVE):
+                    for site, inserted in await conn.fetch(_MOVE, *_day_bounds([record])):
                         written += inserted
                         rows_by_site[site] += inserted
             except Exception as exc:
@@ -635,6 +642,12 @@ class BeaconWriter:
                 await conn.execute(_COUNT_UPSERT, *columns)
         except Exception:  # counters wait for the next write, whatever the failure
             self.counts.put_back(taken)
+
+
+def _day_bounds(batch: Sequence[Record]) -> tuple[dt.date, dt.date]:
+    """The days a resend of the batch's beacons may be stored on."""
+    days = [record[_DAY] for record in batch]
+    return min(days) - _RESEND_DAYS, max(days) + _RESEND_DAYS
 
 
 def _coalesce(batches: Iterator[list[Record]], rows: int) -> Iterator[list[Record]]:
