@@ -61,6 +61,11 @@ _SITE = COLUMNS.index("site")
 # How often the replay task looks for spool files left by other processes (a
 # worker that died, the previous run) when nothing wakes it.
 SCAN_INTERVAL_S = 2.0
+# Behind by more than a batch, the writer writes up to this many batches at once.
+CATCH_UP_FACTOR = 8
+# The per-minute counters (rum.ingest_health) go out with a write at most this
+# often, and when the writer is idle: one statement a second, not one a batch.
+COUNTS_FLUSH_S = 1.0
 # A write that takes longer than this is abandoned and its batch spooled; at
 # shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
 WRITE_TIMEOUT_S = 30.0
@@ -177,6 +182,7 @@ class BeaconWriter:
                  queue_max: int, spool: Spool, retry_max_s: float = 1.0) -> None:
         self._database_url = database_url
         self._batch_max_rows = batch_max_rows
+        self._counts_flushed_at = 0.0
         self._batch_max_s = batch_max_ms / 1000
         self._queue_max = queue_max
         self._spool = spool
@@ -344,7 +350,10 @@ class BeaconWriter:
                     break
             # The batch stays in the queue until it is written or spooled, so the
             # queue's bound is the bound on beacons in memory.
-            take = min(len(self._pending), self._batch_max_rows)
+            # A writer that fell behind (the event loop busy answering beacons,
+            # PostgreSQL slow for a moment) catches up with larger writes: each
+            # write costs the same few round trips whatever its size.
+            take = min(len(self._pending), self._batch_max_rows * CATCH_UP_FACTOR)
             batch = list(itertools.islice(self._pending, take))
             try:
                 await self._dispose(batch)
@@ -557,7 +566,10 @@ class BeaconWriter:
                     raise
                 log.warning("batch refused, writing row by row", extra={"error": str(exc)})
                 written, rows_by_site = await self._write_rows_one_by_one(conn, batch)
-            await self._flush_counts(conn, rows_by_site, written)
+            for site, rows in rows_by_site.items():
+                self.counts.add(site, rows_written=rows)
+            if time.monotonic() - self._counts_flushed_at >= COUNTS_FLUSH_S:
+                await self._flush_counts(conn)
         telemetry.WRITE_SECONDS.observe(time.perf_counter() - started)
         telemetry.BATCHES.inc()
         telemetry.ROWS_WRITTEN.inc(written)
@@ -619,10 +631,8 @@ class BeaconWriter:
                 pass
             self._known_days.add(day)
 
-    async def _flush_counts(self, conn: asyncpg.Connection | None = None,
-                            rows_by_site: dict[str, int] | None = None, written: int = 0) -> None:
-        for site, rows in (rows_by_site or {}).items():
-            self.counts.add(site, rows_written=rows)
+    async def _flush_counts(self, conn: asyncpg.Connection | None = None) -> None:
+        self._counts_flushed_at = time.monotonic()
         taken = self.counts.take()
         if not taken:
             return
