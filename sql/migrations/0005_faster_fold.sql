@@ -1,33 +1,44 @@
--- 0005: the same fold (0002's binome.refold_page_views), several times cheaper.
+-- 0005: the same fold as 0002's binome.refold_page_views, at about half its
+-- cost per beacon, and a third of it once retention keeps months of daily
+-- partitions (bench/fold.py; the figures are in bench/README.md).
 --
--- Same signature, same results, same locking and rollup_dirty marking. What
--- changed, and why each gives what 0002's fold gave:
+-- Same signature, same results (tests/test_fold_equivalence.py runs both side
+-- by side), same advisory lock, same rollup_dirty marking. What changed:
 --
---   * Folding a page view's beacons took 25 `array_agg(... ORDER BY seq)`:
---     a sort per aggregate per page view. Now a window over each page view
+--   * A page view's beacons were folded by 25 `array_agg(... ORDER BY seq)`:
+--     a sort per aggregate per page view. Now one window over each page view
 --     finds, per column, the seq whose value wins (the lowest or highest seq
---     that carries it), then one pass takes the value at that seq: no sort
---     per aggregate, and no dependence on the order rows arrive in. (Two
---     beacons of a page view can share a seq only if stored on different
---     days; 0002 then took either, this takes the smaller value.)
---   * page_view_facts was written twice per folded page view (the upsert of
---     its own columns, then the session columns) and read back by an UPDATE
---     over every partition of page_view_facts. Now each row is written once,
---     by INSERT ... ON CONFLICT (which touches only the partitions of the rows
---     it writes): a folded page view's own columns always, its session columns
---     when they differ from the stored ones, exactly as before.
+--     that carries it), and one pass takes the value at that seq. (Two
+--     beacons of a page view share a seq only if stored on different days,
+--     a resend the writer did not catch; 0002 then took either, this takes
+--     the smaller value.)
+--   * binome.page_view_facts was written twice per folded page view (its own
+--     columns, then its session's) by statements over every partition of the
+--     table (an UPDATE, a DELETE), which cost more with each day retention
+--     keeps. Now each row is written once, by INSERT ... ON CONFLICT, which
+--     touches only the partitions of the rows it writes: a folded page view's
+--     own columns always, its session's as 0002 wrote them (only when one of
+--     them differs).
 --   * A session's columns are recomputed only when something they depend on
---     changed: a new page view, or one whose sid, day, t0, received_at,
+--     changed: a page view of it is new, or its sid, day, t0, received_at,
 --     consent, channel, utm_campaign, converted, revenue, release,
---     device_class or country changed. Otherwise they are what is stored
---     (0002 recomputed them and found nothing to update). The later beacons
---     of a page view (seq 1 at pagehide) mostly change metrics only.
---   * The session recompute joined in a way the planner, misjudging row
---     counts, ran as a nested loop over all members for each member; it is
---     now one sort and windows.
---   * Only the statement that reads beacons is planned again on each call
---     (its day bounds as literals prune the partitions); the others are
---     static, planned once per session.
+--     device_class or country changed. 0002 recomputed every touched session
+--     and, finding the same values, wrote nothing. (It would also have
+--     repaired a session whose older page views retention deleted; this
+--     leaves such a session, 25 months old, as retention left it.) A page
+--     view's later beacons (seq 1 at pagehide) mostly bring metrics only.
+--   * Plans no longer depend on statistics: every lookup by key is forced to
+--     stay an index lookup (a page view, its beacons, a session's page views),
+--     and the planner is given exact row counts, not 1000 days per page view.
+--     0002's session statement could run as a nested loop over all members
+--     for each member, and turned to sequential scans of page_views when
+--     today's statistics were stale.
+--   * Each statement is planned for the call (plan_cache_mode =
+--     force_custom_plan): a plan kept from the first calls, while
+--     binome.page_views was nearly empty, could look a page view up by the
+--     session index's `site` alone, reading a whole site for each. The
+--     statement that reads beacons still has its day bounds as literals, so
+--     the planner keeps only those partitions.
 -- What a page view's session columns depend on (see `compared` below), as it
 -- was before a fold.
 CREATE TYPE binome.fold_session_inputs AS (
@@ -39,7 +50,8 @@ CREATE TYPE binome.fold_session_inputs AS (
 CREATE OR REPLACE FUNCTION binome.refold_page_views(
     p_sites text[], p_pvs text[], p_first_days date[], p_last_days date[]
 ) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+SET plan_cache_mode = force_custom_plan AS $fn$
 DECLARE
     t_sites text[]; t_pvs text[]; t_days date[];  -- (page view, day) to read
     lo date; hi date;
