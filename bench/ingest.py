@@ -412,6 +412,9 @@ class Bench:
         if design.app.startswith("collector."):
             env["BINOME_DATABASE_URL"] = self.db_url
             env["BINOME_RATE_LIMIT_PER_MINUTE"] = str(self.args.rate_limit)
+            # Each run its own spool: what one run left on disk must not be
+            # replayed into the next one's figures.
+            env["BINOME_SPOOL_DIR"] = str(tmp / f"spool-{secrets.token_hex(3)}")
             env.update(self.args.collector_env)
             if design.workers > 1:
                 # as `binome serve --workers N` does: /metrics aggregated over workers
@@ -451,18 +454,21 @@ class Bench:
         """What the collector itself counted as accepted (binome.ingest_counts)."""
         return int(self.db.val("SELECT coalesce(sum(accepted), 0) FROM binome.ingest_counts"))
 
-    def wait_drained(self, design: Design, quiet: float = 1.5,
-                     timeout: float = 60) -> tuple[int, float]:
-        """Poll the row count until it (and the collector's counters) stop changing."""
+    def wait_drained(self, design: Design, server_url: str, quiet: float = 1.5,
+                     timeout: float = 120) -> tuple[int, float]:
+        """Poll the row count until it (and the collector's counters) stop changing
+        and, for the collector, its queue (binome_queue_depth) is empty: one long
+        write can leave the count unchanged for longer than `quiet`."""
         started = time.monotonic()
         last: tuple[int, int] | None = None
         last_change = started
+        collector = design.table == "binome.beacons"
         while True:
-            now = (self.count(design),
-                   self.accepted() if design.table == "binome.beacons" else 0)
+            now = (self.count(design), self.accepted() if collector else 0)
             if now != last:
                 last, last_change = now, time.monotonic()
-            elif time.monotonic() - last_change >= quiet:
+            elif time.monotonic() - last_change >= quiet and (
+                    not collector or _queue_empty(server_url)):
                 return now[0], last_change - started
             if time.monotonic() - started > timeout:
                 return now[0], time.monotonic() - started
@@ -516,7 +522,7 @@ class Bench:
                                             / max(1, wrk["requests"]), 1),
             )
             if design.table:
-                rows_drained, drain_s = self.wait_drained(design)
+                rows_drained, drain_s = self.wait_drained(design, server.url)
                 record["drain_seconds"] = round(drain_s, 2)
                 record["rows_total_drained"] = rows_drained
             if design.table == "binome.beacons":
@@ -571,6 +577,16 @@ class Bench:
                 problems.append(f"{dead} rows in binome.dead_letters")
         record["verified"] = not problems
         record["problems"] = problems
+
+
+def _queue_empty(url: str) -> bool:
+    """The collector's workers hold no beacon in memory (a scrape may reach either
+    worker; with multiprocess metrics both report the sum)."""
+    try:
+        metrics = scrape_metrics(url)
+    except OSError:
+        return False
+    return metrics.get("binome_queue_depth", 1.0) == 0.0 and not metrics.get("binome_spooling")
 
 
 def scrape_metrics(url: str) -> dict[str, float]:

@@ -61,8 +61,10 @@ _SITE = COLUMNS.index("site")
 # How often the replay task looks for spool files left by other processes (a
 # worker that died, the previous run) when nothing wakes it.
 SCAN_INTERVAL_S = 2.0
-# Behind by more than a batch, the writer writes up to this many batches at once.
-CATCH_UP_FACTOR = 8
+# Behind by more than a batch, the writer writes up to this many batches at once
+# (each write holds the fold lock for its page views: bounded, so a shutdown
+# write fits in SHUTDOWN_WRITE_TIMEOUT_S).
+CATCH_UP_FACTOR = 4
 # The per-minute counters (rum.ingest_health) go out with a write at most this
 # often, and when the writer is idle: one statement a second, not one a batch.
 COUNTS_FLUSH_S = 1.0
