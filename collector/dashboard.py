@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from collector.beacon import SITE_NAME_PATTERN
 from collector.report import THRESHOLDS
 
 # Figures are at most this old: viewers of the same filters within it share
@@ -68,6 +70,7 @@ PARALLEL_STATEMENTS = 3
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 28
 TOO_SMALL_PAGE_VIEWS = 50  # as rum.scorecard_daily's too_small
+MAX_LABEL_CHARS = 64
 
 
 class FilterError(ValueError):
@@ -111,12 +114,26 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
     if (last_day - first_day).days >= MAX_PERIOD_DAYS:
         raise FilterError(f"from: periods are at most {MAX_PERIOD_DAYS} days")
     return Filters(
-        site=params.get("site") or None,
+        site=_site(params.get("site") or None),
         first_day=first_day,
         last_day=last_day,
-        device_class=params.get("device_class") or None,
-        country=params.get("country") or None,
+        device_class=_label("device_class", params.get("device_class") or None),
+        country=_label("country", params.get("country") or None),
     )
+
+
+def _site(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(SITE_NAME_PATTERN, value):
+        raise FilterError(f"site: not a site name: {value[:40]!r}")
+    return value
+
+
+def _label(name: str, value: str | None) -> str | None:
+    """A device class or country as the views spell them ('mobile', 'FR', '(none)').
+    PostgreSQL text cannot hold NUL: refused here, not answered with a 500."""
+    if value is not None and (len(value) > MAX_LABEL_CHARS or "\x00" in value):
+        raise FilterError(f"{name}: not a value of the views: {value[:40]!r}")
+    return value
 
 
 METRICS = ("lcp", "inp", "cls")
