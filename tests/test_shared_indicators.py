@@ -487,8 +487,11 @@ async def test_every_figure_live_then_rolled_up(
         await check_every_view(conn, beacons)  # live
 
         # rum.ingest_health: every post received and accepted, resends not written.
+        # The writer sends its counters at most once a second: wait for all of them.
         await wait_for(conn, "SELECT sum(received) FROM rum.ingest_health WHERE site = $1",
                        SITE, expect=posts)
+        await wait_for(conn, "SELECT sum(rows_written) FROM rum.ingest_health WHERE site = $1",
+                       SITE, expect=len(beacons))
         totals = await conn.fetchrow(
             "SELECT sum(received) AS received, sum(accepted) AS accepted,"
             " sum(rejected) AS rejected, sum(rows_written) AS rows_written,"
