@@ -93,9 +93,7 @@ class BeaconIngest:
         status, extra, body = await self._post(scope, headers, receive)
         origin = headers.get("origin")
         if origin:
-            # Echo the origin so a fetch() sender can read the answer; sendBeacon ignores it.
-            extra = [(b"access-control-allow-origin", origin.encode("latin-1")),
-                     (b"vary", b"Origin"), *extra]
+            extra = [*_echo_origin(origin.encode("latin-1")), *extra]
         if body:
             extra = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": extra})
@@ -185,13 +183,11 @@ class BeaconIngest:
         return 204, [], b""
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
-        origin = b"*"
-        for name, value in scope["headers"]:
-            if name == b"origin" and value:
-                origin = value
-        headers = [(b"access-control-allow-origin", origin), *_PREFLIGHT_HEADERS]
-        if origin != b"*":
-            headers.append((b"vary", b"Origin"))
+        # The last Origin header, as the POST path's header dict keeps it.
+        origins = [value for name, value in scope["headers"] if name == b"origin" and value]
+        origin = origins[-1] if origins else None
+        allow = _echo_origin(origin) if origin else [(b"access-control-allow-origin", b"*")]
+        headers = [*allow, *_PREFLIGHT_HEADERS]
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -242,6 +238,12 @@ class CollectorApp(Starlette):
             await ingest(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def _echo_origin(origin: bytes) -> Headers:
+    """CORS headers that echo the sender's origin, so that a fetch() sender can read
+    the answer (sendBeacon ignores it); Vary because the answer depends on it."""
+    return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
 
 
 def _origin_allowed(header: str | None, page_url: str, allowed: frozenset[str]) -> bool:
