@@ -154,7 +154,8 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 # A page view's day comes from the client's t0 only when that clock is plausible:
 # a beacon may be resent up to two days later (sendBeacon retries, spooling), but a
 # t0 ahead of the collector by more than a small skew is a wrong clock.
-_T0_MAX_AGE_MS = 2 * _MS_PER_DAY
+T0_MAX_AGE_DAYS = 2  # the writer's resend check looks this many days around a beacon's
+_T0_MAX_AGE_MS = T0_MAX_AGE_DAYS * _MS_PER_DAY
 _T0_MAX_AHEAD_MS = 3_600_000
 
 

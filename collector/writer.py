@@ -47,7 +47,7 @@ import orjson
 from asyncpg.exceptions import _base as asyncpg_base
 
 from collector import telemetry
-from collector.enrich import COLUMNS
+from collector.enrich import COLUMNS, T0_MAX_AGE_DAYS
 from collector.spool import Spool, SpoolFile, SpoolFull
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ log = logging.getLogger(__name__)
 Record = tuple[Any, ...]
 
 _DAY = COLUMNS.index("day")
-_RESEND_DAYS = dt.timedelta(days=2)  # as collector.enrich's plausible t0 age
+# A resend's t0 may put it at most this far from the day it was first stored on
+# (_MOVE lists the days in between).
+_RESEND_DAYS = dt.timedelta(days=T0_MAX_AGE_DAYS)
 _SITE = COLUMNS.index("site")
 
 # How often the replay task looks for spool files left by other processes (a
