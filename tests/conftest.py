@@ -236,6 +236,12 @@ async def wait_for(conn: asyncpg.Connection, query: str, *args: Any,
         await asyncio.sleep(0.05)
 
 
+async def stored(conn: asyncpg.Connection, pv: str, count: int = 1) -> list[asyncpg.Record]:
+    """The rows of page view `pv` in binome.beacons, once `count` of them are there."""
+    await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=count)
+    return await conn.fetch("SELECT * FROM binome.beacons WHERE pv = $1 ORDER BY seq", pv)
+
+
 def make_beacon(**overrides: Any) -> dict[str, Any]:
     """The contract's example beacon with fresh ids; keyword arguments replace fields."""
     beacon: dict[str, Any] = {

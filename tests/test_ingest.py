@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import DESKTOP_UA, MOBILE_UA, make_beacon, wait_for
+from tests.conftest import DESKTOP_UA, MOBILE_UA, make_beacon, stored, wait_for
 
 
 def post(base: str, beacon: Any, *, content_type: str = "text/plain;charset=UTF-8",
@@ -20,11 +20,6 @@ def post(base: str, beacon: Any, *, content_type: str = "text/plain;charset=UTF-
     return httpx.post(base + "/beacon", content=body,
                       headers={"Content-Type": content_type, "User-Agent": MOBILE_UA,
                                **(headers or {})})
-
-
-async def stored(conn: asyncpg.Connection, pv: str, expect: int = 1) -> list[asyncpg.Record]:
-    await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=expect)
-    return await conn.fetch("SELECT * FROM binome.beacons WHERE pv = $1 ORDER BY seq", pv)
 
 
 async def test_accepted_beacon_is_stored_and_enriched(

@@ -15,17 +15,12 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from tests.conftest import MOBILE_UA, make_beacon, wait_for, with_database
+from tests.conftest import MOBILE_UA, make_beacon, stored, wait_for, with_database
 
 
 def post(base: str, beacon: dict[str, Any], **headers: str) -> httpx.Response:
     return httpx.post(base + "/beacon", content=json.dumps(beacon),
                       headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA, **headers})
-
-
-async def stored(conn: asyncpg.Connection, pv: str, count: int = 1) -> list[asyncpg.Record]:
-    await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=count)
-    return await conn.fetch("SELECT * FROM binome.beacons WHERE pv = $1 ORDER BY seq", pv)
 
 
 async def test_secrets_in_paths_and_queries_are_scrubbed(
