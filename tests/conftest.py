@@ -9,6 +9,7 @@ browser is a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -240,6 +241,30 @@ async def stored(conn: asyncpg.Connection, pv: str, count: int = 1) -> list[asyn
     """The rows of page view `pv` in binome.beacons, once `count` of them are there."""
     await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=count)
     return await conn.fetch("SELECT * FROM binome.beacons WHERE pv = $1 ORDER BY seq", pv)
+
+
+CHROMIUM = Path(os.environ.get("BINOME_CHROMIUM", "/usr/bin/chromium"))
+
+
+@contextlib.asynccontextmanager
+async def chromium(**launch_options: Any) -> AsyncIterator[Any]:
+    """Debian's headless Chromium driven by Playwright (which downloads no browser
+    of its own), with the flags a sandbox-less CI machine needs."""
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        require(False, "Playwright for Python is not installed")
+        raise
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+            **launch_options,
+        )
+        yield browser
+        await browser.close()
 
 
 def make_beacon(**overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import random
 import secrets
 import shutil
@@ -36,12 +35,12 @@ from tests.conftest import (
     Collector,
     _create_database,
     _drop_database,
+    chromium,
     make_beacon,
     require,
     wait_for,
 )
 
-CHROMIUM = Path(os.environ.get("BINOME_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DASHBOARD = PROJECT_ROOT / "dashboard"
 TOKEN = "dash-" + secrets.token_hex(8)
@@ -550,20 +549,8 @@ async def test_viewers_of_the_same_filters_share_one_computation(
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        require(False, "Playwright for Python is not installed")
-        raise
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
-        yield browser
-        await browser.close()
+    async with chromium() as launched:
+        yield launched
 
 
 class Page:

@@ -11,22 +11,19 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import os
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from collector import PROJECT_ROOT
-from tests.conftest import require, wait_for
+from tests.conftest import chromium, wait_for
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("BINOME_CHROMIUM", "/usr/bin/chromium"))
 DEMO = PROJECT_ROOT / "demo"
 # The embedding of CONTRACT section 4, as every demo page has it.
 SNIPPET_TAG = '<script src="/binome.js" data-site="demo" data-release="demo-1" async></script>'
@@ -88,23 +85,10 @@ def shop(live_server: str) -> Iterator[DemoShop]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        require(False, "Playwright for Python is not installed")
-        raise
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            # Playwright turns the back/forward cache off by default; real
-            # browsers have it on, and the snippet must handle restores.
-            ignore_default_args=["--disable-back-forward-cache"],
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
-        yield browser
-        await browser.close()
+    # Playwright turns the back/forward cache off by default; real browsers
+    # have it on, and the snippet must handle restores.
+    async with chromium(ignore_default_args=["--disable-back-forward-cache"]) as launched:
+        yield launched
 
 
 class Visit:
