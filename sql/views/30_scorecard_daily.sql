@@ -65,7 +65,7 @@ FROM (
     SELECT r.*
     FROM binome.scorecard_days r
     WHERE NOT EXISTS (
-        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
     UNION ALL
     SELECT * FROM binome.scorecard_live
 ) AS groups;

@@ -32,7 +32,7 @@ FROM (
     FROM binome.scorecard_day_bins r
     CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
     WHERE NOT EXISTS (
-        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
     UNION ALL
     SELECT * FROM binome.scorecard_bins_live
 ) AS bins;

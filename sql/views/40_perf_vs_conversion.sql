@@ -24,7 +24,7 @@ FROM (
     SELECT r.*
     FROM binome.landing_days r
     WHERE NOT EXISTS (
-        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
     UNION ALL
     SELECT * FROM binome.landing_live
 ) AS days

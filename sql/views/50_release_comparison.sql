@@ -22,7 +22,7 @@ WITH days AS (
     SELECT r.*
     FROM binome.release_days r
     WHERE NOT EXISTS (
-        SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
     UNION ALL
     SELECT * FROM binome.release_live
 ), releases AS (
@@ -48,7 +48,7 @@ WITH days AS (
         FROM binome.release_day_bins r
         CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         WHERE NOT EXISTS (
-            SELECT 1 FROM binome.rollup_dirty d WHERE d.site = r.site AND d.day = r.day)
+            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
         UNION ALL
         SELECT site, release, metric, bin, page_views FROM binome.release_bins_live
     ) AS b
