@@ -11,6 +11,13 @@ beacons of page views still open at midnight have arrived; it is then rolled up
 once. Anything that changes a rolled-up day later (a beacon arriving days late,
 a session going on) marks the day dirty, the views compute it live again, and
 the next run rolls it up again.
+
+Snapshots (sql/migrations/0006): a live day with at least
+BINOME_LIVE_SNAPSHOT_PAGE_VIEWS page views is rolled up as well, every
+BINOME_LIVE_SNAPSHOT_SECONDS, and the views read that snapshot while it is
+fresh (twice the interval): exact figures, at most an interval old, instead of
+recomputing a million page views on every query. `binome serve` refreshes them
+in their own loop; `binome maintain` refreshes them at the end of its run.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from collector.settings import Settings
 log = logging.getLogger(__name__)
 
 MAINTENANCE_LOCK = 0x62696E6F6D656D  # "binomem"
+# Snapshots have their own: a long maintenance run must not make them late.
+# (A day being closed while it is snapshotted is guarded in SQL: 0006.)
+SNAPSHOT_LOCK = 0x62696E6F6D6573  # "binomes"
 
 
 @dataclass
@@ -42,6 +52,7 @@ class MaintenanceReport:
     rolled_up: list[tuple[str, dt.date]] = field(default_factory=list)
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
+    snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -51,13 +62,16 @@ class MaintenanceReport:
                  f"{len(self.still_dirty)} changed meanwhile (next run)"
                  if self.still_dirty else "",
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
+                 f"{len(self.snapshots)} busy live site-days snapshotted" if self.snapshots else "",
                  f"{self.seconds:.1f} s"]
         return "; ".join(p for p in parts if p)
 
 
 async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_lag_days: int,
-                   today: dt.date | None = None) -> MaintenanceReport | None:
-    """One maintenance run; None when another one holds the lock."""
+                   today: dt.date | None = None, snapshot_page_views: int | None = None,
+                   snapshot_seconds: float = 60.0) -> MaintenanceReport | None:
+    """One maintenance run; None when another one holds the lock. With
+    snapshot_page_views, it ends by snapshotting the live days that busy."""
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK):
         return None
     started = time.perf_counter()
@@ -84,20 +98,72 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
                 report.still_dirty.append((row["site"], row["day"]))
         report.partitions_dropped = await conn.fetchval(
             "SELECT binome.apply_retention($1)", cutoff)
+        if snapshot_page_views is not None:
+            report.snapshots = await refresh_snapshots(
+                conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []
         report.seconds = time.perf_counter() - started
         return report
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
 
 
+async def refresh_snapshots(conn: asyncpg.Connection, *, min_page_views: int,
+                            interval_seconds: float) -> list[tuple[str, dt.date, int]] | None:
+    """Snapshot the busy live days; None when another process is at it."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOT_LOCK):
+        return None
+    try:
+        # One REPEATABLE READ transaction: every site and rollup table of the
+        # snapshots shows the same moment. Fresh for two intervals, so that one
+        # late round does not send queries back to computing the day live.
+        async with conn.transaction(isolation="repeatable_read"):
+            rows = await conn.fetch(
+                "SELECT site, day, page_views FROM binome.refresh_live_snapshots($1, $2)",
+                min_page_views, dt.timedelta(seconds=2 * interval_seconds))
+        return [(r["site"], r["day"], r["page_views"]) for r in rows
+                if r["page_views"] is not None]
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOT_LOCK)
+
+
 async def maintain_once(database_url: str, settings: Settings,
                         today: dt.date | None = None) -> MaintenanceReport | None:
     conn = await db.connect(database_url)
     try:
-        return await maintain(conn, retention_months=settings.retention_months,
-                              rollup_lag_days=settings.rollup_lag_days, today=today)
+        return await maintain(
+            conn, retention_months=settings.retention_months,
+            rollup_lag_days=settings.rollup_lag_days, today=today,
+            snapshot_page_views=settings.live_snapshot_page_views
+            if settings.live_snapshot_seconds > 0 else None,
+            snapshot_seconds=settings.live_snapshot_seconds)
     finally:
         await conn.close()
+
+
+async def snapshot_periodically(database_url: str, settings: Settings) -> None:
+    """`binome serve`'s snapshot loop, every BINOME_LIVE_SNAPSHOT_SECONDS, on
+    one connection kept between rounds."""
+    interval = settings.live_snapshot_seconds
+    conn: asyncpg.Connection | None = None
+    await asyncio.sleep(interval)
+    while True:
+        try:
+            if conn is None or conn.is_closed():
+                conn = await db.connect(database_url)
+            taken = await refresh_snapshots(conn, min_page_views=settings.live_snapshot_page_views,
+                                            interval_seconds=interval)
+            if taken:
+                log.debug("live days snapshotted", extra={"site_days": len(taken)})
+        except asyncio.CancelledError:
+            if conn is not None:
+                await conn.close()
+            raise
+        except Exception as exc:  # a late snapshot only means the views compute live
+            log.warning("snapshot failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            if conn is not None:
+                conn.terminate()
+                conn = None
+        await asyncio.sleep(interval)
 
 
 async def run_periodically(database_url: str, settings: Settings) -> None:
@@ -119,16 +185,19 @@ async def run_periodically(database_url: str, settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def periodic_maintenance(
     database_url: str, settings: Settings
-) -> AsyncIterator[asyncio.Task[None] | None]:
-    """Run the loop for the duration of the block (off when the interval is 0)."""
-    task: asyncio.Task[None] | None = None
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run the loops for the duration of the block (each off when its interval is 0)."""
+    tasks: list[asyncio.Task[None]] = []
     if settings.maintenance_minutes > 0:
-        task = asyncio.create_task(run_periodically(database_url, settings),
-                                   name="binome-maintenance")
+        tasks.append(asyncio.create_task(run_periodically(database_url, settings),
+                                         name="binome-maintenance"))
+    if settings.live_snapshot_seconds > 0:
+        tasks.append(asyncio.create_task(snapshot_periodically(database_url, settings),
+                                         name="binome-snapshots"))
     try:
-        yield task
+        yield tasks
     finally:
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
