@@ -10,6 +10,7 @@ all live, after days are rolled up, after late beacons change rolled-up days
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
@@ -18,8 +19,9 @@ import asyncpg
 import pytest
 
 from collector import PROJECT_ROOT, db
-from collector.maintenance import maintain
+from collector.maintenance import maintain, snapshot_periodically
 from collector.report import p75_from_bins
+from collector.settings import Settings
 from tests.conftest import _create_database, _drop_database
 from tests.synthetic import continuation_beacons, insert_beacons, synthetic_beacons
 
@@ -222,3 +224,122 @@ async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) ->
     rows = await rconn.fetch("SELECT day, lcp FROM binome.page_view_facts WHERE pv = 'movingpv'")
     assert [(r["day"], r["lcp"]) for r in rows] == [(early, 3000.0)]
     await assert_same_as_reference(rconn)
+
+
+@pytest.fixture
+async def snapshot_db(server_url: str) -> AsyncIterator[str]:
+    """A database of its own: snapshots would change what the other tests read."""
+    url = await _create_database(server_url)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        await conn.execute(REFERENCE)
+    finally:
+        await conn.close()
+    yield url
+    await _drop_database(server_url, url)
+
+
+@pytest.fixture
+async def snapshot_conn(snapshot_db: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(snapshot_db)
+    yield connection
+    await connection.close()
+
+
+async def page_views_per_day(conn: asyncpg.Connection) -> dict[tuple[str, dt.date], int]:
+    rows = await conn.fetch("SELECT site, day, sum(page_views)::bigint AS n"
+                            " FROM rum.scorecard_daily GROUP BY site, day")
+    return {(r["site"], r["day"]): r["n"] for r in rows}
+
+
+async def test_busy_live_days_read_from_their_snapshot_while_it_is_fresh(
+    snapshot_conn: asyncpg.Connection
+) -> None:
+    conn = snapshot_conn
+    rng = random.Random(11)
+    today = START + dt.timedelta(days=2)
+    rows = synthetic_beacons(rng, "acme", START, days=3, sessions=300, prefix="a")
+    rows += synthetic_beacons(rng, "beta", START, days=3, sessions=80, prefix="b")
+    await insert_beacons(conn, rows, rng)
+    live_days = {(r["site"], r["day"]): r["n"] for r in await conn.fetch(
+        "SELECT site, day, count(*) AS n FROM binome.page_views WHERE day > $1"
+        " GROUP BY site, day", START)}
+
+    # A threshold no day reaches: nothing is snapshotted, everything stays live.
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=today,
+                            snapshot_page_views=10**9)
+    assert report is not None and report.snapshots == []
+    live_before = await conn.fetchval("SELECT count(*) FROM binome.live_page_views")
+    assert live_before == sum(live_days.values())
+
+    # Every site of each live day (tomorrow's page views after midnight too).
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=today,
+                            snapshot_page_views=1)
+    assert report is not None
+    assert {(site, day): n for site, day, n in report.snapshots} == live_days
+    assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
+    await assert_same_as_reference(conn)  # the snapshot's figures are exact
+
+    # New page views while the snapshot is fresh: the views show the snapshot.
+    shown = await page_views_per_day(conn)
+    newer = synthetic_beacons(random.Random(12), "acme", today, days=1, sessions=30,
+                              prefix="newer")
+    await insert_beacons(conn, newer, rng)
+    assert await page_views_per_day(conn) == shown
+
+    # Once it is no longer fresh, the day is computed live again, to the last beacon.
+    await conn.execute("UPDATE binome.live_snapshots SET valid_until = now() - interval '1 s'")
+    assert await page_views_per_day(conn) != shown
+    await assert_same_as_reference(conn)
+
+    # A new snapshot includes them; the day it covers is no longer read live.
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=today,
+                            snapshot_page_views=1)
+    assert report is not None and len(report.snapshots) == len(live_days)
+    assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
+    await assert_same_as_reference(conn)
+
+    # The day closes: its rollup replaces the snapshot, which is forgotten.
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1,
+                            today=today + dt.timedelta(days=1))
+    assert report is not None and ("acme", START + dt.timedelta(days=1)) in report.rolled_up
+    assert await conn.fetchval(
+        "SELECT count(*) FROM binome.live_snapshots l JOIN binome.rollup_state s USING (site)"
+        " WHERE l.day <= s.rolled_through") == 0
+    await conn.execute("UPDATE binome.live_snapshots SET valid_until = now() - interval '1 s'")
+    await assert_same_as_reference(conn)
+
+
+async def test_serve_refreshes_snapshots_on_its_own(
+    snapshot_db: str, snapshot_conn: asyncpg.Connection
+) -> None:
+    conn = snapshot_conn
+    rng = random.Random(13)
+    day = (await conn.fetchval("SELECT now() AT TIME ZONE 'UTC'")).date()
+    await insert_beacons(conn, synthetic_beacons(rng, "acme", day, days=1, sessions=20,
+                                                 prefix="s"), rng)
+    settings = Settings(live_snapshot_seconds=0.2, live_snapshot_page_views=1)
+    task = asyncio.create_task(snapshot_periodically(snapshot_db, settings))
+    try:
+        for _ in range(100):
+            taken = await conn.fetch("SELECT taken_at FROM binome.live_snapshots WHERE day = $1",
+                                     day)
+            if len(taken) == 1:
+                first = taken[0]["taken_at"]
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no snapshot taken")
+        for _ in range(100):  # and again, an interval later
+            if await conn.fetchval("SELECT taken_at FROM binome.live_snapshots WHERE day = $1",
+                                   day) > first:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the snapshot was not refreshed")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
