@@ -7,7 +7,9 @@ postgresql://postgres@127.0.0.1:5432/postgres), loads page views of 3 sites over
 30 UTC days by COPY into binome.beacons (through the same trigger that folds the
 collector's batches), runs `binome maintain` (the 29 closed days are rolled
 up; today stays live), then times each view for the 30-day range and for
-today's live part, and drops the database (--keep keeps it).
+today's live part, then snapshots the busy live day as `binome serve` does
+(sql/migrations/0006) and times them again, and drops the database (--keep
+keeps it; --database NAME times a kept one again).
 
 Distributions: sessions of 1 to 6 page views (2.2 on average), 60 % with
 marketing consent, channels search/direct/paid/email/social/referral with 40
@@ -42,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import PROJECT_ROOT, db
 from collector.enrich import COLUMNS
-from collector.maintenance import maintain
+from collector.maintenance import maintain, refresh_snapshots
+from collector.settings import Settings
 
 SITES = [("shop", 0.6), ("blog", 0.25), ("docs", 0.15)]
 CHANNELS = [("search", 0.35), ("direct", 0.2), ("paid", 0.15), ("email", 0.1),
@@ -157,7 +160,7 @@ async def load(conn: asyncpg.Connection, today: dt.date, total: int, today_pvs: 
         last_pv = None
         for row in day_rows(rng, day, count, index):
             # Chunks end between page views, as the collector's batches mostly do.
-            if len(chunk) >= 100_000 and row[COL["pv"]] != last_pv:
+            if len(chunk) >= 50_000 and row[COL["pv"]] != last_pv:
                 await conn.copy_records_to_table("beacons", schema_name="binome",
                                                   records=chunk, columns=COLUMNS)
                 loaded += len(chunk)
@@ -182,6 +185,8 @@ async def load_ingest_counts(conn: asyncpg.Connection, today: dt.date, days: int
              generate_series($2::date - $3::int + 1, $2::date + 1, interval '1 minute') AS m""",
                        [s for s, _ in SITES], today, days)
 
+
+SNAPSHOT_PAGE_VIEWS = Settings.model_fields["live_snapshot_page_views"].default
 
 QUERIES: list[tuple[str, str]] = [
     ("page_views_enriched: one page view by id",
@@ -282,6 +287,8 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per query (median reported)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--database", help="time an existing database kept by --keep instead of"
+                        " loading a new one (migrated and maintained first)")
     args = parser.parse_args()
 
     server = os.environ.get("BINOME_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -291,23 +298,34 @@ async def main() -> int:
     if free_gb < args.page_views / 1e6 * GB_PER_MILLION * 1.5:
         print("not enough disk: use --page-views", file=sys.stderr)
         return 1
-    name = "binome_bench_" + secrets.token_hex(4)
+    name = args.database or "binome_bench_" + secrets.token_hex(4)
     admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    if args.database:
+        args.keep = True
+    else:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(server, name)
     today = dt.datetime.now(dt.UTC).date()
     try:
         conn = await db.connect(url)
+        started = time.perf_counter()
         await db.migrate(conn, PROJECT_ROOT / "sql")
-        for site, _ in SITES:
-            await db.add_site(conn, site, [])
-        print(f"loading {args.page_views:,} page views into {name} "
-              f"({args.today:,} today)", flush=True)
-        beacons, seconds = await load(conn, today, args.page_views, args.today, args.days,
-                                      args.seed)
-        await load_ingest_counts(conn, today, args.days)
-        print(f"loaded {beacons:,} beacons in {seconds:.0f} s ({beacons / seconds:,.0f}/s, "
-              "each statement folded by the trigger)")
+        print(f"migrate: {time.perf_counter() - started:.1f} s")
+        if args.database:
+            # The data were loaded on their own day: time them as of that day.
+            today = await conn.fetchval("SELECT max(day) FROM binome.page_views")
+            args.days = (today - await conn.fetchval("SELECT min(day) FROM binome.page_views")
+                         ).days + 1
+        else:
+            for site, _ in SITES:
+                await db.add_site(conn, site, [])
+            print(f"loading {args.page_views:,} page views into {name} "
+                  f"({args.today:,} today)", flush=True)
+            beacons, seconds = await load(conn, today, args.page_views, args.today, args.days,
+                                          args.seed)
+            await load_ingest_counts(conn, today, args.days)
+            print(f"loaded {beacons:,} beacons in {seconds:.0f} s ({beacons / seconds:,.0f}/s, "
+                  "each statement folded by the trigger)")
         started = time.perf_counter()
         await conn.execute("VACUUM ANALYZE")
         print(f"vacuum analyze: {time.perf_counter() - started:.0f} s")
@@ -336,21 +354,37 @@ async def main() -> int:
 
         defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
                                        " || current_setting('jit')")
-        for setting, label in (("RESET work_mem", f"server defaults ({defaults})"),
-                               ("SET work_mem = '64MB'",
-                                "work_mem = 64MB (README: the analyst role)")):
-            await conn.execute(setting)
-            print(f"\n{label}; median of {args.runs} runs")
-            for title, group in (("30 days", QUERIES), ("today, live", TODAY_QUERIES)):
-                print(f"  {title}:")
-                for label, template in group:
-                    ms, rows = await time_query(conn, sql_for(template), args.runs)
-                    print(f"    {ms:8.1f} ms  {rows:>7,} rows  {label}", flush=True)
-        costs = await fold_cost(conn, today)
-        print("\nwrite path, a batch of 500 beacons (median of 30): "
-              + "; ".join(f"{mode} {ms:.1f} ms" for mode, ms in costs.items())
-              + f"; folding serialised, so at most {500_000 / costs['with the fold']:,.0f}"
-              " beacons/s over all collectors")
+        settings = (("RESET work_mem", f"server defaults ({defaults})"),
+                    ("SET work_mem = '64MB'", "work_mem = 64MB (README: the analyst role)"))
+
+        async def time_all(groups: tuple[tuple[str, list[tuple[str, str]]], ...]) -> None:
+            for setting, label in settings:
+                await conn.execute(setting)
+                print(f"\n{label}; median of {args.runs} runs")
+                for title, group in groups:
+                    print(f"  {title}:")
+                    for label, template in group:
+                        ms, rows = await time_query(conn, sql_for(template), args.runs)
+                        print(f"    {ms:8.1f} ms  {rows:>7,} rows  {label}", flush=True)
+
+        await time_all((("30 days", QUERIES), ("today, computed live", TODAY_QUERIES)))
+        # What `binome serve` does every BINOME_LIVE_SNAPSHOT_SECONDS once today
+        # is busy; fresh for an hour here, so that the timings below read it.
+        started = time.perf_counter()
+        taken = await refresh_snapshots(conn, min_page_views=SNAPSHOT_PAGE_VIEWS,
+                                        interval_seconds=1800)
+        print(f"\nsnapshot of the busy live days: {len(taken or [])} site-days,"
+              f" {sum(t[2] for t in taken or []):,} page views,"
+              f" {time.perf_counter() - started:.1f} s")
+        await time_all((("today, from its snapshot", TODAY_QUERIES),
+                        ("30 days, today from its snapshot", QUERIES)))
+        # A second run over a kept database would find its batches already stored.
+        costs = await fold_cost(conn, today) if not args.database else None
+        if costs:
+            print("\nwrite path, a batch of 500 beacons (median of 30): "
+                  + "; ".join(f"{mode} {ms:.1f} ms" for mode, ms in costs.items())
+                  + f"; folding serialised, so at most {500_000 / costs['with the fold']:,.0f}"
+                  " beacons/s over all collectors")
         await conn.close()
     finally:
         if not args.keep:
