@@ -25,6 +25,7 @@ from collector.beacon import json_schema
 from collector.dashboard import FilterError, ScorecardCache, parse_filters
 from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
+from collector.folder import PageViewFolder
 from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
 from collector.sites import SiteRegistry
@@ -55,15 +56,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: CollectorApp) -> AsyncIterator[None]:
         # min_size=0: no pool floor to restore (and log about) while PostgreSQL is down.
         pool = await db.create_pool(settings.database_url or "", min_size=0)
+        folder = PageViewFolder(settings.database_url or "") if settings.deferred_fold else None
         writer = BeaconWriter(
             settings.database_url or "",
             batch_max_rows=settings.batch_max_rows,
             batch_max_ms=settings.batch_max_ms,
             queue_max=settings.queue_max,
             spool=Spool(settings.spool_path, max_bytes=settings.spool_max_bytes),
+            on_written=folder.notify if folder else None,
         )
         sites = SiteRegistry(pool, settings.sites_refresh_seconds)
         await sites.refresh()
+        if folder:
+            await folder.start()
         await writer.start()
         ingest = BeaconIngest(settings, sites, writer)
         state.update(pool=pool, writer=writer, ingest=ingest, scorecards=ScorecardCache(pool))
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # now is answered 503 (writer.offer refuses once closing).
             log.info("collector stopping: flushing the queue")
             await writer.stop()
+            if folder:
+                await folder.stop()
             await pool.close()
             telemetry.mark_process_dead()
             log.info("collector stopped", extra={"spool_bytes": writer.spool_usage()[0]})

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from collector import db
+from collector.folder import FOLD_SET, fold_queue
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,13 @@ class MaintenanceReport:
     rolled_up: list[tuple[str, dt.date]] = field(default_factory=list)
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
+    folded: int = 0
     snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
-        parts = [f"partitions ready through {max(self.partitions)}" if self.partitions else "",
+        parts = [f"{self.folded} queued page views folded" if self.folded else "",
+                 f"partitions ready through {max(self.partitions)}" if self.partitions else "",
                  f"days closed through {self.closed_through}",
                  f"{len(self.rolled_up)} site-days rolled up",
                  f"{len(self.still_dirty)} changed meanwhile (next run)"
@@ -87,6 +90,12 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
         for day in (today, today + dt.timedelta(days=1)):
             await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
             report.partitions.append(day)
+        # What the collectors' folders left (one stopped before it was done):
+        # rollups are made of folded page views. As many sets as were queued
+        # when the run began, so that steady ingest cannot hold it here.
+        queued = await conn.fetchval("SELECT count(*) FROM binome.fold_queue")
+        if queued:
+            report.folded = await fold_queue(conn, max_rounds=-(-queued // FOLD_SET) + 1)
         dirty = await conn.fetch("SELECT site, day FROM binome.close_days($1)",
                                  report.closed_through)
         for row in dirty:

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         5, ge=0, description="How often `binome serve` runs `binome maintain` (partitions, "
         "rollups, retention); 0 turns it off."
     )
+    deferred_fold: bool = Field(
+        True, description="Fold stored beacons into page views (what the analyst views read) "
+        "right behind the writes, on a connection of their own, instead of inside each write: "
+        "ingest is not paced by the fold; the views lag the beacons by the fold's time "
+        "(binome_fold_lag_seconds)."
+    )
     live_snapshot_seconds: float = Field(
         60, ge=0, description="How often `binome serve` snapshots busy live days (today, and "
         "yesterday until it is rolled up) so that the views read them without recomputing "

@@ -44,6 +44,21 @@ WRITE_SECONDS = Histogram(
     "Time to write one batch to PostgreSQL.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+PAGE_VIEWS_FOLDED = Counter(
+    "binome_page_views_folded",
+    "Page views folded into binome.page_views (what the analyst views read) behind the writes.",
+)
+FOLD_SECONDS = Histogram(
+    "binome_fold_seconds",
+    "Time to fold what the writer queued, from waking to an empty queue.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+FOLD_LAG = Gauge(
+    "binome_fold_lag_seconds",
+    "How long the oldest page view of the last fold had waited in the queue; 0 once the"
+    " queue is empty. While it grows, the views lag behind the beacons stored.",
+    multiprocess_mode="livemax",
+)
 WRITE_ERRORS = Counter("binome_write_errors", "Batch writes that failed and will be retried.")
 DEAD_LETTERS = Counter("binome_dead_letters", "Rows PostgreSQL refused, kept in binome.dead_letters.")
 SPOOLED = Counter("binome_beacons_spooled", "Beacons written to the disk spool.")

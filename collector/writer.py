@@ -39,7 +39,7 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -183,8 +183,12 @@ class _ReplayRun:
 
 class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
-                 queue_max: int, spool: Spool, retry_max_s: float = 1.0) -> None:
+                 queue_max: int, spool: Spool, retry_max_s: float = 1.0,
+                 on_written: Callable[[], None] | None = None) -> None:
         self._database_url = database_url
+        # Given (the collector's folder), page views are queued to be folded
+        # behind the writes, and on_written called after each (0007).
+        self._on_written = on_written
         self._batch_max_rows = batch_max_rows
         self._counts_flushed_at = 0.0
         self._batch_max_s = batch_max_ms / 1000
@@ -277,7 +281,8 @@ class BeaconWriter:
         self._pool = await asyncpg.create_pool(
             self._database_url, min_size=0, max_size=2, init=_prepare_connection,
             timeout=5,  # connect timeout: a blackholed server must not stall the flusher
-            server_settings={"application_name": "binome-writer", "statement_timeout": "60s"},
+            server_settings={"application_name": "binome-writer", "statement_timeout": "60s",
+                             **({"binome.defer_fold": "on"} if self._on_written else {})},
         )
         used, files = self._spool.usage()
         if files:
@@ -578,6 +583,8 @@ class BeaconWriter:
         telemetry.BATCHES.inc()
         telemetry.ROWS_WRITTEN.inc(written)
         self._note_success()
+        if written and self._on_written is not None:
+            self._on_written()
         return written
 
     async def _write_rows_one_by_one(

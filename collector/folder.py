@@ -1,0 +1,117 @@
+"""The folder: folds the page views the writer queued, right behind it.
+
+The writer stores beacons and, in the same transaction, queues the page views
+they belong to (sql/migrations/0007: its connections set binome.defer_fold).
+Folding them into binome.page_views, which the analyst views read, costs
+PostgreSQL several times what storing them does; done here, on its own
+connection and in sets of up to FOLD_SET page views, it no longer paces
+ingest. The writer wakes the folder after each write; it also looks every
+IDLE_S for page views another process queued (a collector that stopped before
+folding them: `binome maintain` folds those too).
+
+A fold interrupted (shutdown, a lost connection) rolls back: its page views
+stay queued for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+
+from collector import db, telemetry
+
+log = logging.getLogger(__name__)
+
+# Page views folded per transaction: large enough that a page view's later
+# beacons (seq 1 at pagehide) mostly join it, small enough that one fold holds
+# the fold lock well under a second.
+FOLD_SET = 5000
+IDLE_S = 2.0
+RETRY_MAX_S = 5.0
+SHUTDOWN_FOLD_S = 5.0
+
+
+async def fold_queue(conn: asyncpg.Connection, *, limit: int = FOLD_SET,
+                     max_rounds: int | None = None) -> int:
+    """Fold queued page views until the queue is empty (or max_rounds sets);
+    returns how many were folded."""
+    total = 0
+    rounds = 0
+    while max_rounds is None or rounds < max_rounds:
+        row = await conn.fetchrow("SELECT folded, oldest FROM binome.fold_queued($1)", limit)
+        rounds += 1
+        total += row["folded"]
+        telemetry.PAGE_VIEWS_FOLDED.inc(row["folded"])
+        if row["oldest"] is not None:
+            telemetry.FOLD_LAG.set(row["oldest"].total_seconds())
+        if row["folded"] < limit:
+            telemetry.FOLD_LAG.set(0)
+            break
+    return total
+
+
+class PageViewFolder:
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Page views were queued: fold them."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="binome-folder")
+
+    async def stop(self) -> None:
+        """Fold what the writer queued last, for at most SHUTDOWN_FOLD_S (what is
+        left stays queued for the next collector or `binome maintain`), then close."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            async with asyncio.timeout(SHUTDOWN_FOLD_S):
+                await asyncio.shield(self._task)
+        except TimeoutError:
+            log.warning("page views left to fold at shutdown")
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        conn: asyncpg.Connection | None = None
+        backoff = 0.1
+        try:
+            while True:
+                if not self._stopping:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_S):
+                            await self._wake.wait()
+                self._wake.clear()
+                stopping = self._stopping  # the writer has written its last batch
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await db.connect(self._database_url)
+                    started = time.perf_counter()
+                    if await fold_queue(conn):
+                        telemetry.FOLD_SECONDS.observe(time.perf_counter() - started)
+                    backoff = 0.1
+                except Exception as exc:  # the page views stay queued; try again
+                    log.warning("fold failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                    if conn is not None:
+                        conn.terminate()
+                        conn = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, RETRY_MAX_S)
+                    self._wake.set()
+                    continue
+                if stopping:
+                    return
+        finally:
+            if conn is not None:
+                conn.terminate()
