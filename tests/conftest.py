@@ -238,9 +238,17 @@ async def wait_for(conn: asyncpg.Connection, query: str, *args: Any,
 
 
 async def stored(conn: asyncpg.Connection, pv: str, count: int = 1) -> list[asyncpg.Record]:
-    """The rows of page view `pv` in binome.beacons, once `count` of them are there."""
+    """The rows of page view `pv` in binome.beacons, once `count` of them are there
+    and folded into the page views the views read."""
     await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=count)
+    await folded(conn)
     return await conn.fetch("SELECT * FROM binome.beacons WHERE pv = $1 ORDER BY seq", pv)
+
+
+async def folded(conn: asyncpg.Connection) -> None:
+    """Wait until the collector's folder has folded every stored beacon (0007)."""
+    assert await wait_for(conn, "SELECT NOT EXISTS (SELECT 1 FROM binome.fold_queue)"), \
+        "the folder left page views queued"
 
 
 CHROMIUM = Path(os.environ.get("BINOME_CHROMIUM", "/usr/bin/chromium"))

@@ -36,6 +36,7 @@ from tests.conftest import (
     _create_database,
     _drop_database,
     chromium,
+    folded,
     make_beacon,
     require,
     wait_for,
@@ -146,6 +147,7 @@ def site(database_url: str, live_server: str) -> str:
             count = await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE site = $1",
                                    name, expect=len(rows) + len(posted))
             assert count == len(rows) + len(posted)
+            await folded(conn)
         finally:
             await conn.close()
 

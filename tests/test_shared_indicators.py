@@ -34,6 +34,7 @@ from tests.conftest import (
     Collector,
     _create_database,
     _drop_database,
+    folded,
     wait_for,
 )
 
@@ -484,6 +485,7 @@ async def test_every_figure_live_then_rolled_up(
     try:
         posts = await asyncio.to_thread(post_all, collector.url, beacons, rng)
         await wait_for(conn, "SELECT count(*) FROM binome.beacons", expect=len(beacons))
+        await folded(conn)
         await check_every_view(conn, beacons)  # live
 
         # rum.ingest_health: every post received and accepted, resends not written.
@@ -521,6 +523,7 @@ async def test_late_beacons_for_rolled_up_days(
     try:
         await asyncio.to_thread(post_all, collector.url, late, random.Random(2))
         await wait_for(conn, "SELECT count(*) FROM binome.beacons", expect=len(beacons))
+        await folded(conn)
         dirty = {(r["site"], r["day"]) for r in await conn.fetch(
             "SELECT site, day FROM binome.rollup_dirty")}
         assert dirty == {(SITE, YESTERDAY), (SITE, TODAY)}

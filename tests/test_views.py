@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.conftest import MOBILE_UA, make_beacon, wait_for
+from tests.conftest import MOBILE_UA, folded, make_beacon, wait_for
 
 
 def post(base: str, beacon: dict[str, Any]) -> None:
@@ -19,6 +19,7 @@ def post(base: str, beacon: dict[str, Any]) -> None:
 
 async def page_view(conn: asyncpg.Connection, pv: str, beacons: int) -> asyncpg.Record:
     await wait_for(conn, "SELECT count(*) FROM binome.beacons WHERE pv = $1", pv, expect=beacons)
+    await folded(conn)
     return await conn.fetchrow("SELECT * FROM rum.page_views_enriched WHERE pv = $1", pv)
 
 
