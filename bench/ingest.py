@@ -425,7 +425,8 @@ class Bench:
 
     def reset(self, design: Design) -> None:
         if design.table == "binome.beacons":
-            self.db.execute("TRUNCATE binome.beacons, binome.ingest_counts, binome.dead_letters")
+            self.db.execute("TRUNCATE binome.beacons, binome.ingest_counts, binome.dead_letters,"
+                            " binome.fold_queue")
         elif design.table:
             self.db.execute(f"TRUNCATE {design.table}")
 
@@ -526,6 +527,16 @@ class Bench:
                 record["drain_seconds"] = round(drain_s, 2)
                 record["rows_total_drained"] = rows_drained
             if design.table == "binome.beacons":
+                # The page views the folder has yet to fold behind the writes
+                # (0007): how long after the load stopped the views caught up.
+                record["fold_queue_at_drain"] = int(self.db.val(
+                    "SELECT count(*) FROM binome.fold_queue"))
+                caught_up = drain_s  # the last row was written (and folded, if none wait)
+                while self.db.val("SELECT count(*) FROM binome.fold_queue") and (
+                        time.monotonic() - started - wall < 600):
+                    time.sleep(0.1)
+                    caught_up = time.monotonic() - started - wall
+                record["fold_caught_up_seconds"] = round(caught_up, 2)
                 record["collector_accepted"] = self.accepted()
                 record["collector_metrics"] = scrape_metrics(server.url)
                 record["rejected_by_reason"] = {
@@ -575,6 +586,14 @@ class Bench:
                                 f"{total_after_stop} rows stored")
             if dead:
                 problems.append(f"{dead} rows in binome.dead_letters")
+            # Every stored page view folded (what the analyst views read).
+            pvs = int(self.db.val("SELECT count(DISTINCT pv) FROM binome.beacons"
+                                  " WHERE starts_with(pv, $1)", tag + "_"))
+            page_views = int(self.db.val("SELECT count(*) FROM binome.page_views"
+                                         " WHERE starts_with(pv, $1)", tag + "_"))
+            record["page_views_unfolded"] = pvs - page_views
+            if pvs != page_views:
+                problems.append(f"{pvs - page_views} stored page views not folded")
         record["verified"] = not problems
         record["problems"] = problems
 
@@ -730,6 +749,9 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
                 verified_all=all(r.get("verified") for r in mine),
                 problems=[p for r in mine for p in r.get("problems", [])],
             )
+        if any("fold_caught_up_seconds" in r for r in mine):
+            entry["fold_caught_up_seconds_max"] = max(r["fold_caught_up_seconds"] for r in mine)
+            entry["fold_queue_at_drain_max"] = max(r["fold_queue_at_drain"] for r in mine)
         if design.name.endswith("-w2"):
             base = design.name[:-3]
             by_round = {r["round"]: r["ok_rps"] for r in runs if r["design"] == base}
@@ -757,7 +779,9 @@ CPU% = CPU time / wall time of the server's processes, of wrk, of the PostgreSQL
 µs/req = server CPU time per request; cpu-r = bare's µs/req / this design's (the ratio on an
   otherwise idle core, for CPU-bound designs);
 2xx / rows = sums over rounds of wrk's 2xx answers and of the rows stored with that run's
-  pv prefix; lost = 2xx not stored."""
+  pv prefix; lost = 2xx not stored.
+fold_caught_up_seconds_max = after the load stopped, how long until the folder had folded
+  every stored page view into what the views read (the worst round)."""
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -791,6 +815,10 @@ def print_table(summary: dict[str, Any]) -> None:
             print(f"{name} RSS: sum over {s['server_processes']} processes (uvicorn's supervisor, "
                   f"multiprocessing's resource tracker, the workers); largest single process "
                   f"{s['peak_rss_single_process_mb_max']} MB")
+        if "fold_caught_up_seconds_max" in s:
+            print(f"{name} fold: {s['fold_queue_at_drain_max']:,} page views still to fold when"
+                  f" the writes were done, folded {s['fold_caught_up_seconds_max']:.1f} s after"
+                  " the load stopped (worst round)")
         if s.get("rejected_by_reason"):
             print(f"{name} refused (its /metrics, all rounds): "
                   + ", ".join(f"{k} {v}" for k, v in s["rejected_by_reason"].items()))
