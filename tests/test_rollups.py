@@ -79,6 +79,16 @@ async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
             assert not extra, f"{left}.{view} has rows {right}.{view} has not: {extra[:3]}"
         count = await conn.fetchval(f"SELECT count(*) FROM rum.{view}")
         assert count > 0, view
+    # rum.campaign_histograms is rum.scorecard_histograms summed over devices
+    # and countries, whichever days are rolled up, live or snapshotted.
+    summed = ("SELECT day, site, channel, utm_campaign, metric, bin, bin_lower, bin_upper,"
+              " sum(page_views)::bigint FROM rum.scorecard_histograms"
+              " GROUP BY day, site, channel, utm_campaign, metric, bin, bin_lower, bin_upper")
+    coarse = ("SELECT day, site, channel, utm_campaign, metric, bin, bin_lower, bin_upper,"
+              " page_views FROM rum.campaign_histograms")
+    for left, right in ((coarse, summed), (summed, coarse)):
+        assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
+    assert await conn.fetchval("SELECT count(*) FROM rum.campaign_histograms") > 0
 
 
 async def rollup_status(conn: asyncpg.Connection) -> tuple[int, int]:
@@ -183,7 +193,8 @@ async def test_retention_drops_old_days(rconn: asyncpg.Connection) -> None:
     assert report is not None and report.retention_cutoff == dt.date(2031, 1, 20)
     assert report.partitions_dropped >= 1
     assert await rconn.fetchval("SELECT to_regclass($1)", partition) is None
-    for table in ("page_views", "scorecard_days", "release_days", "landing_days"):
+    for table in ("page_views", "scorecard_days", "campaign_day_bins", "release_days",
+                  "landing_days"):
         assert await rconn.fetchval(
             f"SELECT count(*) FROM binome.{table} WHERE day < '2031-01-20'") == 0
     assert await rconn.fetchval("SELECT to_regclass('binome.beacons_20310320')") is not None
