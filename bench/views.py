@@ -209,6 +209,9 @@ QUERIES: list[tuple[str, str]] = [
     ("scorecard_histograms: 30 days, LCP bins per channel (one site)",
      "SELECT channel, bin, sum(page_views) FROM rum.scorecard_histograms"
      " WHERE site = 'shop' AND day >= $FROM AND metric = 'lcp' GROUP BY 1, 2"),
+    ("campaign_histograms: 30 days, LCP bins per channel (one site)",
+     "SELECT channel, bin, sum(page_views) FROM rum.campaign_histograms"
+     " WHERE site = 'shop' AND day >= $FROM AND metric = 'lcp' GROUP BY 1, 2"),
     ("perf_vs_conversion: every bucket (all 30 days)", "SELECT * FROM rum.perf_vs_conversion"),
     ("release_comparison: every release (all 30 days)", "SELECT * FROM rum.release_comparison"),
     ("ingest_health: 30 days of minutes",
