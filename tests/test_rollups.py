@@ -10,6 +10,7 @@ all live, after days are rolled up, after late beacons change rolled-up days
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import datetime as dt
 import random
@@ -354,3 +355,38 @@ async def test_serve_refreshes_snapshots_on_its_own(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
+
+
+async def test_live_page_views_has_the_facts_columns(rconn: asyncpg.Connection) -> None:
+    """binome.live_page_views lists page_view_facts' columns itself (its day is
+    the live day's): a column added to the table must be added to the view."""
+    columns = ("SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute"
+               " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped")
+    assert await rconn.fetchval(columns, "binome.live_page_views") == \
+        await rconn.fetchval(columns, "binome.page_view_facts")
+
+
+def scanned_partitions(plan: dict[str, object]) -> list[str]:
+    """The page_view_facts partitions an EXPLAIN ANALYZE plan actually read."""
+    found = []
+    relation = plan.get("Relation Name")
+    if (isinstance(relation, str) and relation.startswith("page_view_facts_")
+            and plan.get("Actual Loops", 0)):
+        found.append(relation)
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+        found += scanned_partitions(child)
+    return found
+
+
+async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connection) -> None:
+    """What `binome maintain` rolls up, one site-day at a time, reads that day's
+    page views only, not every live day's (sql/views/05_live_page_views.sql)."""
+    first = dt.date(2031, 7, 1)
+    rows = synthetic_beacons(random.Random(9), "gamma", first, days=4, sessions=60, prefix="g")
+    await insert_beacons(rconn, rows, random.Random(9))
+    day = first + dt.timedelta(days=2)
+    [plan] = json.loads(await rconn.fetchval(
+        "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM binome.scorecard_live"
+        " WHERE site = 'gamma' AND day = $1", day))
+    assert set(scanned_partitions(plan["Plan"])) == {f"page_view_facts_{day:%Y%m%d}"}
+    assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # migration 0009

@@ -13,9 +13,17 @@
 -- same before and after its rollup.
 DROP VIEW IF EXISTS binome.live_page_views CASCADE;
 CREATE VIEW binome.live_page_views AS
-SELECT f.*
--- Each live day's partition is read on its own (OFFSET 0 keeps the day a
--- parameter, which prunes the other partitions as the query runs).
+-- binome.page_view_facts' columns, in its order, but `day` is the live day's:
+-- a query for one day (binome.write_rollup's) filters the live days on it, so
+-- the other days' partitions are not read. Each live day's partition is read
+-- on its own (OFFSET 0 keeps the day a parameter, which prunes the other
+-- partitions as the query runs, and keeps the planner from joining all of
+-- them at once). A column added to page_view_facts is added here too.
+SELECT f.site, live_days.day, f.pv, f.sid, f.received_at, f.consent, f.path, f.release,
+       f.device_class, f.country, f.lcp, f.inp, f.cls, f.fcp, f.ttfb, f.converted, f.revenue,
+       f.is_landing, f.session_channel, f.session_campaign, f.session_page_views,
+       f.session_converted, f.session_revenue, f.group_channel, f.group_campaign,
+       f.first_in_group, f.first_in_release
 FROM binome.live_days() AS live_days
 CROSS JOIN LATERAL (
     SELECT * FROM binome.page_view_facts f WHERE f.day = live_days.day OFFSET 0
