@@ -108,8 +108,14 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
     return []
 
 
+# No JIT: the views' estimates span every daily partition and pass
+# jit_above_cost, and compiling takes seconds where the query takes a fraction
+# of one (sql/migrations/0009).
+SESSION_SETTINGS = {"application_name": "binome", "jit": "off"}
+
+
 async def connect(database_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(database_url, server_settings={"application_name": "binome"})
+    return await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS)
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
@@ -118,7 +124,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
         min_size=min_size,
         max_size=max_size,
         # A statement that hangs must not hold a beacon batch forever.
-        server_settings={"application_name": "binome", "statement_timeout": "30s"},
+        server_settings={**SESSION_SETTINGS, "statement_timeout": "30s"},
     )
 
 
