@@ -390,3 +390,22 @@ async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connecti
         " WHERE site = 'gamma' AND day = $1", day))
     assert set(scanned_partitions(plan["Plan"])) == {f"page_view_facts_{day:%Y%m%d}"}
     assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # migration 0009
+
+
+async def test_the_views_can_run_in_parallel(rconn: asyncpg.Connection) -> None:
+    """No function the views call is PARALLEL UNSAFE (the default), which would
+    keep every query over them from using parallel workers."""
+    unsafe = await rconn.fetch("""
+        SELECT DISTINCT p.oid::regprocedure::text AS function
+        FROM pg_depend d
+        JOIN pg_rewrite w ON w.oid = d.objid
+        JOIN pg_proc p ON p.oid = d.refobjid
+        JOIN pg_class v ON v.oid = w.ev_class
+        WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_proc'::regclass
+          AND v.relnamespace IN ('rum'::regnamespace, 'binome'::regnamespace)
+          AND p.pronamespace IN ('rum'::regnamespace, 'binome'::regnamespace)
+          AND p.proparallel = 'u'""")
+    assert [r["function"] for r in unsafe] == []
+    # The one the live part calls is among those looked at.
+    assert await rconn.fetchval("SELECT proparallel::text FROM pg_proc"
+                                " WHERE oid = 'binome.live_days()'::regprocedure") == "r"

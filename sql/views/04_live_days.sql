@@ -11,9 +11,12 @@
 -- days (ROWS 3), where a generate_series per site looks like a million rows
 -- and the estimate, a thousand times too high, switches on JIT compilation,
 -- which alone took seconds. SECURITY DEFINER because the analyst role that
--- reads the rum views cannot read the bookkeeping tables.
+-- reads the rum views cannot read the bookkeeping tables. PARALLEL RESTRICTED
+-- (it runs in the leader; its SET clause could not run in a worker): a
+-- function left PARALLEL UNSAFE, the default, would keep every query of the
+-- views from running in parallel (a month of histograms: 0.6 s against 0.4 s).
 CREATE OR REPLACE FUNCTION binome.live_days() RETURNS TABLE (day date)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 ROWS 3 AS $$
 DECLARE
