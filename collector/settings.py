@@ -129,12 +129,12 @@ class Settings(BaseSettings):
         "(binome_fold_lag_seconds)."
     )
     live_snapshot_seconds: float = Field(
-        60, ge=0, description="How often `binome serve` snapshots busy live days (today, and "
+        300, ge=0, description="How often `binome serve` snapshots busy live days (today, and "
         "yesterday until it is rolled up) so that the views read them without recomputing "
         "them; their figures are then up to this old. 0 turns snapshots off."
     )
     live_snapshot_page_views: int = Field(
-        100_000, gt=0, description="Page views (all sites together) from which a live day is "
+        25_000, gt=0, description="Page views (all sites together) from which a live day is "
         "read from its snapshot; a quieter day is computed live, to the last beacon."
     )
     sql_dir: Path = Field(PROJECT_ROOT / "sql", description="Migrations and views.")
