@@ -37,8 +37,9 @@ VIEWS = {
 }
 
 
-@pytest.fixture(scope="module")
-async def rollup_db(server_url: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def database_with_reference(server_url: str) -> AsyncIterator[str]:
+    """A migrated database of its own with the reference views, dropped after."""
     url = await _create_database(server_url)
     conn = await db.connect(url)
     try:
@@ -46,8 +47,16 @@ async def rollup_db(server_url: str) -> AsyncIterator[str]:
         await conn.execute(REFERENCE)
     finally:
         await conn.close()
-    yield url
-    await _drop_database(server_url, url)
+    try:
+        yield url
+    finally:
+        await _drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+async def rollup_db(server_url: str) -> AsyncIterator[str]:
+    async with database_with_reference(server_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -241,15 +250,8 @@ async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) ->
 @pytest.fixture
 async def snapshot_db(server_url: str) -> AsyncIterator[str]:
     """A database of its own: snapshots would change what the other tests read."""
-    url = await _create_database(server_url)
-    conn = await db.connect(url)
-    try:
-        await db.migrate(conn, PROJECT_ROOT / "sql")
-        await conn.execute(REFERENCE)
-    finally:
-        await conn.close()
-    yield url
-    await _drop_database(server_url, url)
+    async with database_with_reference(server_url) as url:
+        yield url
 
 
 @pytest.fixture
