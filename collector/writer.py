@@ -563,25 +563,36 @@ class BeaconWriter:
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
             await self._ensure_partitions(conn, {r[_DAY] for r in batch})
+            moved = False
             try:
                 async with conn.transaction():
                     await conn.copy_records_to_table(
                         "incoming_beacons", records=batch, columns=COLUMNS
                     )
                     rows_by_site = dict(await conn.fetch(_MOVE, *_day_bounds(batch)))
+                    moved = True
                 written = sum(rows_by_site.values())
             except Exception as exc:
+                if moved:
+                    # The COMMIT itself failed: PostgreSQL may have committed
+                    # before the connection broke. The batch is resent, so
+                    # nothing is lost, but if it had landed the resend inserts
+                    # nothing and its rows go uncounted in rows_written.
+                    log.warning("batch commit outcome unknown: the batch is resent",
+                                extra={"beacons": len(batch), "error": _describe(exc)})
                 if not is_data_error(exc):
                     raise
                 log.warning("batch refused, writing row by row", extra={"error": str(exc)})
                 written, rows_by_site = await self._write_rows_one_by_one(conn, batch)
+            # Counted as soon as committed: a failure below must not lose the
+            # count of rows that are in the table.
+            telemetry.BATCHES.inc()
+            telemetry.ROWS_WRITTEN.inc(written)
             for site, rows in rows_by_site.items():
                 self.counts.add(site, rows_written=rows)
             if time.monotonic() - self._counts_flushed_at >= COUNTS_FLUSH_S:
                 await self._flush_counts(conn)
         telemetry.WRITE_SECONDS.observe(time.perf_counter() - started)
-        telemetry.BATCHES.inc()
-        telemetry.ROWS_WRITTEN.inc(written)
         self._note_success()
         if written and self._on_written is not None:
             self._on_written()

@@ -202,10 +202,15 @@ def test_outage_every_204_is_stored_exactly_once(
     assert figures[("binome_spool_files", ())] == 0
     assert figures[("binome_beacons_spooled_total", ())] >= len(during_outage)
     assert figures[("binome_beacons_replayed_total", ())] >= len(during_outage)
-    assert figures[("binome_rows_written_total", ())] == len(accepted)
+    events = log_events(collector.log_path)
+    # A COMMIT cut by the stop may have landed: its batch is resent and then
+    # counts as a resend. The writer says so; only those beacons may go uncounted.
+    uncertain = sum(e["beacons"] for e in events
+                    if e.get("event") == "batch commit outcome unknown: the batch is resent")
+    written = figures[("binome_rows_written_total", ())]
+    assert len(accepted) - uncertain <= written <= len(accepted)
     assert figures[("binome_beacons_dropped_total", ())] == 0
 
-    events = log_events(collector.log_path)
     names = [e.get("event") for e in events]
     for expected in ("database writes failing: spooling batches to disk",
                      "database writes succeed again", "spool replay started",
