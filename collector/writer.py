@@ -573,14 +573,15 @@ class BeaconWriter:
                     moved = True
                 written = sum(rows_by_site.values())
             except Exception as exc:
-                if moved:
-                    # The COMMIT itself failed: PostgreSQL may have committed
-                    # before the connection broke. The batch is resent, so
-                    # nothing is lost, but if it had landed the resend inserts
-                    # nothing and its rows go uncounted in rows_written.
-                    log.warning("batch commit outcome unknown: the batch is resent",
-                                extra={"beacons": len(batch), "error": _describe(exc)})
                 if not is_data_error(exc):
+                    if moved:
+                        # The COMMIT itself failed: PostgreSQL may have committed
+                        # before the connection broke. The batch is resent, so
+                        # nothing is lost, but if it had landed the resend inserts
+                        # nothing and its rows go uncounted in rows_written. (A
+                        # data error at COMMIT is PostgreSQL's answer: rolled back.)
+                        log.warning("batch commit outcome unknown: the batch is resent",
+                                    extra={"beacons": len(batch), "error": _describe(exc)})
                     raise
                 log.warning("batch refused, writing row by row", extra={"error": str(exc)})
                 written, rows_by_site = await self._write_rows_one_by_one(conn, batch)
