@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: CollectorApp) -> AsyncIterator[None]:
         # min_size=0: no pool floor to restore (and log about) while PostgreSQL is down.
         pool = await db.create_pool(settings.database_url or "", min_size=0)
-        folder = PageViewFolder(settings.database_url or "") if settings.deferred_fold else None
+        folder = (PageViewFolder(settings.database_url or "", max_lag=settings.fold_max_lag_seconds)
+                  if settings.deferred_fold else None)
         writer = BeaconWriter(
             settings.database_url or "",
             batch_max_rows=settings.batch_max_rows,

@@ -9,6 +9,15 @@ ingest. The writer wakes the folder after each write; it also looks every
 IDLE_S for page views another process queued (a collector that stopped before
 folding them: `binome maintain` folds those too).
 
+Ingest comes first. During a burst the fold would take a whole PostgreSQL
+core, which on a machine that PostgreSQL shares with the collector is the
+collector's own core (docs/performance.md). So the folder folds at most
+`share` of the time (the pause after a fold is what keeps it there) while the
+views are less than `max_lag` seconds behind the beacons; further behind, it
+folds without pausing until it has caught up. Under a light load a fold takes
+milliseconds and the pause is shorter than the time to the next write: the
+views follow the beacons within a second.
+
 A fold interrupted (shutdown, a lost connection) rolls back: its page views
 stay queued for the next one.
 """
@@ -31,8 +40,23 @@ log = logging.getLogger(__name__)
 # the fold lock well under a second.
 FOLD_SET = 5000
 IDLE_S = 2.0
+FOLD_SHARE = 0.25
 RETRY_MAX_S = 5.0
 SHUTDOWN_FOLD_S = 5.0
+
+
+async def fold_set(conn: asyncpg.Connection, limit: int = FOLD_SET) -> tuple[int, float | None]:
+    """Fold one set of at most `limit` queued page views: (how many, how long the
+    oldest of them had waited in seconds), the wait None once the queue is empty."""
+    row = await conn.fetchrow("SELECT folded, oldest FROM binome.fold_queued($1)", limit)
+    folded = row["folded"]
+    telemetry.PAGE_VIEWS_FOLDED.inc(folded)
+    if folded < limit:
+        telemetry.FOLD_LAG.set(0)
+        return folded, None
+    lag = row["oldest"].total_seconds() if row["oldest"] is not None else 0.0
+    telemetry.FOLD_LAG.set(lag)
+    return folded, lag
 
 
 async def fold_queue(conn: asyncpg.Connection, *, limit: int = FOLD_SET,
@@ -42,23 +66,26 @@ async def fold_queue(conn: asyncpg.Connection, *, limit: int = FOLD_SET,
     total = 0
     rounds = 0
     while max_rounds is None or rounds < max_rounds:
-        row = await conn.fetchrow("SELECT folded, oldest FROM binome.fold_queued($1)", limit)
+        folded, lag = await fold_set(conn, limit)
         rounds += 1
-        total += row["folded"]
-        telemetry.PAGE_VIEWS_FOLDED.inc(row["folded"])
-        if row["oldest"] is not None:
-            telemetry.FOLD_LAG.set(row["oldest"].total_seconds())
-        if row["folded"] < limit:
-            telemetry.FOLD_LAG.set(0)
+        total += folded
+        if lag is None:
             break
     return total
 
 
 class PageViewFolder:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, max_lag: float = 60.0,
+                 share: float = FOLD_SHARE, set_size: int = FOLD_SET) -> None:
+        """max_lag: seconds behind the beacons from which the folder folds without
+        pausing (0: it never pauses); share: the part of the time it folds until then."""
         self._database_url = database_url
+        self._set_size = set_size
+        self._max_lag = max_lag
+        self._pause_per_second_folded = (1 - share) / share if max_lag > 0 else 0.0
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
@@ -72,6 +99,7 @@ class PageViewFolder:
         """Fold what the writer queued last, for at most SHUTDOWN_FOLD_S (what is
         left stays queued for the next collector or `binome maintain`), then close."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         if self._task is None:
             return
@@ -86,20 +114,34 @@ class PageViewFolder:
     async def _run(self) -> None:
         conn: asyncpg.Connection | None = None
         backoff = 0.1
+        pause = 0.0  # the rest the last fold earned before the next may start
         try:
             while True:
                 if not self._stopping:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_S):
                             await self._wake.wait()
+                    if pause:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(pause):
+                                await self._stop_requested.wait()
                 self._wake.clear()
                 stopping = self._stopping  # the writer has written its last batch
                 try:
                     if conn is None or conn.is_closed():
                         conn = await db.connect(self._database_url)
                     started = time.perf_counter()
-                    if await fold_queue(conn):
-                        telemetry.FOLD_SECONDS.observe(time.perf_counter() - started)
+                    if stopping:  # the whole queue, without pauses
+                        folded, lag = await fold_queue(conn, limit=self._set_size), None
+                    else:
+                        folded, lag = await fold_set(conn, self._set_size)
+                    took = time.perf_counter() - started
+                    if folded:
+                        telemetry.FOLD_SECONDS.observe(took)
+                    behind = lag is not None and lag >= self._max_lag
+                    pause = 0.0 if behind else took * self._pause_per_second_folded
+                    if lag is not None:
+                        self._wake.set()  # the queue was not emptied: fold again
                     backoff = 0.1
                 except Exception as exc:  # the page views stay queued; try again
                     log.warning("fold failed", extra={"error": f"{type(exc).__name__}: {exc}"})

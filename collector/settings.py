@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         "ingest is not paced by the fold; the views lag the beacons by the fold's time "
         "(binome_fold_lag_seconds)."
     )
+    fold_max_lag_seconds: float = Field(
+        60, ge=0, description="With the deferred fold, how far the views may fall behind the "
+        "beacons during a burst: until then the folder folds at most a quarter of the time, "
+        "leaving PostgreSQL to the writes; further behind, it folds without pause. 0: it never "
+        "pauses."
+    )
     live_snapshot_seconds: float = Field(
         300, ge=0, description="How often `binome serve` snapshots busy live days (today, and "
         "yesterday until it is rolled up) so that the views read them without recomputing "

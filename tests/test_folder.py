@@ -8,6 +8,7 @@ and their order.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ import pytest
 
 from collector import PROJECT_ROOT, db
 from collector.enrich import COLUMNS
-from collector.folder import fold_queue
+from collector.folder import PageViewFolder, fold_queue
 from collector.maintenance import maintain
 from tests.conftest import _create_database, _drop_database, folded, make_beacon, wait_for
 from tests.synthetic import continuation_beacons, insert_beacons, synthetic_beacons
@@ -115,6 +116,56 @@ async def test_binome_maintain_folds_what_a_stopped_collector_left(
     for table in ("scorecard_days", "release_days", "landing_days"):
         sql = f"SELECT t::text FROM binome.{table} t ORDER BY 1"
         assert [r[0] for r in await deferred.fetch(sql)] == [r[0] for r in await inline.fetch(sql)]
+
+
+async def queue_sizes(conn: asyncpg.Connection, seconds: float) -> list[int]:
+    """The fold queue's length, sampled every 50 ms for `seconds`."""
+    sizes = []
+    for _ in range(int(seconds / 0.05)):
+        sizes.append(await conn.fetchval("SELECT count(*) FROM binome.fold_queue"))
+        await asyncio.sleep(0.05)
+    return sizes
+
+
+@pytest.fixture
+async def queued_database(server_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """A database of its own whose inserts only queue their page views."""
+    url = await _create_database(server_url)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        await conn.execute("SET binome.defer_fold = on")
+        yield url, conn
+    finally:
+        await conn.close()
+        await _drop_database(server_url, url)
+
+
+@pytest.mark.parametrize("behind", [False, True])
+async def test_the_folder_pauses_between_folds_until_the_views_lag_too_far(
+    behind: bool, queued_database: tuple[str, asyncpg.Connection]
+) -> None:
+    url, deferred = queued_database
+    rows = synthetic_beacons(random.Random(5), "shop", START, 2, 600)
+    await insert_beacons(deferred, rows, random.Random(5))
+    queued = await deferred.fetchval("SELECT count(*) FROM binome.fold_queue")
+    if behind:  # queued an hour ago: further behind than max_lag
+        await deferred.execute("UPDATE binome.fold_queue SET queued_at = now() - interval '1 hour'")
+    # A share of 0.1 %: after a fold of at least a few milliseconds, a pause of seconds.
+    folder = PageViewFolder(url, max_lag=600, share=0.001, set_size=100)
+    await folder.start()
+    try:
+        folder.notify()
+        sizes = await queue_sizes(deferred, 3.0)
+        if behind:
+            # Back to back: the whole queue, set after set, within the three seconds.
+            assert sizes[-1] == 0 and len(set(sizes)) > 2
+        else:
+            # One set, then the pause its fold earned: the rest is still queued.
+            assert sizes[-1] == queued - 100
+    finally:
+        await folder.stop()  # stopping ends the pause and folds the rest
+    assert await deferred.fetchval("SELECT count(*) FROM binome.fold_queue") == 0
 
 
 @pytest.fixture
