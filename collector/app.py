@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # uvicorn has stopped accepting connections; a beacon still arriving
             # now is answered 503 (writer.offer refuses once closing).
             log.info("collector stopping: flushing the queue")
+            ingest.close()
             await writer.stop()
             if folder:
                 await folder.stop()
