@@ -626,8 +626,8 @@ def to_record(
         browser,
         os,
         country,
-        _json(_fields(beacon.device) or None) if beacon.device else None,
-        _json(_fields(beacon.nav) or None) if beacon.nav else None,
+        _part_json(beacon.device) if beacon.device else None,
+        _part_json(beacon.nav) if beacon.nav else None,
         metric_values.get("LCP"),
         metric_values.get("INP"),
         metric_values.get("CLS"),
@@ -649,6 +649,15 @@ def _fields(model: BaseModel | msgspec.Struct) -> dict[str, Any]:
         return {name: value for name in model.__struct_fields__
                 if (value := getattr(model, name)) is not None}
     return {name: value for name, value in model.__dict__.items() if value is not None}
+
+
+def _part_json(part: BaseModel | msgspec.Struct) -> str | None:
+    """A device or navigation part's set fields as JSON text; None when none is set."""
+    if isinstance(part, msgspec.Struct):
+        # omit_defaults: the fields left None are left out, as _fields does.
+        text = msgspec.json.encode(part).decode()
+        return None if text == "{}" else text
+    return _json(_fields(part) or None)
 
 
 def _metrics_json(metrics: Sequence[Metric | FastMetric]) -> str:
