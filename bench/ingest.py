@@ -20,6 +20,7 @@ accepted is in PostgreSQL, stop it, and check the rows against wrk's count of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import datetime as dt
 import json
@@ -920,6 +921,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "default postgresql://postgres@127.0.0.1:5432/postgres)")
     parser.add_argument("--server-cpu", default="0", help="CPU list for one-worker servers (0)")
     parser.add_argument("--load-cpu", default="1", help="CPU list for wrk (1)")
+    parser.add_argument("--postgres-cpu", default="",
+                        help="CPU list to pin the local PostgreSQL server to during the run "
+                             "(its postmaster and every backend; restored at the end), e.g. "
+                             "the load CPU, as if PostgreSQL ran beside the collector rather "
+                             "than on its core; default: not pinned")
     parser.add_argument("--rate-limit", type=int, default=BENCH_RATE_LIMIT,
                         help="BINOME_RATE_LIMIT_PER_MINUTE for the collector (on, never reached)")
     parser.add_argument("--collector-env", action="append", default=[], metavar="NAME=VALUE",
@@ -948,6 +954,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+class PostgresPinning:
+    """Pins the local PostgreSQL server (postmaster and backends; backends started
+    later inherit it) to some CPUs, and gives it back every CPU afterwards."""
+
+    def __init__(self, server_url: str, cpus: str) -> None:
+        admin = Db(server_url)
+        try:
+            data_dir = Path(admin.val("SHOW data_directory"))
+        finally:
+            admin.close()
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        self.postmaster = psutil.Process(pid)
+        self.cpus = {int(c) for c in cpus.split(",")}
+
+    def _set(self, cpus: set[int] | list[int]) -> None:
+        for process in [self.postmaster, *self.postmaster.children(recursive=True)]:
+            try:
+                process.cpu_affinity(list(cpus))
+            except psutil.Error:
+                pass
+
+    def __enter__(self) -> PostgresPinning:
+        self._set(self.cpus)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._set(list(range(psutil.cpu_count())))
+
+
 def preflight() -> None:
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py needs wrk, the HTTP load generator. On Debian/Ubuntu: "
@@ -957,6 +992,30 @@ def preflight() -> None:
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs: the server and wrk will share one core",
               file=sys.stderr)
+
+
+def run_rounds(bench: Bench, args: argparse.Namespace, tmp: Path,
+               runs: list[dict[str, Any]]) -> None:
+    """Every design once a round, the order rotating from round to round."""
+    designs = args.design_list
+    for round_no in range(1, args.rounds + 1):
+        shift = (round_no - 1) % len(designs)
+        order = designs[shift:] + designs[:shift]
+        for design in order:
+            record = bench.run(design, round_no, tmp)
+            runs.append(record)
+            verdict = ("ok" if record.get("verified")
+                       else "PROBLEM: " + "; ".join(record.get("problems", [])))
+            rows = (f", rows {record['rows_run']} for {record['ok_2xx']} 2xx ({verdict})"
+                    if design.table else "")
+            print(f"  round {round_no} {design.name:<13} {record['ok_rps']:6.0f} 2xx/s "
+                  f"{record['rps']:6.0f} req/s  "
+                  f"p50 {record['p50_ms']:6.2f} ms  p99 {record['p99_ms']:6.2f} ms  "
+                  f"non-2xx {record['non_2xx']}  RSS {record['peak_rss_mb']} MB  "
+                  f"CPU% server {record['server_cpu_pct']} wrk "
+                  f"{record['wrk_cpu_pct']} pg {record['postgres_cpu_pct']}{rows}"
+                  + (f" refused: {record['rejected_by_reason']}"
+                     if record.get("rejected_by_reason") else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -986,7 +1045,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"binome ingest bench: {', '.join(d.name for d in args.design_list)}; "
           f"{args.rounds} round(s) x {args.duration} s (+{args.warmup} s warm-up), "
           f"{args.connections} connections; server on CPU {args.server_cpu}, "
-          f"wrk on CPU {args.load_cpu}")
+          f"wrk on CPU {args.load_cpu}, PostgreSQL "
+          + (f"on CPU {args.postgres_cpu}" if args.postgres_cpu else "not pinned"))
     print(f"beacons: {beacons['templates']} templates, {beacons['body_bytes_mean']} bytes "
           f"on average; database {db_name}; logs in {log_dir.relative_to(ROOT)}")
     created = False
@@ -1013,29 +1073,14 @@ def main(argv: list[str] | None = None) -> int:
         db.execute(REF_DDL)
         bench = Bench(args, args.server_url, db_url, db, beacon_file, log_dir)
 
-        designs = args.design_list
-        for round_no in range(1, args.rounds + 1):
-            shift = (round_no - 1) % len(designs)
-            order = designs[shift:] + designs[:shift]
-            for design in order:
-                record = bench.run(design, round_no, tmp)
-                runs.append(record)
-                verdict = ("ok" if record.get("verified")
-                           else "PROBLEM: " + "; ".join(record.get("problems", [])))
-                rows = (f", rows {record['rows_run']} for {record['ok_2xx']} 2xx ({verdict})"
-                        if design.table else "")
-                print(f"  round {round_no} {design.name:<13} {record['ok_rps']:6.0f} 2xx/s "
-                      f"{record['rps']:6.0f} req/s  "
-                      f"p50 {record['p50_ms']:6.2f} ms  p99 {record['p99_ms']:6.2f} ms  "
-                      f"non-2xx {record['non_2xx']}  RSS {record['peak_rss_mb']} MB  "
-                      f"CPU% server {record['server_cpu_pct']} wrk "
-                      f"{record['wrk_cpu_pct']} pg {record['postgres_cpu_pct']}{rows}"
-                      + (f" refused: {record['rejected_by_reason']}"
-                         if record.get("rejected_by_reason") else ""), flush=True)
-        if args.profile:
-            record = bench.run(DESIGNS["collector"], 0, tmp, profile_seconds=args.profile)
-            profile = record.pop("profile")
-            profile["run"] = record
+        pinning = (PostgresPinning(args.server_url, args.postgres_cpu) if args.postgres_cpu
+                   else contextlib.nullcontext())
+        with pinning:
+            run_rounds(bench, args, tmp, runs)
+            if args.profile:
+                record = bench.run(DESIGNS["collector"], 0, tmp, profile_seconds=args.profile)
+                profile = record.pop("profile")
+                profile["run"] = record
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping servers and dropping the bench database", file=sys.stderr)
