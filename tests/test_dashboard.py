@@ -294,10 +294,12 @@ def assert_definitions_hold(figures: dict[str, Any], raw: dict[str, Any], where:
             assert close(figures[name], value), (where, name, figures[name], value)
 
 
-# The page writes figures as en-US Intl.NumberFormat does: half away from zero
-# on the number's exact value (Decimal(float) is exact).
+# The page writes figures as en-US Intl.NumberFormat does in V8: half away from
+# zero on the shortest decimal that reads back as the number (repr's), not on
+# its exact binary value: 3175 / 1000 is 3.17499999999999982... but "3.175",
+# written 3.18.
 def fixed(value: float, digits: int) -> str:
-    rounded = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     return f"{rounded:,.{digits}f}"
 
 

@@ -1,7 +1,9 @@
 // Ratings (CrUX thresholds, sent by the collector from collector/report.py)
 // and how figures are written. Every figure is rounded by Intl.NumberFormat,
-// which rounds half away from zero on the number's exact value: the tests
-// format the SQL views' figures the same way and compare the text.
+// which (in V8) rounds half away from zero on the shortest decimal that reads
+// back as the number, not on its exact binary value: 3175 ms is "3.18 s",
+// though 3175 / 1000 is 3.17499999... in binary. The tests format the SQL
+// views' figures the same way and compare the text.
 
 /** @typedef {'lcp'|'inp'|'cls'} Metric */
 /** @typedef {'good'|'ni'|'poor'} Rating */

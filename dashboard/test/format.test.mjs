@@ -18,6 +18,7 @@ test('English figures', () => {
   assert.equal(f.duration(999.4), '999\u00a0ms');
   assert.equal(f.duration(12345), '12.35\u00a0s');
   assert.equal(f.cls(0.1155), '0.116'); // half away from zero, as Intl does
+  assert.equal(f.duration(3175), '3.18\u00a0s'); // on "3.175", not on 3.17499999... (the binary 3175 / 1000)
   assert.equal(f.percent(62.25), '62.3%');
   assert.equal(f.percent(null), '–');
   assert.equal(f.count(1234567), '1,234,567');
