@@ -18,7 +18,10 @@ live, with the same figures either way.
   days counts on each, as in rum.scorecard_daily).
 - The conversion rate is conversions over the sessions of consented groups;
   the share of page views with marketing consent is everything outside the
-  '(no consent)' group.
+  '(no consent)' group: over the period and filters for the tiles and the
+  campaigns, over every day, device and country of the site (all_time) for
+  "what speed costs" and the releases, whose figures span all time and each
+  release's whole life.
 - Every p75 is rum.p75_from_histogram over the rum.scorecard_histograms bins
   of the groups it spans (rum.campaign_histograms, the same bins summed over
   devices and countries, when neither is chosen): **off by at most one bin width** (LCP 100 ms up to
@@ -239,7 +242,17 @@ SELECT json_build_object(
               GROUP BY device_class) d),
     'countries', (SELECT coalesce(json_agg(country ORDER BY n DESC, country), '[]')
         FROM (SELECT country, sum(page_views) AS n FROM groups WHERE in_period
-              GROUP BY country) c)
+              GROUP BY country) c),
+    -- Every day of the site, every device and country: the span of "what
+    -- speed costs" and of the releases' figures. The days read above and the
+    -- others, so the live ones are not computed twice.
+    'all_time', (SELECT json_build_object(
+            'page_views', coalesce(sum(page_views), 0)::bigint,
+            'marketing_page_views', coalesce(sum(page_views) FILTER (WHERE consented), 0)::bigint)
+        FROM (SELECT page_views, consented FROM groups
+              UNION ALL
+              SELECT page_views, channel <> '(no consent)' FROM rum.scorecard_daily
+              WHERE site = $1 AND (day < $2 OR day > $4)) a)
 )::text
 """
 
@@ -420,7 +433,7 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         "too_small_page_views": TOO_SMALL_PAGE_VIEWS,
     }
     if site is None:
-        return answer | {"period": None, "releases": [], "speed": []}
+        return answer | {"period": None, "all_time": None, "releases": [], "speed": []}
 
     args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
             filters.device_class, filters.country)
@@ -440,9 +453,11 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site))
     figures = orjson.loads(counts)
+    all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
-    return answer | {"period": figures, "releases": [_release_row(r) for r in releases],
+    return answer | {"period": figures, "all_time": all_time,
+                     "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed]}
 
 

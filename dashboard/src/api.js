@@ -29,6 +29,16 @@ export const hrefFor = (href, filters) => {
   return url.toString();
 };
 
+/** A refusal of the data endpoint: its status, and its detail when it gave one (in English). */
+export class DataError extends Error {
+  /** @param {number} status @param {string|null} detail */
+  constructor(status, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
 /**
  * GET dashboard/data (relative to the page, so a collector behind a path prefix works).
  * @param {Filters} filters @param {string} pageHref
@@ -44,12 +54,12 @@ export const fetchScorecard = async (filters, pageHref) => {
     cache: 'no-store',
   });
   if (!response.ok) {
-    let detail = `HTTP ${response.status}`;
+    let detail = null;
     try {
       const body = await response.json();
-      detail = body.detail || body.error || detail;
+      detail = body.detail || body.error || null;
     } catch { /* not JSON */ }
-    throw new Error(detail);
+    throw new DataError(response.status, detail);
   }
   return response.json();
 };

@@ -79,6 +79,13 @@ export const split = (goodPct, poorPct) =>
   goodPct == null || poorPct == null ? null : {good: goodPct, ni: Math.max(0, 100 - goodPct - poorPct), poor: poorPct};
 
 /**
+ * The share (0-100) of page views measured with marketing consent.
+ * @param {{page_views: number, marketing_page_views: number}|null|undefined} counts
+ */
+export const consentShare = (counts) =>
+  counts && counts.page_views ? (100 * counts.marketing_page_views) / counts.page_views : null;
+
+/**
  * The days from..to (YYYY-MM-DD, UTC) and presets: the last N days ending today.
  * @param {Date} now @param {number} days
  */

@@ -3,9 +3,9 @@
 // body[data-state] is loading, ready or error (the browser tests wait on it).
 import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
-import {fetchScorecard, filtersFromSearch, hrefFor} from './api.js';
+import {DataError, fetchScorecard, filtersFromSearch, hrefFor} from './api.js';
 import {byId, fill, h} from './dom.js';
-import {daysBetween, formatter, lastDays} from './format.js';
+import {consentShare, daysBetween, formatter, lastDays} from './format.js';
 import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
 import {renderReleases} from './releases.js';
@@ -64,9 +64,12 @@ const draw = (data) => {
     return;
   }
   const now = data.period.current;
-  const share = now.page_views ? (100 * now.marketing_page_views) / now.page_views : null;
+  const share = consentShare(now);
+  // The releases' figures span each release's whole life, not the period: their
+  // consented share is the site's over all time (as for "what speed costs").
+  const allTimeShare = consentShare(data.all_time);
   const days = daysBetween(data.filters.from, data.filters.to);
-  byId('period-label').textContent = `${data.filters.site} · ${data.filters.from} → ${data.filters.to} (${days} d)`;
+  byId('period-label').textContent = `${data.filters.site} · ${data.filters.from} → ${data.filters.to} (${t('days_short', {days})})`;
   fill(main,
     h('p', {class: 'notice consent', id: 'consent-notice', dataset: {consentShare: share}},
       t('consent_notice', {share: f.percent(share)})),
@@ -83,7 +86,7 @@ const draw = (data) => {
       h('section', {class: 'card', id: 'releases'}, h('h2', null, t('releases')),
         h('p', {class: 'muted small'}, t('releases_help')),
         renderReleases(data, f, t, locale),
-        h('p', {class: 'consent small'}, '* ', t('consent_short', {share: f.percent(share)})))));
+        h('p', {class: 'consent small', dataset: {consentShare: allTimeShare}}, '* ', t('consent_all_time', {share: f.percent(allTimeShare)})))));
 };
 
 const load = async () => {
@@ -98,7 +101,9 @@ const load = async () => {
     document.body.dataset.state = 'ready';
   } catch (error) {
     if (mine !== generation) return;
-    byId('status').textContent = `${t('error')}: ${/** @type {Error} */ (error).message}`;
+    // The endpoint's detail is its own (English); a bare status is worded here.
+    const reason = error instanceof DataError ? error.detail || t('http_status', {status: error.status}) : /** @type {Error} */ (error).message;
+    byId('status').textContent = t('error', {reason});
     document.body.dataset.state = 'error';
   }
 };

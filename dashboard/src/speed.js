@@ -3,7 +3,7 @@
 // with one sentence a marketer can repeat, and the figures in a table.
 import uPlot from 'uplot';
 import {h} from './dom.js';
-import {COLOURS, rating} from './format.js';
+import {COLOURS, consentShare, rating} from './format.js';
 
 /** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
 /** @typedef {(key: string, values?: Record<string, string|number>) => string} T */
@@ -65,6 +65,8 @@ export const renderSpeed = (data, f, t) => {
   const fast = pooledRate(rows, (ms) => ms + 500 <= good);
   const slow = pooledRate(rows, (ms) => ms >= poor);
   const sessions = rows.reduce((/** @type {number} */ n, /** @type {any} */ r) => n + r.sessions, 0);
+  // These sessions span every day of the site: so does the consented share beside them.
+  const share = consentShare(data.all_time);
   const holder = h('div', {class: 'chart'});
   requestAnimationFrame(() => chart(holder, rows, data, f, t));
   return [
@@ -72,6 +74,7 @@ export const renderSpeed = (data, f, t) => {
       t('speed_summary', {fast: f.percent(fast), slow: f.percent(slow)})),
     holder,
     h('p', {class: 'consent small'}, t('sessions_n', {n: f.count(sessions)}), ' · ', t('speed_help')),
+    h('p', {class: 'consent small', dataset: {consentShare: share}}, t('consent_all_time', {share: f.percent(share)})),
     h('details', null, h('summary', null, t('show_figures')),
       h('div', {class: 'table-scroll'}, h('table', {class: 'speed'},
         h('thead', null, h('tr', null, ...['landing_lcp', 'sessions', 'conversion', 'bounce_rate']

@@ -2,7 +2,7 @@
 // poor split, the share of good experiences and the conversion rate, each with
 // its change against the previous period of the same length.
 import {h} from './dom.js';
-import {COLOURS, rating, split} from './format.js';
+import {COLOURS, consentShare, rating, split} from './format.js';
 
 /** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
 /** @typedef {(key: string, values?: Record<string, string|number>) => string} T */
@@ -53,7 +53,7 @@ export const renderTiles = (data, f, t) => {
       splitBar(split(now[`${metric}_good_pct`], now[`${metric}_poor_pct`]), f, t),
       h('p', {class: 'muted small'}, t('page_views_n', {n: f.count(now[`${metric}_samples`])})));
   };
-  const share = now.page_views ? (100 * now.marketing_page_views) / now.page_views : null;
+  const share = consentShare(now);
   return [
     metricTile('lcp'),
     metricTile('inp'),

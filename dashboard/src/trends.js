@@ -29,7 +29,7 @@ const bands = (thresholds) => (/** @type {uPlot} */ u) => {
   ctx.restore();
 };
 
-/** Dashed verticals at releases' first_seen, labelled. @param {{release: string, at: number}[]} marks */
+/** Dashed verticals at releases' first_seen, labelled. @param {{release: string, day: string, at: number}[]} marks */
 const releaseMarks = (marks) => (/** @type {uPlot} */ u) => {
   const {ctx, bbox} = u;
   ctx.save();
@@ -59,7 +59,7 @@ const tick = (metric, value, f) =>
 
 /**
  * @param {HTMLElement} holder
- * @param {{metric: 'lcp'|'inp'|'cls', days: any[], thresholds: [number, number], marks: {release: string, at: number}[], f: Format, t: T, locale: string}} options
+ * @param {{metric: 'lcp'|'inp'|'cls', days: any[], thresholds: [number, number], marks: {release: string, day: string, at: number}[], f: Format, t: T, locale: string}} options
  */
 const chart = (holder, {metric, days, thresholds, marks, f, t, locale}) => {
   const xs = days.map((d) => Date.parse(d.day) / 1000);
@@ -99,11 +99,13 @@ export const renderTrends = (data, f, t, locale) => {
   const from = Date.parse(data.filters.from) / 1000;
   const to = Date.parse(data.filters.to) / 1000 + DAY;
   const marks = data.releases
-    .map((/** @type {any} */ r) => ({release: r.release, at: Date.parse(r.first_seen) / 1000}))
+    .map((/** @type {any} */ r) => ({release: r.release, day: r.first_seen.slice(0, 10), at: Date.parse(r.first_seen) / 1000}))
     .filter((/** @type {{at: number}} */ m) => m.at >= from && m.at < to);
+  // The marks drawn, as data: the canvas alone would not say where they are.
+  const shown = JSON.stringify(marks.map((/** @type {{release: string, day: string}} */ m) => ({release: m.release, first_seen: m.day})));
   return (/** @type {const} */ (['lcp', 'inp', 'cls'])).map((metric) => {
     const holder = h('div', {class: 'chart'});
-    const figure = h('figure', {class: 'trend', dataset: {trend: metric}},
+    const figure = h('figure', {class: 'trend', dataset: {trend: metric, marks: shown}},
       h('figcaption', {title: t('p75_help')}, t(metric), ' ', h('span', {class: 'muted'}, 'p75')), holder);
     // uPlot measures its holder: draw once the figure is in the page.
     requestAnimationFrame(() => chart(holder, {metric, days: data.period.trend, thresholds: data.thresholds[metric], marks, f, t, locale}));

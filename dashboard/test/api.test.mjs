@@ -1,7 +1,7 @@
 // The page's filters live in its URL; the token stays there.
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {filtersFromSearch, hrefFor} from '../src/api.js';
+import {DataError, fetchScorecard, filtersFromSearch, hrefFor} from '../src/api.js';
 import {bucketLabel, pooledRate} from '../src/speed.js';
 import {formatter} from '../src/format.js';
 
@@ -25,4 +25,16 @@ test('speed buckets and the pooled conversion rate of fast and slow landings', (
   assert.equal(pooledRate(rows, (ms) => ms + 500 <= 2500), 8);
   assert.equal(pooledRate(rows, (ms) => ms >= 4000), 2.5);
   assert.equal(pooledRate(rows, () => false), null);
+});
+
+test('a refusal keeps its status, and the endpoint\'s detail when it gave one', async (t) => {
+  const answers = [new Response('{"error": "bad_filter", "detail": "from: after to"}', {status: 400}),
+    new Response('<html>bad gateway</html>', {status: 502})];
+  t.mock.method(globalThis, 'fetch', async () => answers.shift());
+  for (const [status, detail] of [[400, 'from: after to'], [502, null]]) {
+    const error = await fetchScorecard({}, 'http://h/dashboard?token=x').catch((e) => e);
+    assert.ok(error instanceof DataError);
+    assert.equal(error.status, status);
+    assert.equal(error.detail, detail);
+  }
 });

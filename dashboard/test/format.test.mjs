@@ -1,7 +1,7 @@
 // Ratings and the writing of figures, in both languages.
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {daysBetween, formatter, lastDays, rating, split} from '../src/format.js';
+import {consentShare, daysBetween, formatter, lastDays, rating, split} from '../src/format.js';
 
 test('CrUX ratings: good up to and including the threshold, poor above the second', () => {
   assert.equal(rating(2500, [2500, 4000]), 'good');
@@ -39,6 +39,12 @@ test('French figures: decimal comma, spaced thousands and percent sign', () => {
 test('good / needs improvement / poor shares add up to 100', () => {
   assert.deepEqual(split(70, 10), {good: 70, ni: 20, poor: 10});
   assert.equal(split(null, 10), null);
+});
+
+test('the share of page views with marketing consent', () => {
+  assert.equal(consentShare({page_views: 200, marketing_page_views: 150}), 75);
+  assert.equal(consentShare({page_views: 0, marketing_page_views: 0}), null);
+  assert.equal(consentShare(null), null);
 });
 
 test('periods in UTC days', () => {
