@@ -97,9 +97,10 @@ def _session(rng: random.Random, day: dt.date, site: str) -> list[tuple[dict[str
     return beacons
 
 
-def data_set(site: str) -> tuple[list[tuple[Any, ...]], list[tuple[dict[str, Any], str, str]]]:
+def data_set(site: str, seed: int = 8
+             ) -> tuple[list[tuple[Any, ...]], list[tuple[dict[str, Any], str, str]]]:
     """(rows to COPY for the past days, beacons to POST for today)."""
-    rng = random.Random(8)
+    rng = random.Random(seed)
     rows: list[tuple[Any, ...]] = []
     posted: list[tuple[dict[str, Any], str, str]] = []
     for age in range(2 * PERIOD_DAYS):
@@ -152,6 +153,28 @@ def site(database_url: str, live_server: str) -> str:
             await conn.close()
 
     asyncio.run(written())
+    return name
+
+
+@pytest.fixture(scope="module")
+def other_site(database_url: str, live_server: str) -> str:
+    """A second site, with other figures (the past days only), to switch to."""
+    name = "other" + secrets.token_hex(3)
+    rows, _ = data_set(name, seed=9)
+
+    async def load() -> None:
+        conn = await db.connect(database_url)
+        try:
+            await db.add_site(conn, name, [])
+            for day in sorted({row[1] for row in rows}):
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+            await conn.copy_records_to_table("beacons", schema_name="binome", records=rows,
+                                             columns=COLUMNS)
+            await folded(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(load())
     return name
 
 
@@ -231,10 +254,32 @@ async def view_figures(conn: asyncpg.Connection, site: str, first: dt.date, last
                                     country))
 
 
-async def view_campaigns(conn: asyncpg.Connection, site: str, first: dt.date, last: dt.date
+async def view_campaigns(conn: asyncpg.Connection, site: str, first: dt.date, last: dt.date,
+                         device_class: str | None = None, country: str | None = None
                          ) -> list[asyncpg.Record]:
     return await conn.fetch(view_figures_sql("channel, utm_campaign"), site, first, last,
-                            None, None)
+                            device_class, country)
+
+
+async def all_time_consent_share(conn: asyncpg.Connection, site: str) -> float:
+    """The share of the site's page views with marketing consent, every day,
+    device and country: the span of rum.perf_vs_conversion and of the releases'
+    figures."""
+    return float(await conn.fetchval(
+        "SELECT 100.0 * sum(page_views) FILTER (WHERE channel <> '(no consent)')"
+        " / sum(page_views) FROM rum.scorecard_daily WHERE site = $1", site))
+
+
+async def view_releases(conn: asyncpg.Connection, site: str, first: dt.date, last: dt.date
+                        ) -> list[tuple[asyncpg.Record, asyncpg.Record | None]]:
+    """The releases seen between first and last (newest first), each with the
+    release first seen before it, from rum.release_comparison."""
+    rows = await conn.fetch("SELECT * FROM rum.release_comparison WHERE site = $1"
+                            " AND release <> '(none)' ORDER BY first_seen, release", site)
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return [(row, rows[i - 1] if i else None) for i, row in reversed(list(enumerate(rows)))
+            if row["last_seen"] >= start and row["first_seen"] < end]
 
 
 # The contract's definitions (section 6) over the period's page views, which
@@ -316,6 +361,27 @@ def shown(kind: str, value: Any) -> str:
     if kind == "money":
         return fixed(value, 2)
     return f"{int(value):,}"
+
+
+def shown_delta(kind: str, delta: float) -> str:
+    """A change as the page writes it: "+120 ms", "−0.020", "+1.5 pts"."""
+    sign = "+" if delta > 0 else "−" if delta < 0 else "±"
+    size = abs(delta)
+    return sign + (fixed(size, 1) + "\u00a0pts" if kind == "pct" else shown(kind, size))
+
+
+# CrUX thresholds and colours (web.dev/articles/vitals; PageSpeed Insights'
+# fills, and darker shades for text), as Chromium reports CSS colours.
+THRESHOLDS = {"lcp": (2500, 4000), "inp": (200, 500), "cls": (0.1, 0.25)}
+FILL = {"good": "rgb(12, 206, 107)", "ni": "rgb(255, 164, 0)", "poor": "rgb(255, 78, 66)"}
+TEXT = {"good": "rgb(10, 124, 66)", "ni": "rgb(163, 84, 0)", "poor": "rgb(200, 38, 26)"}
+
+
+def rating(metric: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    good, poor = THRESHOLDS[metric]
+    return "good" if value <= good else "ni" if value <= poor else "poor"
 
 
 # --- the endpoint ------------------------------------------------------------
@@ -467,6 +533,17 @@ async def test_releases_and_speed_are_the_views_rows(
     for mine, row in zip(data["speed"], speed, strict=True):
         for name in ("sessions", "conversions", "conversion_rate", "bounce_rate", "too_small"):
             assert close(mine[name], row[name]), (row["lcp_bucket_ms"], name)
+    # Their consented share spans every day, device and country of the site,
+    # before, in and after the period and the previous one.
+    inside = {"from": (TODAY - dt.timedelta(days=10)).isoformat(),
+              "to": (TODAY - dt.timedelta(days=3)).isoformat()}
+    for params in (period(site), period(site, device_class="mobile", country="BE"),
+                   {"site": site, **inside}, {"site": site, **inside, "country": "FR"}):
+        all_time = get_data(collector, **params)["all_time"]
+        assert close(100 * all_time["marketing_page_views"] / all_time["page_views"],
+                     await all_time_consent_share(conn, site)), params
+        assert all_time["page_views"] == await conn.fetchval(
+            "SELECT count(*) FROM rum.page_views_enriched WHERE site = $1", site)
 
 
 async def test_rolled_up_days_give_the_live_figures(server_url: str) -> None:
@@ -593,6 +670,79 @@ def screenshot_path(name: str) -> Path:
     return ARTIFACTS / name
 
 
+async def assert_tiles(page: Page, conn: asyncpg.Connection, site: str, first: dt.date,
+                       last: dt.date, device_class: str | None = None,
+                       country: str | None = None) -> None:
+    """The headline tiles and the consent notice against the views' figures for
+    these filters, each with its change against the previous period."""
+    days = (last - first).days + 1
+    now = await view_figures(conn, site, first, last, device_class, country)
+    before = await view_figures(conn, site, first - dt.timedelta(days=days),
+                                first - dt.timedelta(days=1), device_class, country)
+    assert now["page_views"] > 10 and before["page_views"] > 10
+
+    def change(kind: str, name: str, lower_is_better: bool) -> str:
+        delta = float(now[name]) - float(before[name])
+        arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
+        verdict = "" if delta == 0 else (
+            " (better)" if (delta < 0) == lower_is_better else " (worse)")
+        return f"{arrow} {shown_delta(kind, delta)}{verdict} vs previous {days} days"
+
+    for metric in ("lcp", "inp", "cls"):
+        tile = f"[data-tile={metric}]"
+        assert await page.text(f"{tile} .figure") == shown(metric, now[f"{metric}_p75"])
+        good = float(now[f"{metric}_good_pct"])
+        poor = float(now[f"{metric}_poor_pct"])
+        assert await page.text(f"{tile} [data-share=good]") == shown("pct", good) + " good"
+        assert await page.text(f"{tile} [data-share=ni]") == shown(
+            "pct", max(0.0, 100 - good - poor)) + " needs improvement"
+        assert await page.text(f"{tile} [data-share=poor]") == shown("pct", poor) + " poor"
+        assert await page.text(f"{tile} .change") == change(metric, f"{metric}_p75", True)
+    for tile, name in (("cwv", "cwv_good_pct"), ("conversion", "conversion_rate")):
+        assert await page.text(f"[data-tile={tile}] .figure") == shown("pct", now[name])
+        assert await page.text(f"[data-tile={tile}] .change") == change("pct", name, False)
+    consent = shown("pct", 100 * now["marketing_page_views"] / now["page_views"])
+    assert await page.text("[data-tile=conversion] .consent") == (
+        f"{consent} of page views have marketing consent")
+    assert await page.text("#consent-notice") == (
+        f"Marketing figures (campaigns, conversions, revenue) come from the {consent} of page"
+        " views measured with marketing consent, not from every visitor.")
+    assert await page.text("#period-label") == f"{site} · {first} → {last} ({days} d)"
+
+
+async def assert_campaign_table(page: Page, rows: list[asyncpg.Record]) -> None:
+    """Every row of the campaign table, figures and rating colours, against the views'."""
+    shown_rows = await page.page.locator("#campaign-table tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.channel, r.dataset.campaign])")
+    assert sorted(shown_rows) == sorted([r["channel"], r["utm_campaign"]] for r in rows)
+    for row in rows:
+        tr = (f"#campaign-table tr[data-channel='{row['channel']}']"
+              f"[data-campaign='{row['utm_campaign']}']")
+        cells = {name: await page.text(f"{tr} td[data-col={name}]") for name in (
+            "page_views", "lcp_p75", "inp_p75", "cls_p75", "cwv_good_pct", "conversion_rate",
+            "revenue")}
+        small = row["page_views"] < 50
+        assert cells["page_views"] == shown("count", row["page_views"]) + (
+            "too few to read" if small else "")
+        greyed = "too-small" in (await page.page.locator(tr).get_attribute("class") or "")
+        assert greyed == small
+        for metric in ("lcp", "inp", "cls"):
+            value = row[f"{metric}_p75"]
+            assert cells[f"{metric}_p75"] == shown(metric, value)
+            # CrUX colours: the dot's fill, and the figure's text unless greyed.
+            rated = rating(metric, value)
+            assert rated is not None
+            drawn = await page.page.locator(f"{tr} td[data-col={metric}_p75]").evaluate(
+                "td => [td.className, td.style.color,"
+                " td.querySelector('.dot')?.style.backgroundColor ?? null]")
+            assert drawn == [f"num {rated}", "" if small else TEXT[rated], FILL[rated]], (
+                row["channel"], row["utm_campaign"], metric, value)
+        assert cells["cwv_good_pct"] == shown("pct", row["cwv_good_pct"])
+        assert cells["conversion_rate"] == shown("pct", row["conversion_rate"])
+        assert (row["conversion_rate"] is None) == (row["channel"] == "(no consent)")
+        assert cells["revenue"] == shown("money", row["revenue"])
+
+
 @pytest.mark.browser
 async def test_page_shows_the_views_figures(browser: Any, collector: Collector, site: str,
                                             conn: asyncpg.Connection) -> None:
@@ -601,79 +751,96 @@ async def test_page_shows_the_views_figures(browser: Any, collector: Collector, 
     assert page.errors == []
     assert all(url.startswith(collector.url + "/") for url in page.requests), page.requests
 
-    now = await view_figures(conn, site, FIRST_DAY, TODAY)
-    before = await view_figures(conn, site, PREVIOUS_FIRST_DAY,
-                                FIRST_DAY - dt.timedelta(days=1))
-    for metric in ("lcp", "inp", "cls"):
-        tile = f"[data-tile={metric}]"
-        assert await page.text(f"{tile} .figure") == shown(metric, now[f"{metric}_p75"])
-        good = float(now[f"{metric}_good_pct"])
-        poor = float(now[f"{metric}_poor_pct"])
-        assert await page.text(f"{tile} [data-share=good]") == shown("pct", good) + " good"
-        assert await page.text(f"{tile} [data-share=poor]") == shown("pct", poor) + " poor"
-        change = float(now[f"{metric}_p75"]) - float(before[f"{metric}_p75"])
-        sign = "+" if change > 0 else "−"
-        assert (await page.text(f"{tile} .change")).startswith(
-            f"{'▲' if change > 0 else '▼'} {sign}{shown(metric, abs(change))}")
+    await assert_tiles(page, conn, site, FIRST_DAY, TODAY)
     # p75s over the period are read from histograms: the page says how close they are.
     assert "off by at most one bin (LCP 100 ms, INP 10 ms, CLS 0.01" in await page.text("footer")
     assert "within one bin" in await page.page.get_attribute("[data-tile=lcp] .value", "title")
-    assert await page.text("[data-tile=cwv] .figure") == shown("pct", now["cwv_good_pct"])
-    assert await page.text("[data-tile=conversion] .figure") == shown(
-        "pct", now["conversion_rate"])
-    consent = 100 * now["marketing_page_views"] / now["page_views"]
-    assert shown("pct", consent) in await page.text("#consent-notice")
-    assert shown("pct", consent) in await page.text("[data-tile=conversion] .consent")
-    assert shown("pct", consent) in await page.text("#campaigns .consent")
+    now = await view_figures(conn, site, FIRST_DAY, TODAY)
+    consent = shown("pct", 100 * now["marketing_page_views"] / now["page_views"])
+    assert await page.text("#campaigns .consent") == (
+        f"Marketing figures (campaigns, conversions, revenue) come from the {consent} of page"
+        " views measured with marketing consent, not from every visitor.")
 
     # The campaign table against the same figures of the views over the period.
     rows = await view_campaigns(conn, site, FIRST_DAY, TODAY)
     assert len(rows) >= 4 and any(r["page_views"] < 50 for r in rows)
     assert any(r["page_views"] >= 50 for r in rows)
-    for row in rows:
-        tr = (f"#campaign-table tr[data-channel='{row['channel']}']"
-              f"[data-campaign='{row['utm_campaign']}']")
-        cells = {name: await page.text(f"{tr} td[data-col={name}]") for name in (
-            "page_views", "lcp_p75", "inp_p75", "cls_p75", "conversion_rate", "revenue")}
-        small = row["page_views"] < 50
-        assert cells["page_views"] == shown("count", row["page_views"]) + (
-            "too few to read" if small else "")
-        greyed = "too-small" in (await page.page.locator(tr).get_attribute("class") or "")
-        assert greyed == small
-        assert cells["lcp_p75"] == shown("lcp", row["lcp_p75"])
-        assert cells["inp_p75"] == shown("inp", row["inp_p75"])
-        assert cells["cls_p75"] == shown("cls", row["cls_p75"])
-        assert cells["conversion_rate"] == shown("pct", row["conversion_rate"])
-        assert (row["conversion_rate"] is None) == (row["channel"] == "(no consent)")
-        assert cells["revenue"] == shown("money", row["revenue"])
+    assert {rating(m, r[f"{m}_p75"]) for r in rows for m in ("lcp", "inp", "cls")} >= {
+        "good", "ni"}
+    await assert_campaign_table(page, rows)
 
-    # Releases, each beside the one before it.
-    releases = {r["release"]: r for r in await conn.fetch(
-        "SELECT * FROM rum.release_comparison WHERE site = $1", site)}
-    assert await page.texts("#releases tbody tr th") != []
-    for name in ("2026.3", "2026.2"):
-        tr = f"#releases tr[data-release='{name}']"
-        assert (await page.text(f"{tr} td[data-col=lcp_p75]")).startswith(
-            shown("lcp", releases[name]["lcp_p75"]))
-        assert await page.text(f"{tr} td[data-col=page_views]") in (
-            shown("count", releases[name]["page_views"]),
-            shown("count", releases[name]["page_views"]) + "too few to read")
-    assert "vs 2026.2" in await page.text("#releases tr[data-release='2026.3'] th")
+    # Releases seen in the period, newest first, each beside the one before it;
+    # every figure over the release's whole life and its change on the previous.
+    releases = await view_releases(conn, site, FIRST_DAY, TODAY)
+    assert [(r["release"], b["release"] if b else None) for r, b in releases] == [
+        ("2026.3", "2026.2"), ("2026.2", "2026.1")]
+    assert await page.page.locator("#releases tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.release)") == [r["release"] for r, _ in releases]
+    changed = 0
+    for release, before in releases:
+        assert before is not None
+        tr = f"#releases tr[data-release='{release['release']}']"
+        assert f"vs {before['release']}" in await page.text(f"{tr} th")
+        assert await page.text(f"{tr} td[data-col=page_views]") == shown(
+            "count", release["page_views"]) + ("too few to read" if release["too_small"] else "")
+        for name, kind, lower_is_better in (
+                ("lcp_p75", "lcp", True), ("inp_p75", "inp", True), ("cls_p75", "cls", True),
+                ("cwv_good_pct", "pct", False), ("conversion_rate", "pct", False)):
+            td = f"{tr} td[data-col={name}]"
+            value, previous = release[name], before[name]
+            assert value is not None and previous is not None
+            delta = float(value) - float(previous)
+            expected = shown(kind, value) + (shown_delta(kind, delta) if delta else "")
+            assert await page.text(td) == expected, (release["release"], name)
+            if delta:
+                changed += 1
+                verdict = "better" if (delta < 0) == lower_is_better else "worse"
+                assert await page.page.get_attribute(f"{td} .change", "class") == (
+                    f"change {verdict}")
+            if kind != "pct":
+                assert await page.page.get_attribute(td, "class") == f"num {rating(kind, value)}"
+    assert changed >= 8
+    # Release figures span each release's life: the consented share beside
+    # them is the site's over all time, not the period's.
+    all_time = shown("pct", await all_time_consent_share(conn, site))
+    assert all_time != consent
+    assert await page.text("#releases .consent") == (
+        f"* {all_time} of page views since measuring began have marketing consent")
 
-    # What speed costs: the figures table and the sentence.
+    # What speed costs: the figures table, the sentence and the consented share.
     speed = await conn.fetch(
         "SELECT * FROM rum.perf_vs_conversion WHERE site = $1 ORDER BY lcp_bucket_ms", site)
+    assert await page.page.locator("#speed table.speed tbody tr").evaluate_all(
+        "rows => rows.map(r => Number(r.dataset.bucket))") == [
+        r["lcp_bucket_ms"] for r in speed]
     for row in speed:
         tr = f"#speed tr[data-bucket='{row['lcp_bucket_ms']}']"
+        assert await page.text(f"{tr} td[data-col=sessions]") == shown(
+            "count", row["sessions"]) + ("too few to read" if row["too_small"] else "")
         assert await page.text(f"{tr} td[data-col=conversion_rate]") == shown(
             "pct", row["conversion_rate"])
         assert await page.text(f"{tr} td[data-col=bounce_rate]") == shown("pct", row["bounce_rate"])
-    fast = [r for r in speed if r["lcp_bucket_ms"] + 500 <= 2500]
-    fast_rate = 100 * sum(r["conversions"] for r in fast) / sum(r["sessions"] for r in fast)
-    assert f"converted at {shown('pct', fast_rate)}" in await page.text("#speed .summary")
 
-    # Trend charts, one per metric, with the release first seen in the period marked.
+    def pooled(rows: list[asyncpg.Record]) -> float:
+        return 100 * sum(r["conversions"] for r in rows) / sum(r["sessions"] for r in rows)
+
+    fast = pooled([r for r in speed if r["lcp_bucket_ms"] + 500 <= 2500])
+    slow = pooled([r for r in speed if r["lcp_bucket_ms"] >= 4000])
+    assert await page.text("#speed .summary") == (
+        f"Sessions whose landing page loaded in under 2.5 s converted at {shown('pct', fast)};"
+        f" those at 4 s or more at {shown('pct', slow)}.")
+    assert await page.text("#speed .consent[data-consent-share]") == (
+        f"{all_time} of page views since measuring began have marketing consent")
+
+    # Trend charts, one per metric, each marking the releases first seen in the period.
     assert await page.page.locator("#trends canvas").count() == 3
+    marks = [{"release": r["release"], "first_seen": r["first_seen"].astimezone(dt.UTC).date()
+              .isoformat()} for r, _ in releases
+             if r["first_seen"].astimezone(dt.UTC).date() >= FIRST_DAY]
+    assert [m["release"] for m in marks] == ["2026.3"]
+    for metric in ("lcp", "inp", "cls"):
+        assert json.loads(await page.page.get_attribute(
+            f"figure[data-trend={metric}]", "data-marks")) == marks
 
 
 @pytest.mark.browser
@@ -698,16 +865,34 @@ async def test_campaign_table_sorts(browser: Any, collector: Collector, site: st
 
 @pytest.mark.browser
 async def test_filters_reload_the_figures(browser: Any, collector: Collector, site: str,
-                                          conn: asyncpg.Connection) -> None:
+                                          other_site: str, conn: asyncpg.Connection) -> None:
+    """Each filter, chosen on the page, brings the views' figures for it."""
     page = await open_dashboard(browser, collector, site)
-    await page.page.select_option("#device_class", "mobile")
-    # The page's CSP forbids eval, so no wait_for_function: the change handler
-    # sets the URL and data-state=loading at once, before the figures arrive.
-    await page.page.wait_for_url("**device_class=mobile**")
-    await page.page.wait_for_selector("body[data-state=ready]")
-    expected = await view_figures(conn, site, FIRST_DAY, TODAY, "mobile")
-    assert await page.text("[data-tile=lcp] .figure") == shown("lcp", expected["lcp_p75"])
-    assert new_url_keeps_token(page.page.url)
+
+    async def choose(select: str, value: str, wanted: dict[str, str | None]) -> None:
+        await page.page.select_option(select, value)
+        # The page's CSP forbids eval, so no wait_for_function: the change handler
+        # sets the URL and data-state=loading at once, before the figures arrive.
+        await page.page.wait_for_url(lambda url: all(
+            httpx.URL(url).params.get(k) == v for k, v in wanted.items()))
+        await page.page.wait_for_selector("body[data-state=ready]")
+        assert new_url_keeps_token(page.page.url)
+
+    last7 = TODAY - dt.timedelta(days=6)
+    await choose("#device_class", "mobile", {"device_class": "mobile"})
+    await assert_tiles(page, conn, site, FIRST_DAY, TODAY, "mobile")
+    await choose("#device_class", "", {"device_class": None})
+    await choose("#country", "BE", {"country": "BE"})
+    await assert_tiles(page, conn, site, FIRST_DAY, TODAY, None, "BE")
+    await assert_campaign_table(page, await view_campaigns(conn, site, FIRST_DAY, TODAY,
+                                                           None, "BE"))
+    await choose("#period", "7", {"from": last7.isoformat(), "country": "BE"})
+    await assert_tiles(page, conn, site, last7, TODAY, None, "BE")
+    # Another site: its figures, over the same period, for every device and country.
+    await choose("#site", other_site, {"site": other_site, "from": last7.isoformat(),
+                                       "country": None})
+    await assert_tiles(page, conn, other_site, last7, TODAY)
+    await assert_campaign_table(page, await view_campaigns(conn, other_site, last7, TODAY))
     assert page.errors == []
 
 
@@ -716,17 +901,50 @@ def new_url_keeps_token(url: str) -> bool:
 
 
 @pytest.mark.browser
-async def test_french_labels_and_numbers(browser: Any, collector: Collector, site: str) -> None:
+async def test_french_labels_and_numbers(browser: Any, collector: Collector, site: str,
+                                         conn: asyncpg.Connection) -> None:
     page = await open_dashboard(browser, collector, site, locale="fr-FR")
     assert await page.page.get_attribute("html", "lang") == "fr"
     assert await page.text("h1") == "◐ Tableau de bord partagé"
     assert await page.text("[data-tile=conversion] h3") == "Taux de conversion"
     assert await page.text("#speed h2") == "Ce que coûte la lenteur"
     assert "consentement marketing" in await page.text("#consent-notice")
+    assert (await page.text("#period-label")).endswith(f"({PERIOD_DAYS} j)")
     cwv = await page.text("[data-tile=cwv] .figure")
     assert cwv.endswith("\u202f%") and "," in cwv
+    # The consented share beside "what speed costs" and the releases, in French.
+    all_time = shown("pct", await all_time_consent_share(conn, site))
+    all_time = all_time.replace(".", ",").replace("%", "\u202f%")
+    sentence = f"{all_time} des pages vues depuis le début de la mesure avec consentement marketing"
+    assert await page.text("#speed .consent[data-consent-share]") == sentence
+    assert await page.text("#releases .consent") == "* " + sentence
     await page.page.screenshot(path=screenshot_path("dashboard-fr.png"), full_page=True)
     assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_errors_and_noscript_in_the_browsers_language(browser: Any, collector: Collector,
+                                                            site: str) -> None:
+    query = httpx.QueryParams({"token": TOKEN, **period(site)})
+    for locale, expected in (("en-US", "The figures could not be loaded: HTTP 502"),
+                             ("fr-FR", "Impossible de charger les chiffres : réponse HTTP 502")):
+        context = await browser.new_context(locale=locale)
+        page = await context.new_page()
+        # An answer without a JSON body, as a proxy in front of the collector gives.
+        await page.route("**/dashboard/data?*", lambda route: route.fulfill(
+            status=502, body="Bad Gateway", content_type="text/plain"))
+        await page.goto(f"{collector.url}/dashboard?{query}")
+        await page.wait_for_selector("body[data-state=error]", timeout=30_000)
+        assert await page.locator("#status").text_content() == expected
+        await context.close()
+    # Without scripts the page cannot choose a language: it says it in both.
+    context = await browser.new_context(locale="fr-FR", java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(f"{collector.url}/dashboard?{query}")
+    assert await page.locator("main p[lang=fr]").text_content() == (
+        "Cette page a besoin de JavaScript.")
+    assert await page.locator("main p[lang=en]").text_content() == "This page needs JavaScript."
+    await context.close()
 
 
 @pytest.mark.browser
