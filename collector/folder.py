@@ -11,12 +11,19 @@ folding them: `binome maintain` folds those too).
 
 Ingest comes first. During a burst the fold would take a whole PostgreSQL
 core, which on a machine that PostgreSQL shares with the collector is the
-collector's own core (docs/performance.md). So the folder folds at most
-`share` of the time (the pause after a fold is what keeps it there) while the
-views are less than `max_lag` seconds behind the beacons; further behind, it
-folds without pausing until it has caught up. Under a light load a fold takes
-milliseconds and the pause is shorter than the time to the next write: the
-views follow the beacons within a second.
+collector's own core (docs/performance.md). So while the writer keeps
+writing, the folder folds at most `share` of the time (the pause after a fold
+is what keeps it there), as long as the views are less than `max_lag` seconds
+behind the beacons; further behind, it folds without pausing until it has
+caught up. Once the writes stop, it folds without pausing too. Under a light
+load a fold takes milliseconds and the pause is shorter than the time to the
+next write: the views follow the beacons within a second.
+
+One folder folds for every collector of a database: the others stand by
+(a session advisory lock; the fold itself is serialised by the fold lock of
+sql/migrations/0002 anyway), so two workers or two machines do not fold twice
+as much of the time, and when the folding one stops, another takes over
+within IDLE_S.
 
 A fold interrupted (shutdown, a lost connection) rolls back: its page views
 stay queued for the next one.
@@ -41,6 +48,8 @@ log = logging.getLogger(__name__)
 FOLD_SET = 5000
 IDLE_S = 2.0
 FOLD_SHARE = 0.25
+# Held by the one folder that folds (pg_try_advisory_lock): 'binome.folder'.
+FOLDER_LOCK = 7020508655466053940
 RETRY_MAX_S = 5.0
 SHUTDOWN_FOLD_S = 5.0
 
@@ -86,10 +95,13 @@ class PageViewFolder:
         self._wake = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()
+        self._writes = 0  # notify() calls: the writer is busy while they go up
+        self.folded = 0  # page views this folder folded
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
         """Page views were queued: fold them."""
+        self._writes += 1
         self._wake.set()
 
     async def start(self) -> None:
@@ -113,6 +125,7 @@ class PageViewFolder:
 
     async def _run(self) -> None:
         conn: asyncpg.Connection | None = None
+        leading = False  # holds FOLDER_LOCK on conn
         backoff = 0.1
         pause = 0.0  # the rest the last fold earned before the next may start
         try:
@@ -130,16 +143,30 @@ class PageViewFolder:
                 try:
                     if conn is None or conn.is_closed():
                         conn = await db.connect(self._database_url)
+                        leading = False
+                    if not leading:
+                        leading = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                                      FOLDER_LOCK)
+                    if not leading:
+                        # Another collector's folder folds this database's queue,
+                        # this one's writes included; ask again in IDLE_S.
+                        if stopping:
+                            return
+                        pause = IDLE_S
+                        continue
                     started = time.perf_counter()
+                    writes_before = self._writes
                     if stopping:  # the whole queue, without pauses
                         folded, lag = await fold_queue(conn, limit=self._set_size), None
                     else:
                         folded, lag = await fold_set(conn, self._set_size)
                     took = time.perf_counter() - started
+                    self.folded += folded
                     if folded:
                         telemetry.FOLD_SECONDS.observe(took)
+                    writing = self._writes != writes_before
                     behind = lag is not None and lag >= self._max_lag
-                    pause = 0.0 if behind else took * self._pause_per_second_folded
+                    pause = took * self._pause_per_second_folded if writing and not behind else 0.0
                     if lag is not None:
                         self._wake.set()  # the queue was not emptied: fold again
                     backoff = 0.1

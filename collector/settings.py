@@ -130,9 +130,9 @@ class Settings(BaseSettings):
     )
     fold_max_lag_seconds: float = Field(
         60, ge=0, description="With the deferred fold, how far the views may fall behind the "
-        "beacons during a burst: until then the folder folds at most a quarter of the time, "
-        "leaving PostgreSQL to the writes; further behind, it folds without pause. 0: it never "
-        "pauses."
+        "beacons during a burst: until then, while beacons keep coming, the folder folds at most "
+        "a quarter of the time, leaving PostgreSQL to the writes; further behind, or once the "
+        "writes stop, it folds without pause. 0: it never pauses."
     )
     live_snapshot_seconds: float = Field(
         300, ge=0, description="How often `binome serve` snapshots busy live days (today, and "

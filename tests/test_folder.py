@@ -141,31 +141,76 @@ async def queued_database(server_url: str) -> AsyncIterator[tuple[str, asyncpg.C
         await _drop_database(server_url, url)
 
 
-@pytest.mark.parametrize("behind", [False, True])
-async def test_the_folder_pauses_between_folds_until_the_views_lag_too_far(
-    behind: bool, queued_database: tuple[str, asyncpg.Connection]
+async def keep_writing(folder: PageViewFolder) -> None:
+    """What the writer does after each batch it stores."""
+    while True:
+        folder.notify()
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("case", ["writing", "behind", "idle"])
+async def test_the_folder_pauses_between_folds_while_the_writer_writes(
+    case: str, queued_database: tuple[str, asyncpg.Connection]
 ) -> None:
     url, deferred = queued_database
     rows = synthetic_beacons(random.Random(5), "shop", START, 2, 600)
     await insert_beacons(deferred, rows, random.Random(5))
     queued = await deferred.fetchval("SELECT count(*) FROM binome.fold_queue")
-    if behind:  # queued an hour ago: further behind than max_lag
+    if case == "behind":  # queued an hour ago: further behind than max_lag
         await deferred.execute("UPDATE binome.fold_queue SET queued_at = now() - interval '1 hour'")
     # A share of 0.1 %: after a fold of at least a few milliseconds, a pause of seconds.
     folder = PageViewFolder(url, max_lag=600, share=0.001, set_size=100)
     await folder.start()
+    writer = asyncio.create_task(keep_writing(folder)) if case != "idle" else None
     try:
         folder.notify()
         sizes = await queue_sizes(deferred, 3.0)
-        if behind:
-            # Back to back: the whole queue, set after set, within the three seconds.
-            assert sizes[-1] == 0 and len(set(sizes)) > 2
-        else:
+        if case == "writing":
             # One set, then the pause its fold earned: the rest is still queued.
             assert sizes[-1] == queued - 100
+        else:
+            # Back to back: the whole queue, set after set, within the three seconds.
+            assert sizes[-1] == 0 and len(set(sizes)) > 2
     finally:
+        if writer is not None:
+            writer.cancel()
         await folder.stop()  # stopping ends the pause and folds the rest
     assert await deferred.fetchval("SELECT count(*) FROM binome.fold_queue") == 0
+
+
+async def test_one_folder_folds_for_every_collector_of_a_database(
+    queued_database: tuple[str, asyncpg.Connection]
+) -> None:
+    url, deferred = queued_database
+    empty = "SELECT NOT EXISTS (SELECT 1 FROM binome.fold_queue)"
+
+    async def queue(seed: int) -> int:
+        rows = synthetic_beacons(random.Random(seed), "shop", START, 1, 40, prefix=f"p{seed}")
+        await insert_beacons(deferred, rows, random.Random(seed))
+        return len({r[PV] for r in rows})
+
+    first, second = (PageViewFolder(url, set_size=10) for _ in range(2))
+    try:
+        queued = await queue(1)
+        await first.start()
+        first.notify()
+        assert await wait_for(deferred, empty)
+        await second.start()
+        queued += await queue(2)
+        second.notify()
+        first.notify()
+        assert await wait_for(deferred, empty)
+        # The first holds the folder lock: it folded both collectors' page views.
+        assert (first.folded, second.folded) == (queued, 0)
+        # Once it stops, the second takes over (it asks every IDLE_S).
+        await first.stop()
+        taken_over = await queue(3)
+        second.notify()
+        assert await wait_for(deferred, empty)
+        assert second.folded == taken_over
+    finally:
+        await first.stop()
+        await second.stop()
 
 
 @pytest.fixture
