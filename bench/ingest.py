@@ -251,11 +251,22 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
-        cmd = ["taskset", "-c", cpus, sys.executable, "-m", "uvicorn", design.app, "--factory",
-               "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", str(design.workers), "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", "warning", "--no-server-header",
-               "--timeout-keep-alive", "5", "--timeout-graceful-shutdown", "30"]
+        if design.app.startswith("collector."):
+            # The collector as it is deployed: `binome serve`, whose uvicorn has the
+            # header deadline and size cap, the JSON 503 over the connection limit
+            # (collector/server.py) and the periodic maintenance.
+            cmd = ["taskset", "-c", cpus, str(Path(sys.executable).parent / "binome"), "serve",
+                   "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(design.workers)]
+        else:
+            # The same uvicorn options as `binome serve` (collector/server.py) where
+            # they apply to any app: uvloop, httptools, no access log, no proxy headers.
+            cmd = ["taskset", "-c", cpus, sys.executable, "-m", "uvicorn", design.app,
+                   "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(design.workers), "--loop", "uvloop", "--http", "httptools",
+                   "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
+                   "--no-server-header", "--timeout-keep-alive", "5",
+                   "--timeout-graceful-shutdown", "30"]
         self.command = cmd
         self.process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
