@@ -117,12 +117,8 @@ def data_set(site: str, seed: int = 8
     return rows, posted
 
 
-@pytest.fixture(scope="module")
-def site(database_url: str, live_server: str) -> str:
-    """A site of its own in the session's database, loaded with the data set."""
-    name = "dash" + secrets.token_hex(3)
-    rows, posted = data_set(name)
-
+def load_site(database_url: str, name: str, rows: list[tuple[Any, ...]]) -> None:
+    """Register site `name` and COPY its rows into binome.beacons, folded."""
     async def load() -> None:
         conn = await db.connect(database_url)
         try:
@@ -131,10 +127,20 @@ def site(database_url: str, live_server: str) -> str:
                 await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
             await conn.copy_records_to_table("beacons", schema_name="binome", records=rows,
                                              columns=COLUMNS)
+            await folded(conn)
         finally:
             await conn.close()
 
     asyncio.run(load())
+
+
+@pytest.fixture(scope="module")
+def site(database_url: str, live_server: str) -> str:
+    """A site of its own in the session's database, loaded with the data set."""
+    name = "dash" + secrets.token_hex(3)
+    rows, posted = data_set(name)
+
+    load_site(database_url, name, rows)
     asyncio.run(asyncio.sleep(1.2))  # the collector re-reads sites every second
     with httpx.Client(base_url=live_server) as client:
         for beacon, ua, country in posted:
@@ -162,19 +168,7 @@ def other_site(database_url: str, live_server: str) -> str:
     name = "other" + secrets.token_hex(3)
     rows, _ = data_set(name, seed=9)
 
-    async def load() -> None:
-        conn = await db.connect(database_url)
-        try:
-            await db.add_site(conn, name, [])
-            for day in sorted({row[1] for row in rows}):
-                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
-            await conn.copy_records_to_table("beacons", schema_name="binome", records=rows,
-                                             columns=COLUMNS)
-            await folded(conn)
-        finally:
-            await conn.close()
-
-    asyncio.run(load())
+    load_site(database_url, name, rows)
     return name
 
 
