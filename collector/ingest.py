@@ -93,13 +93,12 @@ class BodyDeadlines:
         self._reading.pop(task, None)
 
     def cut_off(self, task: asyncio.Task[Any]) -> bool:
-        """Whether the task's CancelledError is its deadline's (then withdrawn)
-        rather than the server's."""
+        """Whether the task's CancelledError is its deadline's alone (then withdrawn);
+        False when the server cancelled it too, as asyncio.timeout decides."""
         if task not in self._expired:
             return False
         self._expired.discard(task)
-        task.uncancel()
-        return True
+        return task.uncancel() == 0
 
     def close(self) -> None:
         if self._sweeper is not None:
