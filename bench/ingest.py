@@ -20,8 +20,8 @@ accepted is in PostgreSQL, stop it, and check the rows against wrk's count of
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -967,7 +967,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 class PostgresPinning:
     """Pins the local PostgreSQL server (postmaster and backends; backends started
-    later inherit it) to some CPUs, and gives it back every CPU afterwards."""
+    later inherit it) to some CPUs, and gives it back the postmaster's CPUs after."""
 
     def __init__(self, server_url: str, cpus: str) -> None:
         admin = Db(server_url)
@@ -977,12 +977,13 @@ class PostgresPinning:
             admin.close()
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         self.postmaster = psutil.Process(pid)
-        self.cpus = {int(c) for c in cpus.split(",")}
+        self.cpus = [int(c) for c in cpus.split(",")]
+        self.before = self.postmaster.cpu_affinity()
 
-    def _set(self, cpus: set[int] | list[int]) -> None:
+    def _set(self, cpus: list[int]) -> None:
         for process in [self.postmaster, *self.postmaster.children(recursive=True)]:
             try:
-                process.cpu_affinity(list(cpus))
+                process.cpu_affinity(cpus)
             except psutil.Error:
                 pass
 
@@ -991,7 +992,7 @@ class PostgresPinning:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._set(list(range(psutil.cpu_count())))
+        self._set(self.before)
 
 
 def preflight() -> None:

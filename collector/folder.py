@@ -93,8 +93,7 @@ class PageViewFolder:
         self._max_lag = max_lag
         self._pause_per_second_folded = (1 - share) / share if max_lag > 0 else 0.0
         self._wake = asyncio.Event()
-        self._stopping = False
-        self._stop_requested = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._writes = 0  # notify() calls: the writer is busy while they go up
         self.folded = 0  # page views this folder folded
         self._task: asyncio.Task[None] | None = None
@@ -110,8 +109,7 @@ class PageViewFolder:
     async def stop(self) -> None:
         """Fold what the writer queued last, for at most SHUTDOWN_FOLD_S (what is
         left stays queued for the next collector or `binome maintain`), then close."""
-        self._stopping = True
-        self._stop_requested.set()
+        self._stopping.set()
         self._wake.set()
         if self._task is None:
             return
@@ -130,16 +128,16 @@ class PageViewFolder:
         pause = 0.0  # the rest the last fold earned before the next may start
         try:
             while True:
-                if not self._stopping:
+                if not self._stopping.is_set():
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_S):
                             await self._wake.wait()
                     if pause:
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(pause):
-                                await self._stop_requested.wait()
+                                await self._stopping.wait()
                 self._wake.clear()
-                stopping = self._stopping  # the writer has written its last batch
+                stopping = self._stopping.is_set()  # the writer has written its last batch
                 try:
                     if conn is None or conn.is_closed():
                         conn = await db.connect(self._database_url)
