@@ -449,16 +449,20 @@ class Bench:
         return int(self.db.val(f"SELECT count(*) FROM {design.table} WHERE starts_with(pv, $1)",
                                tag + "_"))
 
-    def postgres_cpu(self) -> dict[int, float]:
+    def postgres_cpu(self) -> dict[int, tuple[str, float]]:
         """CPU seconds so far of each PostgreSQL backend serving the bench database
-        (the server is local: its backends compete for the same two cores)."""
-        pids = self.db.val("SELECT array_agg(pid) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        (the server is local: its backends compete for the same two cores), with
+        its role: the application name (binome-writer, binome-folder ...) or, for
+        PostgreSQL's own workers (autovacuum), the backend type."""
+        rows = self.db.val(
+            "SELECT array_agg(pid || ' ' || coalesce(nullif(application_name, ''), backend_type))"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
         seconds = {}
-        for pid in pids or []:
+        for row in rows or []:
+            pid, role = row.split(" ", 1)
             try:
-                times = psutil.Process(pid).cpu_times()
-                seconds[pid] = times.user + times.system
+                times = psutil.Process(int(pid)).cpu_times()
+                seconds[int(pid)] = (role, times.user + times.system)
             except psutil.Error:
                 pass
         return seconds
@@ -517,7 +521,11 @@ class Bench:
             cpu_after = sampler.cpu_seconds()
             wall = time.monotonic() - started
             pg_after = self.postgres_cpu()
-            pg_seconds = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
+            pg_by_role: dict[str, float] = {}
+            for pid, (role, seconds) in pg_after.items():
+                spent = seconds - pg_before.get(pid, (role, 0.0))[1]
+                pg_by_role[role] = pg_by_role.get(role, 0.0) + spent
+            pg_seconds = sum(pg_by_role.values())
             if profiler is not None:
                 record["profile"] = finish_profiler(profiler)
             record.update(
@@ -530,6 +538,8 @@ class Bench:
                 server_cpu_pct=round(100 * (cpu_after - cpu_before) / wall, 1),
                 wrk_cpu_pct=round(100 * wrk["cpu_seconds"] / wall, 1),
                 postgres_cpu_pct=round(100 * pg_seconds / wall, 1),
+                postgres_cpu_pct_by_role={role: round(100 * spent / wall, 1)
+                                          for role, spent in sorted(pg_by_role.items())},
                 # the cost of one request in server CPU, robust to other load on the machine
                 server_cpu_us_per_req=round(1e6 * (cpu_after - cpu_before)
                                             / max(1, wrk["requests"]), 1),
@@ -1006,6 +1016,12 @@ def preflight() -> None:
               file=sys.stderr)
 
 
+def _by_role(percents: dict[str, float]) -> str:
+    """'(binome-writer 20.1, binome-folder 30.2)' for the roles that used any CPU."""
+    spent = [f"{role} {pct}" for role, pct in percents.items() if pct >= 0.1]
+    return f"({', '.join(spent)})" if spent else ""
+
+
 def run_rounds(bench: Bench, args: argparse.Namespace, tmp: Path,
                runs: list[dict[str, Any]]) -> None:
     """Every design once a round, the order rotating from round to round."""
@@ -1025,7 +1041,8 @@ def run_rounds(bench: Bench, args: argparse.Namespace, tmp: Path,
                   f"p50 {record['p50_ms']:6.2f} ms  p99 {record['p99_ms']:6.2f} ms  "
                   f"non-2xx {record['non_2xx']}  RSS {record['peak_rss_mb']} MB  "
                   f"CPU% server {record['server_cpu_pct']} wrk "
-                  f"{record['wrk_cpu_pct']} pg {record['postgres_cpu_pct']}{rows}"
+                  f"{record['wrk_cpu_pct']} pg {record['postgres_cpu_pct']}"
+                  f" {_by_role(record['postgres_cpu_pct_by_role'])}{rows}"
                   + (f" refused: {record['rejected_by_reason']}"
                      if record.get("rejected_by_reason") else ""), flush=True)
 

@@ -114,8 +114,10 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
 SESSION_SETTINGS = {"application_name": "binome", "jit": "off"}
 
 
-async def connect(database_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS)
+async def connect(database_url: str, application_name: str = "binome") -> asyncpg.Connection:
+    """application_name tells the collector's connections apart in pg_stat_activity."""
+    return await asyncpg.connect(database_url, server_settings={
+        **SESSION_SETTINGS, "application_name": application_name})
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:

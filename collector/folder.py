@@ -104,7 +104,7 @@ class PageViewFolder:
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="binome-folder")
+        self._task = asyncio.create_task(self._run(), name="binome")
 
     async def stop(self) -> None:
         """Fold what the writer queued last, for at most SHUTDOWN_FOLD_S (what is
@@ -140,7 +140,7 @@ class PageViewFolder:
                 stopping = self._stopping.is_set()  # the writer has written its last batch
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await db.connect(self._database_url)
+                        conn = await db.connect(self._database_url, "binome-folder")
                         leading = False
                     if not leading:
                         leading = await conn.fetchval("SELECT pg_try_advisory_lock($1)",

@@ -137,7 +137,7 @@ async def refresh_snapshots(conn: asyncpg.Connection, *, min_page_views: int,
 
 async def maintain_once(database_url: str, settings: Settings,
                         today: dt.date | None = None) -> MaintenanceReport | None:
-    conn = await db.connect(database_url)
+    conn = await db.connect(database_url, "binome-maintenance")
     try:
         return await maintain(
             conn, retention_months=settings.retention_months,
@@ -158,7 +158,7 @@ async def snapshot_periodically(database_url: str, settings: Settings) -> None:
     while True:
         try:
             if conn is None or conn.is_closed():
-                conn = await db.connect(database_url)
+                conn = await db.connect(database_url, "binome-maintenance")
             taken = await refresh_snapshots(conn, min_page_views=settings.live_snapshot_page_views,
                                             interval_seconds=interval)
             if taken:

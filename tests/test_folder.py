@@ -20,7 +20,7 @@ import pytest
 
 from collector import PROJECT_ROOT, db
 from collector.enrich import COLUMNS
-from collector.folder import PageViewFolder, fold_queue
+from collector.folder import FOLDER_LOCK, PageViewFolder, fold_queue
 from collector.maintenance import maintain
 from tests.conftest import _create_database, _drop_database, folded, make_beacon, wait_for
 from tests.synthetic import continuation_beacons, insert_beacons, synthetic_beacons
@@ -202,6 +202,11 @@ async def test_one_folder_folds_for_every_collector_of_a_database(
         assert await wait_for(deferred, empty)
         # The first holds the folder lock: it folded both collectors' page views.
         assert (first.folded, second.folded) == (queued, 0)
+        # Its connection says what it is, for whoever reads pg_stat_activity.
+        assert await deferred.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND (l.classid::bigint << 32) + l.objid::bigint = $1", FOLDER_LOCK) == "binome-folder"
         # Once it stops, the second takes over (it asks every IDLE_S).
         await first.stop()
         taken_over = await queue(3)
