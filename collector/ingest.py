@@ -35,6 +35,7 @@ from collector import telemetry
 from collector.beacon import BeaconError
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
+from collector.deadlines import DeadlineSweep
 from collector.enrich import automation_reason, to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
@@ -67,30 +68,20 @@ class ClientGone(Exception):
 
 
 class BodyDeadlines:
-    """Cuts off body reads past their deadline, with one timer for all requests.
-
-    `asyncio.timeout` around each read arms and disarms a timer per beacon,
-    which cost about 11 µs a beacon here, more than any check of the route but
-    decoding (docs/performance.md). A read registers its task instead (under a
-    microsecond) and a sweep every TICK_S cancels those past their deadline:
-    a trickling client is cut off within TICK_S of it.
-    """
-
-    TICK_S = 0.25
+    """Cuts off body reads past their deadline: a DeadlineSweep (one timer for
+    every request, collector/deadlines.py) that cancels the reading task; a
+    trickling client is cut off within TICK_S of its deadline."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._sweep: DeadlineSweep[asyncio.Task[Any]] = DeadlineSweep(seconds, self._expire)
         self._expired: set[asyncio.Task[Any]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
 
     def start(self, task: asyncio.Task[Any]) -> None:
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-        self._reading[task] = time.monotonic() + self.seconds
+        self._sweep.start(task)
 
     def finish(self, task: asyncio.Task[Any]) -> None:
-        self._reading.pop(task, None)
+        self._sweep.finish(task)
 
     def cut_off(self, task: asyncio.Task[Any]) -> bool:
         """Whether the task's CancelledError is its deadline's alone (then withdrawn);
@@ -101,21 +92,13 @@ class BodyDeadlines:
         return task.uncancel() == 0
 
     def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
+        self._sweep.close()
 
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(self.TICK_S)
-            now = time.monotonic()
-            late = [task for task, deadline in self._reading.items() if deadline <= now]
-            for task in late:
-                # The task waits in receive(), its only await while registered:
-                # the cancellation lands there.
-                del self._reading[task]
-                self._expired.add(task)
-                task.cancel()
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        # The task waits in receive(), its only await while registered: the
+        # cancellation lands there.
+        self._expired.add(task)
+        task.cancel()
 
 
 class BeaconIngest:

@@ -92,6 +92,22 @@ def test_a_kept_alive_connection_still_works(guarded: Collector) -> None:
             time.sleep(0.5)  # idle below the keep-alive timeout, past no deadline
 
 
+def test_a_deadline_is_for_headers_not_for_the_idle_time_between_requests(
+        guarded: Collector) -> None:
+    """Idle longer than the header deadline (1 s), within the keep-alive time (5 s):
+    each request's deadline ended with its headers, so the connection stays."""
+    with connect(guarded) as sock:
+        for _ in range(2):
+            sock.sendall(b"OPTIONS /beacon HTTP/1.1\r\nHost: x\r\n\r\n")  # 204: no body
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(4096)
+                assert chunk, "closed by the server"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 204"), answer[:80]
+            time.sleep(1.6)
+
+
 def trickle(collector: Collector, results: list[tuple[bytes, float]]) -> None:
     """Headers at once, then a body of 2000 bytes at 20 bytes a second."""
     started = time.monotonic()
