@@ -15,7 +15,7 @@
 -- histogram (bins ten times finer than rum.scorecard_histograms') tells which
 -- bin holds the values percentile_cont interpolates between, at ranks
 -- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
--- reads those values inside that one bin. The result is percentile_cont's, to the last bit.
+-- reads those values inside that one bin (an index-only scan, sql/migrations/0011). The result is percentile_cont's, to the last bit.
 DROP VIEW IF EXISTS rum.release_comparison CASCADE;
 CREATE VIEW rum.release_comparison AS
 WITH days AS (
@@ -42,13 +42,18 @@ WITH days AS (
     FROM days
     GROUP BY site, release
 ), bins AS (
-    SELECT site, release, metric, bin, sum(page_views)::bigint AS n
+    -- The closed days' bins are summed apart first: a few hundred thousand
+    -- (day, bin) rows into tens of thousands, a hash table the planner can
+    -- see is small. Summed with the live bins in one step, whose row count it
+    -- cannot know (which days are live), it sorted them all instead, spilling.
+    SELECT site, release, metric, bin, sum(n)::bigint AS n
     FROM (
-        SELECT r.site, r.release, r.metric, u.bin, u.page_views
+        SELECT r.site, r.release, r.metric, u.bin, sum(u.page_views) AS n
         FROM binome.release_day_bins r
         CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         WHERE NOT EXISTS (
             SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
+        GROUP BY r.site, r.release, r.metric, u.bin
         UNION ALL
         SELECT site, release, metric, bin, page_views FROM binome.release_bins_live
     ) AS b
