@@ -70,7 +70,7 @@ class ClientGone(Exception):
 class BodyDeadlines:
     """Cuts off body reads past their deadline: a DeadlineSweep (one timer for
     every request, collector/deadlines.py) that cancels the reading task; a
-    trickling client is cut off within TICK_S of its deadline."""
+    trickling client is cut off within DeadlineSweep.TICK_S (0.25 s) of its deadline."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
