@@ -104,7 +104,7 @@ class PageViewFolder:
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="binome")
+        self._task = asyncio.create_task(self._run(), name="binome-folder")
 
     async def stop(self) -> None:
         """Fold what the writer queued last, for at most SHUTDOWN_FOLD_S (what is
