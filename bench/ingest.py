@@ -212,6 +212,9 @@ class Db:
     def val(self, sql: str, *args: Any) -> Any:
         return self._loop.run_until_complete(self._conn.fetchval(sql, *args))
 
+    def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return self._loop.run_until_complete(self._conn.fetch(sql, *args))
+
     def execute(self, sql: str, *args: Any) -> None:
         self._loop.run_until_complete(self._conn.execute(sql, *args))
 
@@ -454,15 +457,14 @@ class Bench:
         (the server is local: its backends compete for the same two cores), with
         its role: the application name (binome-writer, binome-folder ...) or, for
         PostgreSQL's own workers (autovacuum), the backend type."""
-        rows = self.db.val(
-            "SELECT array_agg(pid || ' ' || coalesce(nullif(application_name, ''), backend_type))"
+        backends = self.db.rows(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS role"
             " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
         seconds = {}
-        for row in rows or []:
-            pid, role = row.split(" ", 1)
+        for backend in backends:
             try:
-                times = psutil.Process(int(pid)).cpu_times()
-                seconds[int(pid)] = (role, times.user + times.system)
+                times = psutil.Process(backend["pid"]).cpu_times()
+                seconds[backend["pid"]] = (backend["role"], times.user + times.system)
             except psutil.Error:
                 pass
         return seconds
