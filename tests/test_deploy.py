@@ -63,6 +63,16 @@ def test_compose_runs_postgres_16_and_the_collector_once_healthy() -> None:
     assert set(collector["environment"]) <= known
 
 
+def test_compose_gives_postgres_room_for_parallel_queries() -> None:
+    """Docker's default /dev/shm (64 MB) is smaller than what one parallel hash
+    join may take at the work_mem the README gives analysts (64 MB per worker)."""
+    postgres = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())[
+        "services"]["postgres"]
+    size = re.fullmatch(r"(\d+)([kmg])b?", str(postgres.get("shm_size", "")).lower())
+    assert size, "the postgres service sets no shm_size"
+    assert int(size[1]) * {"k": 2**10, "m": 2**20, "g": 2**30}[size[2]] >= 256 * 2**20
+
+
 def test_ci_script_is_executable() -> None:
     ci = PROJECT_ROOT / ".ci" / "run"
     assert ci.stat().st_mode & 0o111
