@@ -63,7 +63,8 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
         await conn.execute(_BOOTSTRAP)
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
+        done = {r["version"]
+                for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
         applied = []
         for migration in migrations:
             if migration.version in done:

@@ -78,7 +78,8 @@ async def test_site_is_in_every_key(conn: asyncpg.Connection) -> None:
     # escapes the rule by having no primary key.
     keyed = {r["tbl"] for r in rows}
     assert {"page_views", "page_view_facts", "scorecard_days", "scorecard_day_bins", "release_days",
-            "release_day_bins", "landing_days", "rollup_state", "rollup_dirty"} <= keyed
+            "release_day_bins", "release_bins", "landing_days", "rollup_state",
+            "rollup_dirty"} <= keyed
     tables = {r["relname"] for r in await conn.fetch("""
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'binome' AND c.relkind IN ('r', 'p')

@@ -99,6 +99,18 @@ async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
     for left, right in ((coarse, summed), (summed, coarse)):
         assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
     assert await conn.fetchval("SELECT count(*) FROM rum.campaign_histograms") > 0
+    # binome.release_bins is every release's bins of its closed days summed
+    # (sql/migrations/0012), whatever rollups, snapshots, closing days and
+    # retention did to them.
+    per_release = ("SELECT r.site, r.release, r.metric, u.bin, u.n FROM binome.release_bins r,"
+                   " unnest(r.bins, r.counts) AS u(bin, n)")
+    per_day = ("SELECT r.site, r.release, r.metric, u.bin, sum(u.n)::bigint"
+               " FROM binome.release_day_bins r"
+               " JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through,"
+               " unnest(r.bins, r.counts) AS u(bin, n)"
+               " GROUP BY 1, 2, 3, 4")
+    for left, right in ((per_release, per_day), (per_day, per_release)):
+        assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
 
 
 async def rollup_status(conn: asyncpg.Connection) -> tuple[int, int]:
@@ -210,6 +222,34 @@ async def test_retention_drops_old_days(rconn: asyncpg.Connection) -> None:
     assert await rconn.fetchval("SELECT to_regclass('binome.beacons_20310320')") is not None
     assert await rconn.fetchval("SELECT to_regclass('binome.beacons_20310321')") is not None
     await assert_same_as_reference(rconn)
+
+
+async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -> None:
+    """binome.release_bins sums a release's bins of its closed days (sql/migrations/0012):
+    a day counts once rolled_through passes it, and release_day_bins cannot be updated
+    in place, which would leave the sums behind."""
+    release_bins = ("SELECT counts FROM binome.release_bins"
+                    " WHERE site = 'upd' AND release = 'r1' AND metric = 'lcp'")
+    await rconn.execute("INSERT INTO binome.rollup_state VALUES ('upd', '2031-02-01')")
+    try:
+        await rconn.execute("INSERT INTO binome.release_day_bins VALUES"
+                            " ('2031-02-01', 'upd', 'r1', 'lcp', '{3}', '{5}'),"
+                            " ('2031-02-02', 'upd', 'r1', 'lcp', '{3}', '{7}')")
+        assert await rconn.fetchval(release_bins) == [5]  # 2031-02-02 is not closed yet
+        await rconn.execute("UPDATE binome.rollup_state SET rolled_through = '2031-02-02'"
+                            " WHERE site = 'upd'")
+        assert await rconn.fetchval(release_bins) == [12]
+        with pytest.raises(asyncpg.RaiseError, match="only inserted into and deleted from"):
+            await rconn.execute("UPDATE binome.release_day_bins SET counts = '{6}'"
+                                " WHERE site = 'upd'")
+        await rconn.execute("DELETE FROM binome.release_day_bins"
+                            " WHERE site = 'upd' AND day = '2031-02-01'")
+        assert await rconn.fetchval(release_bins) == [7]
+    finally:
+        await rconn.execute("DELETE FROM binome.release_day_bins WHERE site = 'upd'")
+        await rconn.execute("DELETE FROM binome.rollup_state WHERE site = 'upd'")
+    assert await rconn.fetchval(
+        "SELECT count(*) FROM binome.release_bins WHERE site = 'upd'") == 0
 
 
 async def test_concurrent_runs_do_not_collide(rollup_db: str) -> None:

@@ -12,7 +12,8 @@
 --
 -- Counts are summed over days (rollups for closed days, live for the others).
 -- A release's p75 spans all its days, so it cannot be summed: the summed
--- histogram (bins ten times finer than rum.scorecard_histograms') tells which
+-- histogram (bins ten times finer than rum.scorecard_histograms', kept summed
+-- over each release's closed days in binome.release_bins) tells which
 -- bin holds the values percentile_cont interpolates between, at ranks
 -- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
 -- reads those values inside that one bin (an index-only scan, sql/migrations/0011). The result is percentile_cont's, to the last bit.
@@ -42,18 +43,29 @@ WITH days AS (
     FROM days
     GROUP BY site, release
 ), bins AS (
-    -- The closed days' bins are summed apart first: a few hundred thousand
-    -- (day, bin) rows into tens of thousands, a hash table the planner can
-    -- see is small. Summed with the live bins in one step, whose row count it
-    -- cannot know (which days are live), it sorted them all instead, spilling.
+    -- Each release's bins over its closed days, summed once as they were
+    -- written (binome.release_bins, sql/migrations/0012); less the closed
+    -- days the views must not read from rollups (dirty days, computed live);
+    -- plus the live days read from their snapshot and the live bins.
     SELECT site, release, metric, bin, sum(n)::bigint AS n
     FROM (
-        SELECT r.site, r.release, r.metric, u.bin, sum(u.page_views) AS n
+        SELECT r.site, r.release, r.metric, u.bin, u.page_views AS n
+        FROM binome.release_bins r
+        CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
+        UNION ALL
+        SELECT r.site, r.release, r.metric, u.bin, -u.page_views
         FROM binome.release_day_bins r
+        JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through
+        CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
+        WHERE EXISTS (
+            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
+        UNION ALL
+        SELECT r.site, r.release, r.metric, u.bin, u.page_views
+        FROM binome.release_day_bins r
+        JOIN binome.rollup_state s ON s.site = r.site AND r.day > s.rolled_through
         CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         WHERE NOT EXISTS (
             SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
-        GROUP BY r.site, r.release, r.metric, u.bin
         UNION ALL
         SELECT site, release, metric, bin, page_views FROM binome.release_bins_live
     ) AS b
