@@ -245,13 +245,16 @@ SELECT json_build_object(
               GROUP BY country) c),
     -- Every day of the site, every device and country: the span of "what
     -- speed costs" and of the releases' figures. The days read above and the
-    -- others, so the live ones are not computed twice.
+    -- others, so the live ones are not computed twice; the others from
+    -- rum.site_daily, a row per day whatever the history kept.
     'all_time', (SELECT json_build_object(
             'page_views', coalesce(sum(page_views), 0)::bigint,
-            'marketing_page_views', coalesce(sum(page_views) FILTER (WHERE consented), 0)::bigint)
-        FROM (SELECT page_views, consented FROM groups
+            'marketing_page_views', coalesce(sum(marketing_page_views), 0)::bigint)
+        FROM (SELECT page_views, CASE WHEN consented THEN page_views ELSE 0 END
+                  AS marketing_page_views
+              FROM groups
               UNION ALL
-              SELECT page_views, channel <> '(no consent)' FROM rum.scorecard_daily
+              SELECT page_views, marketing_page_views FROM rum.site_daily
               WHERE site = $1 AND (day < $2 OR day > $4)) a)
 )::text
 """

@@ -10,7 +10,8 @@ from collector import PROJECT_ROOT, db
 
 SQL = PROJECT_ROOT / "sql"
 VIEWS = {"page_views_enriched", "scorecard_daily", "perf_vs_conversion",
-         "release_comparison", "ingest_health", "sessions", "scorecard_histograms"}
+         "release_comparison", "ingest_health", "sessions", "scorecard_histograms",
+         "site_daily"}
 
 
 async def test_fresh_install_then_second_run(fresh_database: str) -> None:

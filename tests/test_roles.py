@@ -19,7 +19,7 @@ from collector.maintenance import maintain
 from tests.conftest import MOBILE_UA, make_beacon, wait_for
 
 RUM_VIEWS = ("page_views_enriched", "sessions", "scorecard_daily", "scorecard_histograms",
-             "perf_vs_conversion", "release_comparison", "ingest_health")
+             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily")
 
 
 def as_user(url: str, user: str) -> str:

@@ -99,6 +99,13 @@ async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
     for left, right in ((coarse, summed), (summed, coarse)):
         assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
     assert await conn.fetchval("SELECT count(*) FROM rum.campaign_histograms") > 0
+    # rum.site_daily is rum.scorecard_daily's groups summed per site and day.
+    per_group = ("SELECT day, site, sum(page_views)::bigint, coalesce(sum(page_views)"
+                 " FILTER (WHERE channel <> '(no consent)'), 0)::bigint"
+                 " FROM rum.scorecard_daily GROUP BY day, site")
+    site_days = "SELECT day, site, page_views, marketing_page_views FROM rum.site_daily"
+    for left, right in ((per_group, site_days), (site_days, per_group)):
+        assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
     # binome.release_bins is every release's bins of its closed days summed
     # (sql/migrations/0012), whatever rollups, snapshots, closing days and
     # retention did to them.
