@@ -259,6 +259,12 @@ async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -
         "SELECT count(*) FROM binome.release_bins WHERE site = 'upd'") == 0
 
 
+async def test_scorecard_days_cannot_be_updated_in_place(rconn: asyncpg.Connection) -> None:
+    """binome.site_days follows inserts and deletes of scorecard_days only (migration 0013)."""
+    with pytest.raises(asyncpg.RaiseError, match="only inserted into and deleted from"):
+        await rconn.execute("UPDATE binome.scorecard_days SET page_views = page_views + 1")
+
+
 async def test_concurrent_runs_do_not_collide(rollup_db: str) -> None:
     conns = [await asyncpg.connect(rollup_db) for _ in range(3)]
     try:
