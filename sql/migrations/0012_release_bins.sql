@@ -64,45 +64,33 @@ BEGIN
 END
 $fn$;
 
+-- resum_release_bins takes each (site, release) once, and nothing when given
+-- no rows (NULL arrays): the triggers pass it what they touched as it comes.
 CREATE FUNCTION binome.release_day_bins_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-    sites text[];
-    releases text[];
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         RAISE EXCEPTION 'binome.release_day_bins is only inserted into and deleted from'
             USING HINT = 'delete the rows and insert them again: binome.release_bins follows'
                          ' inserts and deletes (sql/migrations/0012)';
     END IF;
-    SELECT array_agg(c.site), array_agg(c.release) INTO sites, releases
-    FROM (SELECT DISTINCT c.site, c.release
-          FROM changed_bins c
-          JOIN binome.rollup_state s ON s.site = c.site AND c.day <= s.rolled_through) AS c;
-    IF sites IS NOT NULL THEN
-        PERFORM binome.resum_release_bins(sites, releases);
-    END IF;
+    PERFORM binome.resum_release_bins(array_agg(c.site), array_agg(c.release))
+    FROM changed_bins c
+    JOIN binome.rollup_state s ON s.site = c.site AND c.day <= s.rolled_through;
     RETURN NULL;
 END
 $fn$;
 
 CREATE FUNCTION binome.rolled_through_moved() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-    sites text[];
-    releases text[];
 BEGIN
     -- The days between the old and the new rolled_through change sides.
-    SELECT array_agg(r.site), array_agg(r.release) INTO sites, releases
-    FROM (SELECT DISTINCT r.site, r.release
-          FROM binome.release_day_bins r
-          JOIN old_state o ON o.site = r.site
-          JOIN new_state n ON n.site = r.site
-          WHERE r.day > least(o.rolled_through, n.rolled_through)
-            AND r.day <= greatest(o.rolled_through, n.rolled_through)) AS r;
-    IF sites IS NOT NULL THEN
-        PERFORM binome.resum_release_bins(sites, releases);
-    END IF;
+    PERFORM binome.resum_release_bins(array_agg(r.site), array_agg(r.release))
+    FROM binome.release_day_bins r
+    JOIN old_state o ON o.site = r.site
+    JOIN new_state n ON n.site = r.site
+    WHERE r.day > least(o.rolled_through, n.rolled_through)
+      AND r.day <= greatest(o.rolled_through, n.rolled_through);
     RETURN NULL;
 END
 $fn$;
@@ -124,4 +112,4 @@ REVOKE EXECUTE ON FUNCTION binome.resum_release_bins(text[], text[]),
 
 -- The releases rolled up before this migration.
 SELECT binome.resum_release_bins(array_agg(site), array_agg(release))
-FROM (SELECT DISTINCT site, release FROM binome.release_day_bins) AS r;
+FROM binome.release_day_bins;

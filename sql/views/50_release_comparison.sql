@@ -16,7 +16,8 @@
 -- over each release's closed days in binome.release_bins) tells which
 -- bin holds the values percentile_cont interpolates between, at ranks
 -- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
--- reads those values inside that one bin (an index-only scan, sql/migrations/0011). The result is percentile_cont's, to the last bit.
+-- reads those values inside that one bin (an index-only scan,
+-- sql/migrations/0011). The result is percentile_cont's, to the last bit.
 DROP VIEW IF EXISTS rum.release_comparison CASCADE;
 CREATE VIEW rum.release_comparison AS
 WITH days AS (
