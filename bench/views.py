@@ -9,7 +9,11 @@ collector's batches), runs `binome maintain` (the 29 closed days are rolled
 up; today stays live), then times each view for the 30-day range and for
 today's live part, then snapshots the busy live day as `binome serve` does
 (sql/migrations/0006) and times them again, and drops the database (--keep
-keeps it; --database NAME times a kept one again).
+keeps it; --database NAME times a kept one again). Each line gives the
+median time of a run (the plan reused, as a prepared statement) and the
+median planning time, which a client sending plain queries pays on top;
+--past-days N adds empty daily partitions before the data while timing, to
+show that neither grows with the history kept.
 
 Distributions: sessions of 1 to 6 page views (2.2 on average), 60 % with
 marketing consent, channels search/direct/paid/email/social/referral with 40
@@ -236,7 +240,15 @@ TODAY_QUERIES: list[tuple[str, str]] = [
 ]
 
 
-async def time_query(conn: asyncpg.Connection, sql: str, runs: int) -> tuple[float, int]:
+async def time_query(conn: asyncpg.Connection, sql: str, runs: int
+                     ) -> tuple[float, float, int]:
+    """(median ms to plan, median ms to run, rows). A run reuses the statement's
+    plan (asyncpg prepares it once), as a dashboard or a report does; a client
+    sending plain queries (psql) pays the planning as well, every time."""
+    plans = []
+    for _ in range(3):
+        [explained] = json.loads(await conn.fetchval("EXPLAIN (SUMMARY, FORMAT JSON) " + sql))
+        plans.append(explained["Planning Time"])
     times = []
     rows = 0
     for _ in range(runs):
@@ -244,7 +256,7 @@ async def time_query(conn: asyncpg.Connection, sql: str, runs: int) -> tuple[flo
         result = await conn.fetch(sql)
         times.append((time.perf_counter() - started) * 1000)
         rows = len(result)
-    return statistics.median(times), rows
+    return statistics.median(plans), statistics.median(times), rows
 
 
 async def fold_cost(conn: asyncpg.Connection, today: dt.date, batches: int = 30,
@@ -277,6 +289,29 @@ async def fold_cost(conn: asyncpg.Connection, today: dt.date, batches: int = 30,
     return result
 
 
+async def add_past_days(conn: asyncpg.Connection, days: int) -> list[str]:
+    """Empty daily partitions for `days` days before the first loaded one (the
+    partitions of a longer history: what the views must not plan); their names."""
+    if not days:
+        return []
+    first = await conn.fetchval("SELECT min(day) FROM binome.page_views")
+    past = [first - dt.timedelta(days=n) for n in range(days, 0, -1)]
+    created = [f"{table}_{day:%Y%m%d}" for day in past for table in ("beacons", "page_view_facts")
+               if await conn.fetchval("SELECT to_regclass($1) IS NULL",
+                                      f"binome.{table}_{day:%Y%m%d}")]
+    await conn.execute("SELECT binome.ensure_beacon_partition(d) FROM unnest($1::date[]) AS d",
+                       past)
+    count = await conn.fetchval("SELECT count(*) FROM pg_inherits"
+                                " WHERE inhparent = 'binome.page_view_facts'::regclass")
+    print(f"\n{days} empty days added before {first}: {count} daily partitions")
+    return created
+
+
+async def drop_past_days(conn: asyncpg.Connection, created: list[str]) -> None:
+    for table in created:
+        await conn.execute(f'DROP TABLE IF EXISTS binome."{table}"')
+
+
 def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
@@ -290,6 +325,10 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per query (median reported)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--past-days", type=int, default=0, metavar="N",
+                        help="add N empty daily partitions before the first loaded day while"
+                        " timing, as a database kept N more days has (25 months: 760);"
+                        " dropped afterwards")
     parser.add_argument("--database", help="time an existing database kept by --keep instead of"
                         " loading a new one (migrated and maintained first)")
     args = parser.parse_args()
@@ -358,6 +397,7 @@ async def main() -> int:
                 template = template.replace(key, value)
             return template
 
+        past = await add_past_days(conn, args.past_days)
         defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
                                        " || current_setting('jit')")
         settings = (("RESET work_mem", f"server defaults ({defaults})"),
@@ -370,8 +410,10 @@ async def main() -> int:
                 for title, group in groups:
                     print(f"  {title}:")
                     for label, template in group:
-                        ms, rows = await time_query(conn, sql_for(template), args.runs)
-                        print(f"    {ms:8.1f} ms  {rows:>7,} rows  {label}", flush=True)
+                        plan_ms, ms, rows = await time_query(conn, sql_for(template),
+                                                             args.runs)
+                        print(f"    {ms:8.1f} ms  {rows:>7,} rows  (plan {plan_ms:5.1f} ms)"
+                              f"  {label}", flush=True)
 
         await time_all((("30 days", QUERIES), ("today, computed live", TODAY_QUERIES)))
         # What `binome serve` does every BINOME_LIVE_SNAPSHOT_SECONDS once today
@@ -391,6 +433,7 @@ async def main() -> int:
                   + "; ".join(f"{mode} {ms:.1f} ms" for mode, ms in costs.items())
                   + f"; folding serialised, so at most {500_000 / costs['with the fold']:,.0f}"
                   " beacons/s over all collectors")
+        await drop_past_days(conn, past)
         await conn.close()
     finally:
         if not args.keep:
