@@ -488,3 +488,22 @@ async def test_the_views_can_run_in_parallel(rconn: asyncpg.Connection) -> None:
     # The one the live part calls is among those looked at.
     assert await rconn.fetchval("SELECT proparallel::text FROM pg_proc"
                                 " WHERE oid = 'binome.live_days()'::regprocedure") == "r"
+
+
+async def test_the_bin_edges_are_the_steps_written_out(rconn: asyncpg.Connection) -> None:
+    """The histogram edges are array literals (cheap for the planner to fold,
+    migration 0014), the very doubles the step definitions give, for every metric."""
+    rows = await rconn.fetch("""
+        SELECT m, binome.metric_bin_edges(m) = binome.metric_bin_edges_from_steps(m) AS same,
+               binome.metric_bin_neg_edges(m) = (
+                   SELECT array_agg(-e ORDER BY -e)
+                   FROM unnest(binome.metric_bin_edges_from_steps(m)) AS e) AS same_negated,
+               cardinality(binome.metric_bin_edges(m)) AS edges
+        FROM unnest(ARRAY['lcp', 'fcp', 'inp', 'ttfb', 'cls', 'lcp_fine', 'inp_fine',
+                          'cls_fine']) AS m""")
+    assert [(r["m"], r["same"], r["same_negated"]) for r in rows] == [
+        (r["m"], True, True) for r in rows]
+    assert {r["m"]: r["edges"] for r in rows}["lcp_fine"] == 1000 + 200
+    body = await rconn.fetchval("SELECT prosrc FROM pg_proc"
+                                " WHERE oid = 'binome.metric_bin_edges(text)'::regprocedure")
+    assert "generate_series" not in body
