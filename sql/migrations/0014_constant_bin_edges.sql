@@ -10,7 +10,7 @@
 -- sending plain queries (psql) pays at every query.
 --
 -- The functions now return array literals, one per metric, written here from
--- the step definitions of 0002 (kept as binome.metric_bin_edges_from_steps,
+-- the step definitions of 0002 (renamed binome.metric_bin_edges_from_steps,
 -- which tests/test_rollups.py compares them with): the same doubles, as
 -- float8's text output gives them back exactly. In PL/pgSQL, whose body is
 -- parsed once per session: a SQL function is inlined, its body parsed again
@@ -19,26 +19,12 @@
 -- binome.metric_bin still inlines into a width_bucket over it. Planning
 -- rum.release_comparison went from 0.11-0.18 s to 14 ms. A metric added to the
 -- steps is added to the literals by running this block again in its migration.
-CREATE FUNCTION binome.metric_bin_edges_from_steps(metric text) RETURNS float8[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(e.edge::float8 ORDER BY e.edge)
-    FROM (VALUES
-        ('lcp',  100::numeric, 10000::numeric, 1000::numeric, 30000::numeric),
-        ('fcp',  100, 10000, 1000, 30000),
-        ('inp',  10, 1000, 100, 3000),
-        ('ttfb', 50, 5000, 500, 15000),
-        ('cls',  0.01, 1, 0.1, 3),
-        ('lcp_fine', 10, 10000, 100, 30000),
-        ('inp_fine', 2, 1000, 20, 3000),
-        ('cls_fine', 0.001, 1, 0.01, 3)
-    ) AS s(name, fine_step, fine_to, coarse_step, coarse_to)
-    CROSS JOIN LATERAL (
-        SELECT generate_series(s.fine_step, s.fine_to, s.fine_step) AS edge
-        UNION ALL
-        SELECT generate_series(s.fine_to + s.coarse_step, s.coarse_to, s.coarse_step)
-    ) AS e
-    WHERE s.name = metric
-$$;
+
+-- 0002's function, its steps the one definition of the edges; the new one
+-- below takes its name (0002's metric_bin_neg_edges and metric_edges call it
+-- by name; the views, which hold functions by oid, are re-created after the
+-- migrations).
+ALTER FUNCTION binome.metric_bin_edges(text) RENAME TO metric_bin_edges_from_steps;
 
 DO $$
 DECLARE
