@@ -652,11 +652,13 @@ def scrape_metrics(url: str) -> dict[str, float]:
 
 # -- profile ---------------------------------------------------------------------
 
+def py_spy_path() -> str:
+    return shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
 def start_profiler(args: argparse.Namespace, server: Server, log_dir: Path,
                    seconds: int) -> dict[str, Any]:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    py_spy = py_spy_path()
     pids = [p.pid for p in server.tree()]
     out = log_dir / "profile.collapsed.txt"
     cmd = ["taskset", "-c", args.load_cpu, py_spy, "record", "--pid", str(pids[-1]),
@@ -1007,7 +1009,8 @@ class PostgresPinning:
         self._set(self.before)
 
 
-def preflight() -> None:
+def preflight(args: argparse.Namespace) -> None:
+    """What the run needs, checked before it starts rather than after its rounds."""
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py needs wrk, the HTTP load generator. On Debian/Ubuntu: "
                  "sudo apt-get update && sudo apt-get install -y wrk")
@@ -1016,6 +1019,8 @@ def preflight() -> None:
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs: the server and wrk will share one core",
               file=sys.stderr)
+    if args.profile and not Path(py_spy_path()).exists():
+        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
 
 
 def _by_role(percents: dict[str, float]) -> str:
@@ -1051,7 +1056,7 @@ def run_rounds(bench: Bench, args: argparse.Namespace, tmp: Path,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    preflight()
+    preflight(args)
 
     def on_signal(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
