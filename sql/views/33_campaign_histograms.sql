@@ -20,9 +20,9 @@ SELECT
     binome.metric_bin_upper(metric, bin) AS bin_upper,
     page_views
 FROM (
-    SELECT r.day, r.site, r.channel, r.utm_campaign, r.metric, u.bin, u.page_views
+    SELECT r.day, r.site, r.channel, r.utm_campaign, r.metric,
+           unnest(r.bins) AS bin, unnest(r.counts) AS page_views
     FROM binome.campaign_day_bins r
-    CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
     WHERE NOT EXISTS (
         SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
     UNION ALL

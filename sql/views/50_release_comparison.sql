@@ -50,21 +50,18 @@ WITH days AS (
     -- plus the live days read from their snapshot and the live bins.
     SELECT site, release, metric, bin, sum(n)::bigint AS n
     FROM (
-        SELECT r.site, r.release, r.metric, u.bin, u.page_views AS n
+        SELECT r.site, r.release, r.metric, unnest(r.bins) AS bin, unnest(r.counts) AS n
         FROM binome.release_bins r
-        CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         UNION ALL
-        SELECT r.site, r.release, r.metric, u.bin, -u.page_views
+        SELECT r.site, r.release, r.metric, unnest(r.bins), -unnest(r.counts)
         FROM binome.release_day_bins r
         JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through
-        CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         WHERE EXISTS (
             SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
         UNION ALL
-        SELECT r.site, r.release, r.metric, u.bin, u.page_views
+        SELECT r.site, r.release, r.metric, unnest(r.bins), unnest(r.counts)
         FROM binome.release_day_bins r
         JOIN binome.rollup_state s ON s.site = r.site AND r.day > s.rolled_through
-        CROSS JOIN LATERAL unnest(r.bins, r.counts) AS u(bin, page_views)
         WHERE NOT EXISTS (
             SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
         UNION ALL
