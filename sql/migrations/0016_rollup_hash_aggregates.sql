@@ -1,0 +1,12 @@
+-- 0016: a day's rollup groups its page views by hashing, not by sorting them.
+--
+-- Why: binome.write_rollup (rollups of closed days, snapshots of busy live
+-- days) reads the day through binome.page_view_facts_of, which the planner
+-- expects to return 25,000 rows (its ROWS), fewer still after the site filter:
+-- about 90. For so few it sorts by group before counting, and a busy day is
+-- millions: the histograms' five metrics sorted 604,152 page views each by six
+-- keys, 10.5 s of the 16.6 s that one site's snapshot took on bench/views.py's
+-- database. Without sorts where hashing can do, the same snapshot took 8.7-8.9 s
+-- and wrote the very same rows (compared table by table). What must sort still
+-- does: percentile_cont and array_agg(... ORDER BY) sort within each group.
+ALTER FUNCTION binome.write_rollup(text, date) SET enable_sort = off;
