@@ -12,14 +12,16 @@
 -- fills the rollups (binome.*_days) from those same views, so a day reads the
 -- same before and after its rollup.
 
--- One day's page_view_facts, planned with the day as a constant: the plan
--- holds that day's partition only. Reading the partitioned table in the view
--- planned every partition of the retention (25 months: 760) in every query of
+-- One site-day's page_view_facts, planned with the day as a constant: the plan
+-- holds that day's partition only, and reads that site's rows of it. Reading
+-- the partitioned table in the view planned every partition of the retention (25 months: 760) in every query of
 -- the views, once per live branch: rum.release_comparison took 0.4 s to plan
 -- at 760 partitions against 0.12 s at 32, and its execution started them all.
 -- SECURITY DEFINER: the analyst role cannot read binome's tables
 -- (sql/views/99_grants.sql grants it this function, not PUBLIC).
-CREATE OR REPLACE FUNCTION binome.page_view_facts_of(p_day date)
+-- Earlier versions read a day of every site: dropped, with the views over it.
+DROP FUNCTION IF EXISTS binome.page_view_facts_of(date) CASCADE;
+CREATE OR REPLACE FUNCTION binome.page_view_facts_of(p_site text, p_day date)
 RETURNS SETOF binome.page_view_facts
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
@@ -29,28 +31,23 @@ ROWS 25000 AS $$
 BEGIN
     -- EXECUTE: planned for this day at each call, never as a generic plan
     -- over every partition.
-    RETURN QUERY EXECUTE 'SELECT * FROM binome.page_view_facts WHERE day = $1' USING p_day;
+    RETURN QUERY EXECUTE 'SELECT * FROM binome.page_view_facts WHERE day = $1 AND site = $2'
+        USING p_day, p_site;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION binome.page_view_facts_of(date) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION binome.page_view_facts_of(text, date) FROM PUBLIC;
 
 DROP VIEW IF EXISTS binome.live_page_views CASCADE;
 CREATE VIEW binome.live_page_views AS
--- binome.page_view_facts' columns, in its order, but `day` is the live day's:
--- a query for one day (binome.write_rollup's) filters the live days on it, so
--- the other days' partitions are not read. Each live day's partition is read
--- on its own, by binome.page_view_facts_of. A column added to page_view_facts
--- is added here too.
-SELECT f.site, live_days.day, f.pv, f.sid, f.received_at, f.consent, f.path, f.release,
+-- binome.page_view_facts' columns, in its order, but `site` and `day` are the
+-- live site-day's: a query for one site or day (binome.write_rollup's)
+-- filters the live site-days on them, so the other days' partitions and the
+-- other sites' rows are not read. Each live site-day is read on its own, by
+-- binome.page_view_facts_of. A column added to page_view_facts is added here too.
+SELECT live_days.site COLLATE "C" AS site, live_days.day, f.pv, f.sid, f.received_at, f.consent, f.path, f.release,
        f.device_class, f.country, f.lcp, f.inp, f.cls, f.fcp, f.ttfb, f.converted, f.revenue,
        f.is_landing, f.session_channel, f.session_campaign, f.session_page_views,
        f.session_converted, f.session_revenue, f.group_channel, f.group_campaign,
        f.first_in_group, f.first_in_release
 FROM binome.live_days() AS live_days
-CROSS JOIN LATERAL binome.page_view_facts_of(live_days.day) AS f
-JOIN binome.rollup_state s ON s.site = f.site
-WHERE (f.day > s.rolled_through
-       AND NOT EXISTS (
-           SELECT 1 FROM binome.live_snapshots l
-           WHERE l.site = f.site AND l.day = f.day AND l.valid_until > now()))
-   OR (f.site, f.day) IN (SELECT site, day FROM binome.rollup_dirty);
+CROSS JOIN LATERAL binome.page_view_facts_of(live_days.site, live_days.day) AS f;

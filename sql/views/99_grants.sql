@@ -11,7 +11,7 @@ BEGIN
         GRANT SELECT ON ALL TABLES IN SCHEMA rum TO binome_analyst;
         GRANT EXECUTE ON FUNCTION rum.p75_from_histogram(float8, float8, bigint) TO binome_analyst;
         -- The live views read raw facts through it (SECURITY DEFINER, not PUBLIC's).
-        GRANT EXECUTE ON FUNCTION binome.page_view_facts_of(date) TO binome_analyst;
+        GRANT EXECUTE ON FUNCTION binome.page_view_facts_of(text, date) TO binome_analyst;
     END IF;
 END
 $$;
