@@ -431,21 +431,27 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connection) -> None:
-    """What `binome maintain` rolls up, one site-day at a time, reads that day's
-    page views only, not every live day's (sql/views/05_live_page_views.sql)."""
+    """What `binome maintain` rolls up, one site-day at a time, reads that site's
+    page views of that day only, not every live day's nor the other sites'
+    (sql/views/05_live_page_views.sql)."""
     first = dt.date(2031, 7, 1)
-    rows = synthetic_beacons(random.Random(9), "gamma", first, days=4, sessions=60, prefix="g")
-    await insert_beacons(rconn, rows, random.Random(9))
+    for site, seed in (("gamma", 9), ("epsilon", 10)):
+        rows = synthetic_beacons(random.Random(seed), site, first, days=4, sessions=60,
+                                 prefix=site[0])
+        await insert_beacons(rconn, rows, random.Random(seed))
     day = first + dt.timedelta(days=2)
     [plan] = json.loads(await rconn.fetchval(
         "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM binome.scorecard_live"
         " WHERE site = 'gamma' AND day = $1", day))
     [facts] = [node for node in plan_nodes(plan["Plan"])
                if node.get("Function Name") == "page_view_facts_of"]
-    # Called for that one day of the four live ones, and read that day's rows.
+    # Called for that one site-day of the eight live ones, and read its rows only.
     assert facts["Actual Loops"] == 1
     assert facts["Actual Rows"] == await rconn.fetchval(
-        "SELECT count(*) FROM binome.page_view_facts WHERE day = $1", day) > 0
+        "SELECT count(*) FROM binome.page_view_facts WHERE day = $1 AND site = 'gamma'",
+        day) > 0
+    assert await rconn.fetchval("SELECT count(*) FROM binome.page_view_facts"
+                                " WHERE day = $1 AND site = 'epsilon'", day) > 0
     assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # migration 0009
 
 
@@ -564,8 +570,8 @@ async def test_the_stored_bins_are_unnested_as_a_stream(rconn: asyncpg.Connectio
 
 async def test_the_rollup_groups_by_hashing(rconn: asyncpg.Connection) -> None:
     """write_rollup plans without sorts where hashing can group (migration 0016):
-    the planner expects a day of about 90 page views from page_view_facts_of and
-    would sort a busy day's million by group, twice as slow. A later
+    the planner expects a site-day of 25,000 page views from page_view_facts_of
+    (its ROWS) and sorted a busy day's hundreds of thousands by group, twice as slow. A later
     CREATE OR REPLACE of the function drops the setting unless it says it again."""
     config = await rconn.fetchval("SELECT proconfig FROM pg_proc"
                                   " WHERE oid = 'binome.write_rollup(text, date)'::regprocedure")
