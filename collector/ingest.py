@@ -17,7 +17,10 @@ Every page view of every visitor passes here, so this is a plain ASGI
 application (CollectorApp calls it before Starlette's middleware and router): it reads the
 few headers it needs straight from the ASGI scope and answers with two ASGI
 messages, without Starlette's Request, Response and routing, which cost as
-much as the checks themselves (docs/performance.md).
+much as the checks themselves (docs/performance.md). `binome serve` goes one
+step further: its HTTP protocol (collector/server.py) calls the same steps
+(check_request, parse, accept) straight from the HTTP parser's callbacks, with
+no ASGI at all, and hands a beacon back to this route only when it must wait.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import orjson
 from starlette.applications import Starlette
 
 from collector import telemetry
+from collector.beacon import Beacon as BeaconModel
 from collector.beacon import BeaconError
+from collector.beacon_decoder import Beacon as MirrorBeacon
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
 from collector.deadlines import DeadlineSweep
@@ -40,7 +45,7 @@ from collector.enrich import automation_reason, to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
-from collector.sites import SiteRegistry, origin_of
+from collector.sites import SiteRegistry, Stale, origin_of
 from collector.writer import BeaconWriter
 
 Scope = MutableMapping[str, Any]
@@ -57,6 +62,13 @@ _PREFLIGHT_HEADERS: Headers = [
     (b"access-control-max-age", b"86400"),
 ]
 _JSON = (b"content-type", b"application/json")
+AnyBeacon = MirrorBeacon | BeaconModel
+# (status, headers, body): the answer to one beacon, before CORS and framing.
+Answer = tuple[int, Headers, bytes]
+_ACCEPTED: Answer = (204, [], b"")
+# Set in the scope by binome serve's fast path when it hands a request back to
+# this route with its request already checked: when it was received.
+RECEIVED_AT = "binome.received_at"
 
 
 class BodyTooLarge(Exception):
@@ -122,37 +134,22 @@ class BeaconIngest:
         if scope["method"] == "OPTIONS":
             await self._preflight(scope, send)
             return
-        # ASGI header names are lower-case bytes; values are latin-1 on the wire.
-        headers = {name.decode("latin-1"): value.decode("latin-1")
-                   for name, value in scope["headers"]}
+        headers = header_dict(scope["headers"])
         status, extra, body = await self._post(scope, headers, receive)
-        origin = headers.get("origin")
-        if origin:
-            extra = [*_echo_origin(origin.encode("latin-1")), *extra]
-        if body:
-            extra = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
-        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": answer_headers(headers, extra, body)})
         await send({"type": "http.response.body", "body": body})
 
     async def _post(self, scope: Scope, headers: dict[str, str],
-                    receive: Receive) -> tuple[int, Headers, bytes]:
-        """(status, headers, body) of the answer to one beacon."""
-        telemetry.BEACONS_RECEIVED.inc()
-        received_at = time.time()
-
-        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media_type not in _ACCEPTED_TYPES:
-            return self._refuse(415, "unsupported_media_type",
-                                "send the beacon as text/plain or application/json")
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
-            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
-
-        client = scope.get("client")
-        peer = client[0] if client else ""
-        if not self._rate_limiter.allow(self._client_address.resolve(peer, headers)):
-            return self._refuse(429, "rate_limited", "too many beacons from this client",
-                                [(b"retry-after", b"60")])
+                    receive: Receive) -> Answer:
+        """The answer to one beacon, read through ASGI."""
+        received_at = scope.get(RECEIVED_AT)
+        if received_at is None:  # not checked yet by binome serve's fast path
+            received_at = time.time()
+            client = scope.get("client")
+            refusal = self.check_request(headers, client[0] if client else "")
+            if refusal is not None:
+                return refusal
 
         # A client trickling its body must not hold the request open for long.
         task = asyncio.current_task()
@@ -163,22 +160,72 @@ class BeaconIngest:
         except asyncio.CancelledError:
             if not self._body_deadlines.cut_off(task):
                 raise
-            return self._refuse(408, "body_timeout", f"the body took over "
-                                f"{self._body_deadlines.seconds:g} s to arrive",
-                                [(b"connection", b"close")])
+            return self.body_timeout()
         except BodyTooLarge:
-            return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
+            return self.body_too_large()
         except ClientGone:
-            return self._refuse(400, "incomplete_body", "the client went away")
+            return self.client_gone()
         finally:
             self._body_deadlines.finish(task)
 
+        beacon = self.parse(body)
+        if isinstance(beacon, tuple):
+            return beacon
+        origins = await self._sites.origins(beacon.site)
+        return self.accept(beacon, origins, headers, received_at)
+
+    # The steps of a beacon's answer, shared by the ASGI route above and by
+    # binome serve's fast path (collector/server.py), which calls them straight
+    # from the HTTP parser's callbacks.
+
+    def check_request(self, headers: dict[str, str], peer: str) -> Answer | None:
+        """What can be refused before the body is read, or None."""
+        telemetry.BEACONS_RECEIVED.inc()
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in _ACCEPTED_TYPES:
+            return self._refuse(415, "unsupported_media_type",
+                                "send the beacon as text/plain or application/json")
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
+            return self.body_too_large()
+        if not self._rate_limiter.allow(self._client_address.resolve(peer, headers)):
+            return self._refuse(429, "rate_limited", "too many beacons from this client",
+                                [(b"retry-after", b"60")])
+        return None
+
+    @property
+    def max_body(self) -> int:
+        return self._max_body
+
+    def body_too_large(self) -> Answer:
+        return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
+
+    def body_timeout(self) -> Answer:
+        return self._refuse(408, "body_timeout", f"the body took over "
+                            f"{self._body_deadlines.seconds:g} s to arrive",
+                            [(b"connection", b"close")])
+
+    def client_gone(self) -> Answer:
+        return self._refuse(400, "incomplete_body", "the client went away")
+
+    @property
+    def body_timeout_seconds(self) -> float:
+        return self._body_deadlines.seconds
+
+    def parse(self, body: bytes) -> AnyBeacon | Answer:
         try:
-            beacon = parse_beacon(body)
+            return parse_beacon(body)
         except BeaconError as exc:
             return self._refuse(400, exc.code, exc.detail)
 
-        origins = await self._sites.origins(beacon.site)
+    def cached_origins(self, site: str) -> frozenset[str] | None | Stale:
+        """The site's origins if the registry need not be re-read first."""
+        return self._sites.cached_origins(site)
+
+    def accept(self, beacon: AnyBeacon, origins: frozenset[str] | None,
+               headers: dict[str, str], received_at: float) -> Answer:
+        """The rest of the answer, once the site's origins are known: the origin,
+        automated traffic, the caps, then the hand-off to the writer."""
         if origins is None:
             return self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
         if origins and not _origin_allowed(headers.get("origin"), beacon.url, origins):
@@ -192,7 +239,7 @@ class BeaconIngest:
             # 204 so that nothing retries; counted, never stored as a page view.
             telemetry.BEACONS_REJECTED.labels(automated).inc()
             self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
-            return 204, [], b""
+            return _ACCEPTED
 
         capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
         if capped is not None:
@@ -221,7 +268,7 @@ class BeaconIngest:
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
-        return 204, [], b""
+        return _ACCEPTED
 
     def close(self) -> None:
         self._body_deadlines.close()
@@ -262,7 +309,7 @@ class BeaconIngest:
         return None
 
     def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
-                site: str = UNKNOWN_SITE) -> tuple[int, Headers, bytes]:
+                site: str = UNKNOWN_SITE) -> Answer:
         telemetry.BEACONS_REJECTED.labels(code).inc()
         self._writer.counts.add(site, received=1, rejected=1)
         return status, extra_headers or [], orjson.dumps({"error": code, "detail": detail})
@@ -282,6 +329,22 @@ class CollectorApp(Starlette):
             await ingest(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def header_dict(raw: Headers) -> dict[str, str]:
+    """ASGI header names are lower-case bytes; values are latin-1 on the wire.
+    A repeated header keeps its last value."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+
+
+def answer_headers(headers: dict[str, str], extra: Headers, body: bytes) -> Headers:
+    """The headers of an answer: CORS for the sender's origin, then the body's."""
+    origin = headers.get("origin")
+    if origin:
+        extra = [*_echo_origin(origin.encode("latin-1")), *extra]
+    if body:
+        extra = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
+    return extra
 
 
 def _echo_origin(origin: bytes) -> Headers:

@@ -7,20 +7,39 @@ headers, nor their size: a client sending one header byte every few seconds
 limit, forever. GuardedHttpToolsProtocol adds both limits to uvicorn's
 httptools protocol. The body has its own deadline in the route
 (collector/ingest.py), where the size cap is also enforced.
+
+It also answers POST /beacon itself, from the parser's callbacks: the request
+is checked once its headers are parsed and answered once its body is, by the
+same steps as the ASGI route (BeaconIngest), without the ASGI task, messages and
+request cycle uvicorn makes for every request. That is most of what an ASGI
+request costs here, the price of every page view (docs/performance.md). Every
+other request, and a beacon that must wait (pipelined behind a request still
+being answered, or for the site registry to be re-read), takes the ASGI path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from collector.deadlines import DeadlineSweep
+from collector.ingest import RECEIVED_AT, Answer, BeaconIngest, answer_headers, header_dict
 from collector.settings import Settings, get_settings
+from collector.sites import Stale
+
+log = logging.getLogger(__name__)
 
 # Request line plus headers. Browsers send 1-2 KiB to a collector on another
 # origin; cookies of a parent domain can add a few KiB. h11's default is 16 KiB,
@@ -33,6 +52,26 @@ LINGER_SECONDS = 1.0
 
 class HeadersTooLarge(Exception):
     pass
+
+
+_INTERNAL_ERROR: Answer = (500, [(b"content-type", b"text/plain; charset=utf-8"),
+                                 (b"content-length", b"21"), (b"connection", b"close")],
+                           b"Internal Server Error")
+
+
+class FastBeacon:
+    """A POST /beacon being answered from the parser's callbacks."""
+
+    __slots__ = ("ingest", "headers", "keep_alive", "received_at", "chunks", "size", "answered")
+
+    def __init__(self, ingest: BeaconIngest, headers: dict[str, str], keep_alive: bool) -> None:
+        self.ingest = ingest
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.received_at = time.time()
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.answered = False
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -50,6 +89,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._headers_too_large = False
         self._lingering = False
+        self._beacon: FastBeacon | None = None
+        self._reading_paused_for_writes = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,6 +98,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        beacon = self._beacon
+        if beacon is not None and not beacon.answered:
+            # Counted as the ASGI route counts a client gone before its body ended.
+            self._end_body(beacon)
+            beacon.ingest.client_gone()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -75,7 +121,146 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
-        super().on_headers_complete()
+        ingest = self._fast_ingest()
+        if ingest is None:
+            super().on_headers_complete()
+            return
+        headers = header_dict(self.headers)
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        beacon = self._beacon = FastBeacon(ingest, headers, keep_alive)
+        try:
+            refusal = ingest.check_request(headers, self.client[0] if self.client else "")
+        except Exception:
+            self._failed(beacon)
+            return
+        if refusal is not None:
+            self._answer(beacon, refusal)  # what follows of the body is dropped
+        else:
+            _body_deadlines(self.loop, ingest.body_timeout_seconds).start(self)
+
+    def on_body(self, body: bytes) -> None:
+        beacon = self._beacon
+        if beacon is None:
+            super().on_body(body)
+            return
+        if beacon.answered:
+            return
+        beacon.size += len(body)
+        if beacon.size > beacon.ingest.max_body:
+            self._end_body(beacon)
+            self._answer(beacon, beacon.ingest.body_too_large())
+            return
+        beacon.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        beacon = self._beacon
+        if beacon is None:
+            super().on_message_complete()
+            return
+        self._beacon = None
+        if beacon.answered:
+            return
+        self._end_body(beacon)
+        body = b"".join(beacon.chunks)
+        ingest = beacon.ingest
+        try:
+            parsed = ingest.parse(body)
+            if isinstance(parsed, tuple):
+                self._answer(beacon, parsed)
+                return
+            origins = ingest.cached_origins(parsed.site)
+            if isinstance(origins, Stale):
+                self._hand_to_asgi(beacon, body)
+                return
+            answer = ingest.accept(parsed, origins, beacon.headers, beacon.received_at)
+        except Exception:
+            self._failed(beacon)
+            return
+        self._answer(beacon, answer)
+
+    def shutdown(self) -> None:
+        beacon = self._beacon
+        if beacon is not None and not beacon.answered:
+            beacon.keep_alive = False  # answered, then closed, within the body's deadline
+            return
+        super().shutdown()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._reading_paused_for_writes:
+            self._reading_paused_for_writes = False
+            self.flow.resume_reading()
+
+    def _fast_ingest(self) -> BeaconIngest | None:
+        """The collector's ingest if this request is a beacon it can answer from the
+        parser's callbacks, else None (uvicorn's ASGI path)."""
+        ingest: BeaconIngest | None = getattr(self.app, "ingest", None)
+        if (ingest is None or self.url != b"/beacon" or self.parser.get_method() != b"POST"
+                or self.transport.is_closing() or self.expect_100_continue
+                or self.parser.should_upgrade()
+                # pipelined behind a request still being answered: answers keep their order
+                or (self.cycle is not None and not self.cycle.response_complete)
+                or (self.limit_concurrency is not None
+                    and (len(self.connections) >= self.limit_concurrency
+                         or len(self.tasks) >= self.limit_concurrency))):
+            return None
+        return ingest
+
+    def _answer(self, beacon: FastBeacon, answer: Answer) -> None:
+        """Write the answer as uvicorn's ASGI path frames it."""
+        beacon.answered = True
+        if self.transport.is_closing():
+            return
+        status, extra, body = answer
+        closes = (b"connection", b"close") in extra
+        keep_alive = beacon.keep_alive and not closes
+        content = [STATUS_LINE[status]]
+        for name, value in (*self.server_state.default_headers,
+                            *answer_headers(beacon.headers, extra, body)):
+            content += [name, b": ", value, b"\r\n"]
+        if not keep_alive and not closes:
+            content.append(b"connection: close\r\n")
+        content += [b"\r\n", body]
+        self.transport.write(b"".join(content))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+        if self.flow.write_paused and not self.transport.is_closing():
+            # A client that does not read its answers gets no more of them for now.
+            self.flow.pause_reading()
+            self._reading_paused_for_writes = True
+
+    def _hand_to_asgi(self, beacon: FastBeacon, body: bytes) -> None:
+        """Answer through the ASGI route (which awaits what this path cannot), with
+        the checks done here not done again."""
+        scope = self.scope
+        scope.update(method="POST", path="/beacon", raw_path=b"/beacon", query_string=b"",
+                     http_version=self.parser.get_http_version())
+        scope[RECEIVED_AT] = beacon.received_at  # type: ignore[literal-required]
+        cycle = self.cycle = RequestResponseCycle(
+            scope=scope, transport=self.transport, flow=self.flow, logger=self.logger,
+            access_logger=self.access_logger, access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(), expect_100_continue=False,
+            keep_alive=beacon.keep_alive, on_response=self.on_response_complete,
+        )
+        cycle.body = body
+        cycle.more_body = False
+        cycle.message_event.set()  # the body is all here: receive() must not wait for it
+        self._start_asgi_task(cycle, self.app)
+
+    def _failed(self, beacon: FastBeacon) -> None:
+        log.exception("POST /beacon failed")
+        self._end_body(beacon)
+        self._answer(beacon, _INTERNAL_ERROR)
+
+    def _end_body(self, beacon: FastBeacon) -> None:
+        _body_deadlines(self.loop, beacon.ingest.body_timeout_seconds).finish(self)
+
+    def _body_too_slow(self) -> None:
+        beacon = self._beacon
+        if beacon is not None and not beacon.answered and not self.transport.is_closing():
+            self._answer(beacon, beacon.ingest.body_timeout())
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         # Over limit_concurrency, uvicorn answers a bare 503; the contract's 503
@@ -149,10 +334,30 @@ _HEADER_DEADLINES: weakref.WeakKeyDictionary[
 
 def _header_deadlines(loop: asyncio.AbstractEventLoop,
                       seconds: float) -> DeadlineSweep[GuardedHttpToolsProtocol]:
-    sweep = _HEADER_DEADLINES.get(loop)
+    return _loop_sweep(_HEADER_DEADLINES, loop, seconds, GuardedHttpToolsProtocol._headers_too_slow)
+
+
+# Likewise for the bodies of the beacons answered from the parser's callbacks.
+_BODY_DEADLINES: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, DeadlineSweep[GuardedHttpToolsProtocol]
+] = weakref.WeakKeyDictionary()
+
+
+def _body_deadlines(loop: asyncio.AbstractEventLoop,
+                    seconds: float) -> DeadlineSweep[GuardedHttpToolsProtocol]:
+    return _loop_sweep(_BODY_DEADLINES, loop, seconds, GuardedHttpToolsProtocol._body_too_slow)
+
+
+def _loop_sweep(
+    sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                      DeadlineSweep[GuardedHttpToolsProtocol]],
+    loop: asyncio.AbstractEventLoop, seconds: float,
+    expire: Callable[[GuardedHttpToolsProtocol], None],
+) -> DeadlineSweep[GuardedHttpToolsProtocol]:
+    sweep = sweeps.get(loop)
     if sweep is None or sweep.seconds != seconds:
-        sweep = DeadlineSweep(seconds, GuardedHttpToolsProtocol._headers_too_slow)
-        _HEADER_DEADLINES[loop] = sweep
+        sweep = DeadlineSweep(seconds, expire)
+        sweeps[loop] = sweep
     return sweep
 
 

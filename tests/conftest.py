@@ -140,10 +140,12 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 class Collector:
     """A `binome` collector in its own process, over real HTTP.
 
-    By default uvicorn's command line serves the app; with `serve=True` it is
-    `binome serve`, with the server limits of collector/server.py."""
+    By default it is `binome serve`, as deployed: the server limits of
+    collector/server.py, and POST /beacon answered by its fast path. With
+    `serve=False` uvicorn's command line serves the app, and every request goes
+    through the ASGI app (tests/test_fast_path.py compares the two)."""
 
-    def __init__(self, database_url: str, log_path: Path, serve: bool = False,
+    def __init__(self, database_url: str, log_path: Path, serve: bool = True,
                  **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -162,7 +164,7 @@ class Collector:
              "--port", str(self.port)] if serve else
             [sys.executable, "-m", "uvicorn", "collector.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--no-access-log", "--no-proxy-headers"]  # as `binome serve`: SECURITY.md
+             "--no-access-log", "--no-proxy-headers", "--no-server-header"]  # as `binome serve`
         )
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
