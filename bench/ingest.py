@@ -71,6 +71,9 @@ class Design:
     workers: int
     table: str | None        # where its accepted beacons land (None: nowhere)
     about: str
+    # The collector under plain uvicorn with this HTTP protocol class instead of
+    # `binome serve` (for an A/B of the protocol alone).
+    http: str | None = None
 
 
 DESIGNS: dict[str, Design] = {d.name: d for d in (
@@ -78,6 +81,10 @@ DESIGNS: dict[str, Design] = {d.name: d for d in (
            "Starlette endpoint that reads the body and answers 204"),
     Design("collector", "collector.app:create_app", 1, "binome.beacons",
            "the full collector: validation, rate limit, enrichment, batching, COPY"),
+    Design("collector-asgi", "collector.app:create_app", 1, "binome.beacons",
+           "the full collector with every beacon through the ASGI route (binome serve's "
+           "fast path off: bench/reference_apps.py's AsgiOnlyProtocol)",
+           http="reference_apps:AsgiOnlyProtocol"),
     Design("insert", "reference_apps:insert_app", 1, "bench_ref.beacons",
            "reference: pydantic + one INSERT per request (asyncpg pool of 8)"),
     Design("minibatch", "reference_apps:minibatch_app", 1, "bench_ref.beacons",
@@ -122,10 +129,11 @@ CAMPAIGNS = (  # (utm_source, utm_medium, utm_campaign, referrer)
 )
 PAGES = ("/", "/c/shoes", "/c/bags", "/p/42", "/p/1337", "/p/2048", "/cart", "/checkout")
 PV_PLACEHOLDER = "@@PV@@"
+SID_PLACEHOLDER = "@@SID@@"
 
 
-def make_template(rng: random.Random, now_ms: float) -> tuple[str, str, str, str]:
-    """One ~1 KB beacon as the snippet sends it, split around its `pv`."""
+def make_template(rng: random.Random, now_ms: float) -> tuple[str, str, str, str, str]:
+    """One ~1 KB beacon as the snippet sends it, split around its `pv` and `sid`."""
     user_agent = rng.choice(MOBILE_USER_AGENTS)
     source, medium, campaign, ref = rng.choice(CAMPAIGNS)
     page = rng.choice(PAGES)
@@ -154,7 +162,7 @@ def make_template(rng: random.Random, now_ms: float) -> tuple[str, str, str, str
         "pv": PV_PLACEHOLDER,
         "seq": 0,
         "t0": round(now_ms - rng.uniform(1_000, 120_000), 1),
-        "sid": secrets.token_urlsafe(12),
+        "sid": SID_PLACEHOLDER,
         "url": f"https://shop.example{page}?utm_source={source}&utm_medium={medium}"
                f"&utm_campaign={campaign}&utm_content=hero-{rng.randrange(1, 4)}",
         "ref": ref,
@@ -180,8 +188,9 @@ def make_template(rng: random.Random, now_ms: float) -> tuple[str, str, str, str
     if rng.random() < 0.05:
         beacon["events"] = [{"name": "purchase", "value": 49.9, "currency": "EUR"}]
     text = orjson.dumps(beacon).decode()
-    before, after = text.split(f'"{PV_PLACEHOLDER}"')
-    return user_agent, rng.choice(COUNTRIES), before + '"', '"' + after
+    before, rest = text.split(f'"{PV_PLACEHOLDER}"')
+    between, after = rest.split(f'"{SID_PLACEHOLDER}"')
+    return user_agent, rng.choice(COUNTRIES), before + '"', '"' + between + '"', '"' + after
 
 
 def write_beacon_file(path: Path, count: int, seed: int) -> dict[str, Any]:
@@ -193,8 +202,9 @@ def write_beacon_file(path: Path, count: int, seed: int) -> dict[str, Any]:
             fields = make_template(rng, now_ms)
             assert all("\t" not in f and "\n" not in f for f in fields)
             out.write("\t".join(fields) + "\n")
-            # a pv of the length a run gives it: 6-char tag, thread, counter
-            sizes.append(len(fields[2]) + len(fields[3]) + len("abcdef_0_123456"))
+            # a pv and a sid of the length a run gives them: 6-char tag, thread, counter
+            sizes.append(sum(map(len, fields[2:])) + len("abcdef_0_123456")
+                         + len("abcdef_0_s12345"))
     return {"templates": count, "body_bytes_mean": round(statistics.mean(sizes)),
             "body_bytes_min": min(sizes), "body_bytes_max": max(sizes)}
 
@@ -254,7 +264,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
-        if design.app.startswith("collector."):
+        if design.app.startswith("collector.") and design.http is None:
             # The collector as it is deployed: `binome serve`, whose uvicorn has the
             # header deadline and size cap, the JSON 503 over the connection limit
             # (collector/server.py) and the periodic maintenance.
@@ -266,7 +276,8 @@ class Server:
             # they apply to any app: uvloop, httptools, no access log, no proxy headers.
             cmd = ["taskset", "-c", cpus, sys.executable, "-m", "uvicorn", design.app,
                    "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", str(design.workers), "--loop", "uvloop", "--http", "httptools",
+                   "--workers", str(design.workers), "--loop", "uvloop",
+                   "--http", design.http or "httptools",
                    "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
                    "--no-server-header", "--timeout-keep-alive", "5",
                    "--timeout-graceful-shutdown", "30"]

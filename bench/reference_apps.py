@@ -8,6 +8,9 @@ collector. They put the collector's figures in context:
 - `insert_app`: the naive design. The collector's own pydantic model validates
   the raw body, then one `INSERT` per request through an asyncpg pool; the
   204 waits for PostgreSQL.
+- `AsgiOnlyProtocol`: `binome serve`'s HTTP protocol with its fast path off,
+  so that the collector answers every beacon through its ASGI route: the
+  `collector-asgi` design, an A/B of the fast path alone.
 - `minibatch_app`: the least a batching design must do. The same pydantic
   validation, a tuple appended to a list, and a background task that COPYs the
   list into PostgreSQL every 200 ms or 500 rows. No enrichment (no URL
@@ -34,6 +37,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.beacon import Beacon
+from collector.ingest import BeaconIngest
+from collector.server import GuardedHttpToolsProtocol
 
 REF_DDL = """
 CREATE SCHEMA IF NOT EXISTS bench_ref;
@@ -86,6 +91,13 @@ def bare_app() -> Starlette:
         return Response(status_code=204)
 
     return _app(beacon)
+
+
+class AsgiOnlyProtocol(GuardedHttpToolsProtocol):
+    """binome serve's protocol, every beacon through the collector's ASGI route."""
+
+    def _fast_ingest(self) -> BeaconIngest | None:
+        return None
 
 
 # -- (c) one INSERT per request --------------------------------------------------

@@ -4,11 +4,15 @@
 --       -- BEACON_FILE RUN_TAG
 --
 -- BEACON_FILE (written by bench/ingest.py) holds one beacon template a line:
---   user-agent TAB country TAB json-before-pv TAB json-after-pv
--- Each request takes the next template and puts a fresh page-view id between
--- the two JSON halves: RUN_TAG _ thread _ counter. Every pv of a run is new, so
--- the collector's idempotency key (site, pv, seq) never folds two requests into
--- one row, and the rows of one wrk run can be counted by their pv prefix.
+--   user-agent TAB country TAB json-before-pv TAB json-pv-to-sid TAB json-after-sid
+-- Each request takes the next template and puts a fresh page-view id in it:
+-- RUN_TAG _ thread _ counter. Every pv of a run is new, so the collector's
+-- idempotency key (site, pv, seq) never folds two requests into one row, and
+-- the rows of one wrk run can be counted by their pv prefix. Every
+-- SESSION_PAGE_VIEWS page views of a thread share a session id
+-- (RUN_TAG _ thread _ s counter), so sessions are as short as a visit's, and
+-- the fold, which recomputes a session over its page views, costs what it
+-- costs on real traffic.
 --
 -- done() prints one line "BENCH_JSON {...}" that bench/ingest.py parses: wrk's
 -- summary, latency percentiles (microseconds) and `sent`, the number of
@@ -23,7 +27,8 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local prefixes, suffixes, headers = {}, {}, {}
+local SESSION_PAGE_VIEWS = 4
+local prefixes, middles, suffixes, headers = {}, {}, {}, {}
 local n, i, counter, tag = 0, 0, 0, ""
 sent = 0
 
@@ -34,10 +39,11 @@ function init(args)
    end
    tag = run_tag .. "_" .. tostring(tid or 0) .. "_"
    for line in io.lines(path) do
-      local ua, country, before, after = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
+      local ua, country, before, middle, after =
+         line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
       if before then
          n = n + 1
-         prefixes[n], suffixes[n] = before, after
+         prefixes[n], middles[n], suffixes[n] = before, middle, after
          headers[n] = {
             -- what navigator.sendBeacon(url, string) sends: no CORS preflight
             ["Content-Type"] = "text/plain;charset=UTF-8",
@@ -55,7 +61,9 @@ function request()
    i = i % n + 1
    counter = counter + 1
    sent = counter
-   return wrk.format("POST", "/beacon", headers[i], prefixes[i] .. tag .. counter .. suffixes[i])
+   local session = math.floor((counter - 1) / SESSION_PAGE_VIEWS)
+   return wrk.format("POST", "/beacon", headers[i],
+                     prefixes[i] .. tag .. counter .. middles[i] .. tag .. "s" .. session .. suffixes[i])
 end
 
 function done(summary, latency, requests)
