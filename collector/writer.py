@@ -63,10 +63,15 @@ _SITE = COLUMNS.index("site")
 # How often the replay task looks for spool files left by other processes (a
 # worker that died, the previous run) when nothing wakes it.
 SCAN_INTERVAL_S = 2.0
-# Behind by more than a batch, the writer writes up to this many batches at once
-# (each write holds the fold lock for its page views: bounded, so a shutdown
-# write fits in SHUTDOWN_WRITE_TIMEOUT_S).
-CATCH_UP_FACTOR = 4
+# Behind by more than a batch, the writer writes up to this many batches at once.
+# A write waits on the event loop a dozen times (acquire, COPY, INSERT, COMMIT...),
+# and under load each wait is a turn of a loop busy answering beacons: at 4
+# batches (2,000 rows) that waiting capped the writer near 11,000 beacons a
+# second on the bench machine, and the queue filled (503) while the cores had
+# time to spare; at 16 it kept up (docs/performance.md). Bounded, because a
+# write with the fold inline (BINOME_DEFERRED_FOLD off) holds the fold lock for
+# its page views, and a shutdown write must fit in SHUTDOWN_WRITE_TIMEOUT_S.
+CATCH_UP_FACTOR = 16
 # The per-minute counters (rum.ingest_health) go out with a write at most this
 # often, and when the writer is idle: one statement a second, not one a batch.
 COUNTS_FLUSH_S = 1.0
