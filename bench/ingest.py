@@ -777,6 +777,11 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
             "postgres_cpu_pct_median": statistics.median(r["postgres_cpu_pct"] for r in mine),
             "server_cpu_us_per_req_median": statistics.median(
                 r["server_cpu_us_per_req"] for r in mine),
+            # what one accepted beacon costs the whole machine: server, wrk, PostgreSQL
+            "machine_cpu_us_per_beacon_median": statistics.median(
+                (r["server_cpu_pct"] + r["wrk_cpu_pct"] + r["postgres_cpu_pct"]) * 1e4
+                / r["ok_rps"] for r in mine if r["ok_rps"]) if any(r["ok_rps"] for r in mine)
+            else None,
         }
         if design.table:
             entry.update(
@@ -859,6 +864,35 @@ def print_table(summary: dict[str, Any]) -> None:
         if s.get("rejected_by_reason"):
             print(f"{name} refused (its /metrics, all rounds): "
                   + ", ".join(f"{k} {v}" for k, v in s["rejected_by_reason"].items()))
+
+
+def cpu_budget(summary: dict[str, Any], cores: int) -> dict[str, Any] | None:
+    """What issue 7's two rate targets together leave a beacon of CPU on this machine.
+
+    One worker at 0.5 x bare's rate B and two workers at 1.4 x that make 0.7 B
+    beacons a second, which the machine's cores must serve whole: the server,
+    wrk and PostgreSQL together get at most cores / (0.7 B) of CPU a beacon.
+    """
+    bare = summary.get("bare")
+    if not bare or not bare["ok_rps_median"]:
+        return None
+    rate = 0.7 * bare["ok_rps_median"]
+    return {"cores": cores, "two_worker_rate": round(rate),
+            "budget_us_per_beacon": round(cores / rate * 1e6, 1),
+            "measured_us_per_beacon": {
+                name: round(entry["machine_cpu_us_per_beacon_median"], 1)
+                for name, entry in summary.items()
+                if entry.get("machine_cpu_us_per_beacon_median")}}
+
+
+def print_budget(budget: dict[str, Any]) -> None:
+    print(f"\nCPU budget of the two rate targets together: two workers at 1.4 x one worker at "
+          f"0.5 x bare = {budget['two_worker_rate']:,} beacons/s on {budget['cores']} cores, "
+          f"so at most {budget['budget_us_per_beacon']} µs of CPU an accepted beacon for the "
+          "server, wrk and PostgreSQL together.")
+    print("measured, µs of CPU an accepted beacon (server + wrk + PostgreSQL, medians): "
+          + ", ".join(f"{name} {value}" for name, value
+                      in budget["measured_us_per_beacon"].items()))
 
 
 def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1160,6 +1194,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nissue 7 targets:")
         for check in checks:
             print(f"  {'PASS' if check['ok'] else 'FAIL'}  {check['target']}: {check['value']}")
+    budget = cpu_budget(summary, os.cpu_count() or 1)
+    if budget:
+        print_budget(budget)
     if profile:
         print_profile(profile)
     info["loadavg_end"] = os.getloadavg()
@@ -1171,6 +1208,7 @@ def main(argv: list[str] | None = None) -> int:
         "designs": {d.name: {"app": d.app, "workers": d.workers, "table": d.table,
                              "about": d.about} for d in args.design_list},
         "beacons": beacons, "machine": info, "summary": summary, "targets": checks,
+        "cpu_budget": budget,
         "profile": profile, "runs": runs,
     }, indent=2, default=str))
     print(f"\nresults: {out.relative_to(ROOT)}")
