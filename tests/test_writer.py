@@ -16,7 +16,7 @@ from collector import PROJECT_ROOT, db
 from collector.beacon import parse_beacon
 from collector.enrich import to_record
 from collector.spool import Spool
-from collector.writer import BeaconWriter
+from collector.writer import COPY_SLICE_ROWS, BeaconWriter, _in_slices
 from tests.conftest import MOBILE_UA, make_beacon, wait_for
 
 UTC = dt.UTC
@@ -219,3 +219,38 @@ async def test_two_writers_meeting_a_new_day_both_write(migrated: str, tmp_path:
     finally:
         for w in writers:
             await w.stop()
+
+
+async def test_a_large_write_lets_the_event_loop_answer_between_slices(
+        writer: BeaconWriter, migrated: str) -> None:
+    """A catch-up write of several COPY slices stores every row, and beacons
+    waiting for an answer get a turn of the event loop between slices."""
+    received_at = dt.datetime.now(UTC)
+    batch = [record(received_at, pv=f"largewrite{i}") for i in range(COPY_SLICE_ROWS * 2 + 200)]
+    encoded: list[object] = []
+    turns: list[int] = []
+
+    async def answering_beacons() -> None:
+        while True:
+            turns.append(len(encoded))
+            await asyncio.sleep(0)
+
+    async def rows() -> AsyncIterator[object]:
+        async for row in _in_slices(batch):
+            encoded.append(row)
+            yield row
+
+    other = asyncio.create_task(answering_beacons())
+    await asyncio.sleep(0)
+    seen = [row async for row in rows()]
+    other.cancel()
+    assert seen == batch
+    assert {COPY_SLICE_ROWS, COPY_SLICE_ROWS * 2} <= set(turns)
+
+    assert await writer.write_batch(batch) == len(batch)
+    conn = await asyncpg.connect(migrated)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE pv LIKE 'largewrite%'"
+                                   ) == len(batch)
+    finally:
+        await conn.close()
