@@ -84,7 +84,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Read here, not passed in: `--workers N` starts fresh processes that
         # only share the environment.
         self.header_timeout = get_settings().header_timeout_seconds
-        self._header_deadlines = _header_deadlines(self.loop, self.header_timeout)
+        self._header_deadlines = _deadlines(self.loop, self.header_timeout,
+                                            GuardedHttpToolsProtocol._headers_too_slow)
         self._header_deadline_armed = False
         self._header_bytes = 0
         self._headers_too_large = False
@@ -136,7 +137,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if refusal is not None:
             self._answer(beacon, refusal)  # what follows of the body is dropped
         else:
-            _body_deadlines(self.loop, ingest.body_timeout_seconds).start(self)
+            self._body_deadlines(ingest).start(self)
 
     def on_body(self, body: bytes) -> None:
         beacon = self._beacon
@@ -255,7 +256,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._answer(beacon, _INTERNAL_ERROR)
 
     def _end_body(self, beacon: FastBeacon) -> None:
-        _body_deadlines(self.loop, beacon.ingest.body_timeout_seconds).finish(self)
+        self._body_deadlines(beacon.ingest).finish(self)
+
+    def _body_deadlines(self, ingest: BeaconIngest) -> DeadlineSweep[GuardedHttpToolsProtocol]:
+        return _deadlines(self.loop, ingest.body_timeout_seconds,
+                          GuardedHttpToolsProtocol._body_too_slow)
 
     def _body_too_slow(self) -> None:
         beacon = self._beacon
@@ -325,39 +330,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-# One sweep per event loop for the header deadlines of all its connections
-# (collector/deadlines.py: a timer per request costs 4 µs here).
-_HEADER_DEADLINES: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, DeadlineSweep[GuardedHttpToolsProtocol]
+# One sweep per event loop and kind of deadline (the headers of every
+# connection; the bodies of the beacons answered from the parser's callbacks):
+# collector/deadlines.py, as a timer per request costs 4 µs here.
+_DEADLINES: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop,
+    dict[Callable[[GuardedHttpToolsProtocol], None], DeadlineSweep[GuardedHttpToolsProtocol]],
 ] = weakref.WeakKeyDictionary()
 
 
-def _header_deadlines(loop: asyncio.AbstractEventLoop,
-                      seconds: float) -> DeadlineSweep[GuardedHttpToolsProtocol]:
-    return _loop_sweep(_HEADER_DEADLINES, loop, seconds, GuardedHttpToolsProtocol._headers_too_slow)
-
-
-# Likewise for the bodies of the beacons answered from the parser's callbacks.
-_BODY_DEADLINES: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, DeadlineSweep[GuardedHttpToolsProtocol]
-] = weakref.WeakKeyDictionary()
-
-
-def _body_deadlines(loop: asyncio.AbstractEventLoop,
-                    seconds: float) -> DeadlineSweep[GuardedHttpToolsProtocol]:
-    return _loop_sweep(_BODY_DEADLINES, loop, seconds, GuardedHttpToolsProtocol._body_too_slow)
-
-
-def _loop_sweep(
-    sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                      DeadlineSweep[GuardedHttpToolsProtocol]],
-    loop: asyncio.AbstractEventLoop, seconds: float,
-    expire: Callable[[GuardedHttpToolsProtocol], None],
-) -> DeadlineSweep[GuardedHttpToolsProtocol]:
-    sweep = sweeps.get(loop)
+def _deadlines(loop: asyncio.AbstractEventLoop, seconds: float,
+               expire: Callable[[GuardedHttpToolsProtocol], None],
+               ) -> DeadlineSweep[GuardedHttpToolsProtocol]:
+    sweeps = _DEADLINES.setdefault(loop, {})
+    sweep = sweeps.get(expire)
     if sweep is None or sweep.seconds != seconds:
-        sweep = DeadlineSweep(seconds, expire)
-        sweeps[loop] = sweep
+        sweep = sweeps[expire] = DeadlineSweep(seconds, expire)
     return sweep
 
 
