@@ -10,7 +10,7 @@ httptools protocol. The body has its own deadline in the route
 
 It also answers POST /beacon itself, from the parser's callbacks: the request
 is checked once its headers are parsed and answered once its body is, by the
-same steps as the ASGI route (BeaconIngest), without the scope, request cycle,
+same steps as the ASGI route (BeaconIngest), without the request cycle, event,
 task and messages uvicorn makes for every request: about 13 µs of the 86-93 a
 beacon costs the server (docs/performance.md), on every page view. Every other
 request, and a beacon that must wait (pipelined behind a request still being
