@@ -79,6 +79,10 @@ class Design:
 DESIGNS: dict[str, Design] = {d.name: d for d in (
     Design("bare", "reference_apps:bare_app", 1, None,
            "Starlette endpoint that reads the body and answers 204"),
+    Design("bare-protocol", "reference_apps:bare_app", 1, None,
+           "the floor of an answer in Python: POST /beacon read and answered 204 from "
+           "uvicorn's parser callbacks, no ASGI (reference_apps.BareProtocol)",
+           http="reference_apps:BareProtocol"),
     Design("collector", "collector.app:create_app", 1, "binome.beacons",
            "the full collector: validation, rate limit, enrichment, batching, COPY"),
     Design("collector-asgi", "collector.app:create_app", 1, "binome.beacons",
