@@ -40,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -561,6 +562,10 @@ class Bench:
                 server_cpu_us_per_req=round(1e6 * (cpu_after - cpu_before)
                                             / max(1, wrk["requests"]), 1),
             )
+            # what one accepted beacon costs the whole machine: server, wrk, PostgreSQL
+            record["machine_cpu_us_per_beacon"] = round(
+                (record["server_cpu_pct"] + record["wrk_cpu_pct"] + record["postgres_cpu_pct"])
+                * 1e4 / wrk["ok_rps"], 1) if wrk["ok_rps"] else None
             if design.table:
                 rows_drained, drain_s = self.wait_drained(design, server.url)
                 record["drain_seconds"] = round(drain_s, 2)
@@ -781,11 +786,8 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
             "postgres_cpu_pct_median": statistics.median(r["postgres_cpu_pct"] for r in mine),
             "server_cpu_us_per_req_median": statistics.median(
                 r["server_cpu_us_per_req"] for r in mine),
-            # what one accepted beacon costs the whole machine: server, wrk, PostgreSQL
-            "machine_cpu_us_per_beacon_median": statistics.median(
-                (r["server_cpu_pct"] + r["wrk_cpu_pct"] + r["postgres_cpu_pct"]) * 1e4
-                / r["ok_rps"] for r in mine if r["ok_rps"]) if any(r["ok_rps"] for r in mine)
-            else None,
+            "machine_cpu_us_per_beacon_median": _median_of_known(
+                r["machine_cpu_us_per_beacon"] for r in mine),
         }
         if design.table:
             entry.update(
@@ -814,6 +816,11 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
                                       / entry["server_cpu_us_per_req_median"]
                                       if bare and entry["server_cpu_us_per_req_median"] else None)
     return summary
+
+
+def _median_of_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 LEGEND = """\
