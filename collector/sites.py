@@ -84,10 +84,10 @@ class SiteRegistry:
     async def origins(self, site: str) -> frozenset[str] | None:
         """The site's allowed origins (empty = any), or None for an unknown site."""
         origins = self.cached_origins(site)
-        if origins is STALE:
+        if isinstance(origins, Stale):
             await self._refresh_or_keep()
             return self._sites.get(site)
-        return origins  # type: ignore[return-value]
+        return origins
 
     def cached_origins(self, site: str) -> frozenset[str] | None | Stale:
         """origins() without waiting: STALE when it would re-read the registry."""
