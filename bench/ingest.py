@@ -4,17 +4,19 @@
     .venv/bin/python bench/ingest.py                 # full run (about 4 minutes)
     .venv/bin/python bench/ingest.py --quick         # smoke run, ~2 s per design
     .venv/bin/python bench/ingest.py --designs bare,collector --rounds 5
+    .venv/bin/python bench/ingest.py --designs bare,collector --baseline main
 
 See bench/README.md for what is measured and how to read the figures.
 
 One run: a fresh database `binome_bench_<random>` on the PostgreSQL server of
---server-url (migrated with `binome migrate`, site `demo` registered), then for
-each round and each design (the order rotates every round): start the design's
-server (uvicorn, uvloop + httptools, no access log, pinned with taskset to
---server-cpu unless the design has several workers), warm it up, load it with
-wrk (pinned to --load-cpu) posting distinct ~1 KB beacons, wait until what it
-accepted is in PostgreSQL, stop it, and check the rows against wrk's count of
-2xx answers. The database is dropped at the end, also on Ctrl-C.
+--server-url (migrated with `binome migrate`, site `demo` registered), and one
+more for --baseline's worktree of another revision, migrated by its own code;
+then for each round and each design (the order rotates every round): start the
+design's server (uvicorn, no access log, pinned with taskset to --server-cpu
+unless the design has several workers), warm it up, load it with wrk (pinned to
+--load-cpu) posting distinct ~1 KB beacons, wait until what it accepted is in
+PostgreSQL, stop it, and check the rows against wrk's count of 2xx answers. The
+databases and the worktree are removed at the end, also on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -72,24 +74,20 @@ class Design:
     workers: int
     table: str | None        # where its accepted beacons land (None: nowhere)
     about: str
-    # The collector under plain uvicorn with this HTTP protocol class instead of
-    # `binome serve` (for an A/B of the protocol alone).
-    http: str | None = None
+    # The checkout whose code a collector design runs (--baseline: a worktree
+    # of another revision, with its own database).
+    root: Path = ROOT
+
+    @property
+    def collector(self) -> bool:
+        return self.app.startswith("collector.")
 
 
 DESIGNS: dict[str, Design] = {d.name: d for d in (
     Design("bare", "reference_apps:bare_app", 1, None,
            "Starlette endpoint that reads the body and answers 204"),
-    Design("bare-protocol", "reference_apps:bare_app", 1, None,
-           "the floor of an answer in Python: POST /beacon read and answered 204 from "
-           "uvicorn's parser callbacks, no ASGI (reference_apps.BareProtocol)",
-           http="reference_apps:BareProtocol"),
     Design("collector", "collector.app:create_app", 1, "binome.beacons",
            "the full collector: validation, rate limit, enrichment, batching, COPY"),
-    Design("collector-asgi", "collector.app:create_app", 1, "binome.beacons",
-           "the full collector with every beacon through the ASGI route (binome serve's "
-           "fast path off: bench/reference_apps.py's AsgiOnlyProtocol)",
-           http="reference_apps:AsgiOnlyProtocol"),
     Design("insert", "reference_apps:insert_app", 1, "bench_ref.beacons",
            "reference: pydantic + one INSERT per request (asyncpg pool of 8)"),
     Design("minibatch", "reference_apps:minibatch_app", 1, "bench_ref.beacons",
@@ -250,12 +248,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any BINOME_* of the caller's, plus `extra`."""
+def clean_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment without any BINOME_* of the caller's, the code of checkout
+    `root` first on the path (ahead of the venv's editable install of ROOT, which
+    is a finder appended to sys.meta_path), plus `extra`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("BINOME_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), str(ROOT),
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), str(BENCH_DIR),
                                                       os.environ.get("PYTHONPATH", "")]))
+    if root != ROOT:
+        env.update(BINOME_SQL_DIR=str(root / "sql"),
+                   BINOME_SNIPPET_PATH=str(root / "js-snippet" / "dist" / "binome.js"))
     env.update(extra)
     return env
 
@@ -269,25 +272,24 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
-        if design.app.startswith("collector.") and design.http is None:
-            # The collector as it is deployed: `binome serve`, whose uvicorn has the
-            # header deadline and size cap, the JSON 503 over the connection limit
-            # (collector/server.py) and the periodic maintenance.
+        if design.collector:
+            # The collector as it is deployed: `binome serve`, with its uvicorn
+            # options and the periodic maintenance.
             cmd = ["taskset", "-c", cpus, str(Path(sys.executable).parent / "binome"), "serve",
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--workers", str(design.workers)]
         else:
-            # The same uvicorn options as `binome serve` (collector/server.py) where
-            # they apply to any app: uvloop, httptools, no access log, no proxy headers.
+            # The same uvicorn options as `binome serve` where they apply to any
+            # app: uvloop, httptools, no access log, no proxy headers.
             cmd = ["taskset", "-c", cpus, sys.executable, "-m", "uvicorn", design.app,
                    "--factory", "--host", "127.0.0.1", "--port", str(self.port),
                    "--workers", str(design.workers), "--loop", "uvloop",
-                   "--http", design.http or "httptools",
+                   "--http", "httptools",
                    "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
                    "--no-server-header", "--timeout-keep-alive", "5",
                    "--timeout-graceful-shutdown", "30"]
         self.command = cmd
-        self.process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log,
+        self.process = subprocess.Popen(cmd, env=env, cwd=design.root, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         LIVE.add(self.process)
 
@@ -431,16 +433,17 @@ def run_wrk(args: argparse.Namespace, url: str, beacon_file: Path, tag: str, sec
 @dataclass
 class Bench:
     args: argparse.Namespace
-    server_url: str
-    db_url: str
-    db: Db
+    databases: dict[Path, tuple[str, Db]]   # a checkout's database: URL, connection
     beacon_file: Path
     log_dir: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # the database of the design being run (`run` picks it)
+    db_url: str = field(init=False)
+    db: Db = field(init=False)
 
     def server_env(self, design: Design, tmp: Path) -> dict[str, str]:
-        env = clean_env(BENCH_DATABASE_URL=self.db_url)
-        if design.app.startswith("collector."):
+        env = clean_env(design.root, BENCH_DATABASE_URL=self.db_url)
+        if design.collector:
             env["BINOME_DATABASE_URL"] = self.db_url
             env["BINOME_RATE_LIMIT_PER_MINUTE"] = str(self.args.rate_limit)
             # Each run its own spool: what one run left on disk must not be
@@ -513,6 +516,7 @@ class Bench:
             profile_seconds: int = 0) -> dict[str, Any]:
         args = self.args
         label = f"{design.name}-r{round_no}" if not profile_seconds else f"{design.name}-profile"
+        self.db_url, self.db = self.databases[design.root]
         self.reset(design)
         cpus = args.server_cpu if design.workers == 1 else args.all_cpus
         server = Server(design, cpus, self.server_env(design, tmp),
@@ -521,7 +525,7 @@ class Bench:
                                   "workers": design.workers, "server_cpus": cpus}
         sampler = RssSampler(server)
         try:
-            server.wait_ready("/readyz" if design.app.startswith("collector.") else "/healthz")
+            server.wait_ready("/readyz" if design.collector else "/healthz")
             sampler.start()
             if args.warmup > 0:
                 run_wrk(args, server.url, self.beacon_file, "w" + secrets.token_hex(3),
@@ -561,6 +565,8 @@ class Bench:
                 # the cost of one request in server CPU, robust to other load on the machine
                 server_cpu_us_per_req=round(1e6 * (cpu_after - cpu_before)
                                             / max(1, wrk["requests"]), 1),
+                server_cpu_us_per_beacon=round(1e6 * (cpu_after - cpu_before)
+                                               / wrk["ok_2xx"], 1) if wrk["ok_2xx"] else None,
             )
             # what one accepted beacon costs the whole machine: server, wrk, PostgreSQL
             record["machine_cpu_us_per_beacon"] = round(
@@ -786,6 +792,8 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
             "postgres_cpu_pct_median": statistics.median(r["postgres_cpu_pct"] for r in mine),
             "server_cpu_us_per_req_median": statistics.median(
                 r["server_cpu_us_per_req"] for r in mine),
+            "server_cpu_us_per_beacon_median": _median_of_known(
+                r["server_cpu_us_per_beacon"] for r in mine),
             "machine_cpu_us_per_beacon_median": _median_of_known(
                 r["machine_cpu_us_per_beacon"] for r in mine),
         }
@@ -823,6 +831,35 @@ def _median_of_known(values: Iterable[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
+def compare_to_baseline(runs: list[dict[str, Any]], summary: dict[str, Any],
+                        baseline: Design) -> dict[str, Any] | None:
+    """The collector's server CPU per accepted beacon against the baseline's
+    (issue 19): the ratio of the medians, and round by round."""
+    new, old = summary.get("collector"), summary.get(baseline.name)
+    if not (new and old and new["server_cpu_us_per_beacon_median"]
+            and old["server_cpu_us_per_beacon_median"]):
+        return None
+    by_round = {r["round"]: r["server_cpu_us_per_beacon"] for r in runs
+                if r["design"] == baseline.name and r["server_cpu_us_per_beacon"]}
+    return {
+        "design": "collector", "baseline": baseline.name, "baseline_checkout": str(baseline.root),
+        "collector_us_per_beacon": new["server_cpu_us_per_beacon_median"],
+        "baseline_us_per_beacon": old["server_cpu_us_per_beacon_median"],
+        "ratio": new["server_cpu_us_per_beacon_median"] / old["server_cpu_us_per_beacon_median"],
+        "ratio_by_round": [round(r["server_cpu_us_per_beacon"] / by_round[r["round"]], 3)
+                           for r in runs if r["design"] == "collector"
+                           and r["server_cpu_us_per_beacon"] and r["round"] in by_round],
+    }
+
+
+def print_comparison(comparison: dict[str, Any]) -> None:
+    print(f"\nserver CPU per accepted beacon (medians): collector "
+          f"{comparison['collector_us_per_beacon']:.1f} µs, {comparison['baseline']} "
+          f"{comparison['baseline_us_per_beacon']:.1f} µs, ratio {comparison['ratio']:.3f} "
+          f"(collector / {comparison['baseline']}; by round: "
+          f"{', '.join(map(str, comparison['ratio_by_round'])) or '-'})")
+
+
 LEGEND = """\
 2xx/s = accepted beacons a second (req/s counts refusals too);
 ratio = median over rounds of (design 2xx/s / bare 2xx/s of the same round);
@@ -830,7 +867,7 @@ p50/p99 = medians over rounds;
 CPU% = CPU time / wall time of the server's processes, of wrk, of the PostgreSQL backends
   of the bench database (100 = one core);
 µs/req = server CPU time per request; cpu-r = bare's µs/req / this design's (the ratio on an
-  otherwise idle core, for CPU-bound designs);
+  otherwise idle core, for CPU-bound designs); µs/2xx = server CPU time per accepted beacon;
 2xx / rows = sums over rounds of wrk's 2xx answers and of the rows stored with that run's
   pv prefix; lost = 2xx not stored.
 fold_caught_up_seconds_max = after the load stopped, how long until the folder had folded
@@ -838,15 +875,16 @@ fold_caught_up_seconds_max = after the load stopped, how long until the folder h
 
 
 def print_table(summary: dict[str, Any]) -> None:
-    header = (f"{'design':<13} {'2xx/s':>7} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} "
+    header = (f"{'design':<17} {'2xx/s':>7} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} "
               f"{'p99 ms':>7} {'non2xx':>6} {'sockerr':>7} {'2xx':>9} {'rows':>9} {'lost':>5} "
               f"{'RSS MB':>7} {'srvCPU%':>7} {'wrkCPU%':>7} {'pgCPU%':>6} {'µs/req':>6} "
-              f"{'cpu-r':>5}")
+              f"{'cpu-r':>5} {'µs/2xx':>6}")
     print(header)
     print("-" * len(header))
     for name, s in summary.items():
         ratio = s["ratio_to_bare_median"]
-        print(f"{name:<13} {s['ok_rps_median']:>7.0f} {s['rps_median']:>7.0f} "
+        per_beacon = s["server_cpu_us_per_beacon_median"]
+        print(f"{name:<17} {s['ok_rps_median']:>7.0f} {s['rps_median']:>7.0f} "
               f"{(f'{ratio:.3f}' if ratio is not None else '-'):>6} "
               f"{s['p50_ms_median']:>7.2f} {s['p99_ms_median']:>7.2f} "
               f"{s['non_2xx_total']:>6} {s['socket_errors_total']:>7} "
@@ -854,7 +892,8 @@ def print_table(summary: dict[str, Any]) -> None:
               f"{s.get('missing_total', '-'):>5} {s['peak_rss_mb_max']:>7.1f} "
               f"{s['server_cpu_pct_median']:>7.0f} {s['wrk_cpu_pct_median']:>7.0f} "
               f"{s['postgres_cpu_pct_median']:>6.0f} {s['server_cpu_us_per_req_median']:>6.0f} "
-              f"{(format(s['cpu_ratio_to_bare'], '.3f') if s['cpu_ratio_to_bare'] else '-'):>5}")
+              f"{(format(s['cpu_ratio_to_bare'], '.3f') if s['cpu_ratio_to_bare'] else '-'):>5} "
+              f"{(format(per_beacon, '.0f') if per_beacon else '-'):>6}")
     print(LEGEND)
     for name, s in summary.items():
         for key, value in s.items():
@@ -906,9 +945,15 @@ def print_budget(budget: dict[str, Any]) -> None:
                       in budget["measured_us_per_beacon"].items()))
 
 
-def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 7's acceptance figures, as far as this run measured them."""
+def check_targets(summary: dict[str, Any],
+                  comparison: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 7's acceptance figures, and issue 19's against a baseline, as far as
+    this run measured them."""
     checks = []
+    if comparison:
+        checks.append({"target": f"collector's server CPU per accepted beacon at most 10 % "
+                                 f"above {comparison['baseline']}'s",
+                       "value": round(comparison["ratio"], 3), "ok": comparison["ratio"] <= 1.1})
     c = summary.get("collector")
     if c:
         if c["ratio_to_bare_median"] is not None:
@@ -1017,8 +1062,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="also profile one collector worker with py-spy for SECONDS "
                              "under the same load, after the rounds")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run the collector of git revision REV (binome serve from "
+                             "a temporary worktree of it, with its own database) as design "
+                             "collector@<short REV>, and compare the server CPU per accepted "
+                             "beacon")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    args.baseline_commit = None
+    if args.baseline:
+        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet",
+                                f"{args.baseline}^{{commit}}"], cwd=ROOT, capture_output=True,
+                               text=True, check=False)
+        if found.returncode != 0:
+            parser.error(f"--baseline {args.baseline}: not a commit of {ROOT}")
+        args.baseline_commit = found.stdout.strip()
     if args.quick:
         args.duration, args.rounds, args.warmup = 2, 1, 1
     names = list(DESIGNS) if args.designs == "all" else [
@@ -1065,6 +1123,43 @@ class PostgresPinning:
         self._set(self.before)
 
 
+def add_worktree(commit: str, path: Path) -> None:
+    """A detached git worktree of `commit` at `path`: that revision's code, sql/ and snippet."""
+    done = subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"git worktree add {path} {commit} failed:\n{done.stderr}")
+
+
+def remove_worktree(path: Path) -> None:
+    done = subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0 and path.exists():
+        print(f"warning: git worktree remove {path}: {done.stderr.strip()}", file=sys.stderr)
+
+
+def prepare_database(root: Path, url: str, tmp: Path) -> str:
+    """Migrates the database at `url` with checkout `root`'s own `binome migrate`
+    and registers site `demo`; returns the collector package that checkout's
+    environment imports, checked to be its own."""
+    env = clean_env(root, BINOME_DATABASE_URL=url)
+    # From a directory without a collector package, as the `binome` script runs:
+    # its sys.path[0] is the venv's bin directory, not its working directory.
+    where = subprocess.run([sys.executable, "-c", "import collector; print(collector.__file__)"],
+                           env=env, cwd=tmp, capture_output=True, text=True, check=False)
+    imported = Path(where.stdout.strip()).parent
+    if where.returncode != 0 or not imported.is_relative_to(root):
+        raise RuntimeError(f"the environment for {root} imports the collector from "
+                           f"{imported}:\n{where.stderr}")
+    binome = str(Path(sys.executable).parent / "binome")
+    for cmd in ([binome, "migrate"], [binome, "site", "add", "demo"]):
+        done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
+    return str(imported)
+
+
 def preflight(args: argparse.Namespace) -> None:
     """What the run needs, checked before it starts rather than after its rounds."""
     if not shutil.which("wrk"):
@@ -1099,7 +1194,7 @@ def run_rounds(bench: Bench, args: argparse.Namespace, tmp: Path,
                        else "PROBLEM: " + "; ".join(record.get("problems", [])))
             rows = (f", rows {record['rows_run']} for {record['ok_2xx']} 2xx ({verdict})"
                     if design.table else "")
-            print(f"  round {round_no} {design.name:<13} {record['ok_rps']:6.0f} 2xx/s "
+            print(f"  round {round_no} {design.name:<17} {record['ok_rps']:6.0f} 2xx/s "
                   f"{record['rps']:6.0f} req/s  "
                   f"p50 {record['p50_ms']:6.2f} ms  p99 {record['p99_ms']:6.2f} ms  "
                   f"non-2xx {record['non_2xx']}  RSS {record['peak_rss_mb']} MB  "
@@ -1128,8 +1223,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="binome-bench-"))
     beacon_file = tmp / "beacons.tsv"
     beacons = write_beacon_file(beacon_file, args.beacons, args.seed)
-    db_name = "binome_bench_" + secrets.token_hex(4)
-    db_url = with_database(args.server_url, db_name)
+    baseline = None
+    if args.baseline:
+        short = args.baseline_commit[:7]
+        baseline = Design(f"collector@{short}", "collector.app:create_app", 1, "binome.beacons",
+                          f"the collector of --baseline {args.baseline} as deployed (binome "
+                          f"serve), from a worktree of {short}, with its own database",
+                          root=tmp / f"baseline-{short}")
+        args.design_list.append(baseline)
     info = machine_info()
     # This script's own work (sampling, polling) stays off the server's core.
     os.sched_setaffinity(0, {int(c) for c in args.load_cpu.split(",")})
@@ -1140,30 +1241,32 @@ def main(argv: list[str] | None = None) -> int:
           f"wrk on CPU {args.load_cpu}, PostgreSQL "
           + (f"on CPU {args.postgres_cpu}" if args.postgres_cpu else "not pinned"))
     print(f"beacons: {beacons['templates']} templates, {beacons['body_bytes_mean']} bytes "
-          f"on average; database {db_name}; logs in {log_dir.relative_to(ROOT)}")
-    created = False
-    db = None
+          f"on average; logs in {log_dir.relative_to(ROOT)}")
+    created: list[str] = []
+    databases: dict[Path, tuple[str, Db]] = {}
     runs: list[dict[str, Any]] = []
     profile = None
     interrupted = False
     try:
-        admin = Db(args.server_url)
-        try:
-            admin.execute(f'CREATE DATABASE "{db_name}"')
-            created = True
-        finally:
-            admin.close()
-        env = clean_env(BINOME_DATABASE_URL=db_url)
-        binome = str(Path(sys.executable).parent / "binome")
-        for cmd in ([binome, "migrate"], [binome, "site", "add", "demo"]):
-            done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
-                                  check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
+        if baseline:
+            add_worktree(args.baseline_commit, baseline.root)
+        # one database per checkout: the two revisions' schemas may differ
+        for root in dict.fromkeys([ROOT, *(d.root for d in args.design_list)]):
+            name = "binome_bench_" + secrets.token_hex(4)
+            admin = Db(args.server_url)
+            try:
+                admin.execute(f'CREATE DATABASE "{name}"')
+                created.append(name)
+            finally:
+                admin.close()
+            url = with_database(args.server_url, name)
+            imported = prepare_database(root, url, tmp)
+            info.setdefault("collector_imported_from", {})[str(root)] = imported
+            print(f"database {name}: migrated by the collector of {imported}")
+            databases[root] = (url, Db(url))
         from reference_apps import REF_DDL  # bench/ is sys.path[0]
-        db = Db(db_url)
-        db.execute(REF_DDL)
-        bench = Bench(args, args.server_url, db_url, db, beacon_file, log_dir)
+        databases[ROOT][1].execute(REF_DDL)
+        bench = Bench(args, databases, beacon_file, log_dir)
 
         pinning = (PostgresPinning(args.server_url, args.postgres_cpu) if args.postgres_cpu
                    else contextlib.nullcontext())
@@ -1175,7 +1278,7 @@ def main(argv: list[str] | None = None) -> int:
                 profile["run"] = record
     except KeyboardInterrupt:
         interrupted = True
-        print("\ninterrupted: stopping servers and dropping the bench database", file=sys.stderr)
+        print("\ninterrupted: stopping servers, dropping the bench databases", file=sys.stderr)
     finally:
         for process in list(LIVE):
             if process.poll() is None:
@@ -1185,14 +1288,17 @@ def main(argv: list[str] | None = None) -> int:
                 except subprocess.TimeoutExpired:
                     pass
             kill_group(process)
-        if db is not None:
+        for _, db in databases.values():
             db.close()
         if created:
             admin = Db(args.server_url)
             try:
-                admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+                for name in created:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 admin.close()
+        if baseline:
+            remove_worktree(baseline.root)
         shutil.rmtree(tmp, ignore_errors=True)
 
     summary = summarize(runs, args.design_list)
@@ -1200,9 +1306,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130 if interrupted else 1
     print()
     print_table(summary)
-    checks = check_targets(summary)
+    comparison = compare_to_baseline(runs, summary, baseline) if baseline else None
+    if comparison:
+        print_comparison(comparison)
+    checks = check_targets(summary, comparison)
     if checks:
-        print("\nissue 7 targets:")
+        print("\ntargets (issue 7; issue 19 with --baseline):")
         for check in checks:
             print(f"  {'PASS' if check['ok'] else 'FAIL'}  {check['target']}: {check['value']}")
     budget = cpu_budget(summary, os.cpu_count() or 1)
@@ -1217,8 +1326,10 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp, "interrupted": interrupted,
         "settings": {k: v for k, v in vars(args).items() if k != "design_list"},
         "designs": {d.name: {"app": d.app, "workers": d.workers, "table": d.table,
-                             "about": d.about} for d in args.design_list},
-        "beacons": beacons, "machine": info, "summary": summary, "targets": checks,
+                             "about": d.about, "checkout": str(d.root)}
+                    for d in args.design_list},
+        "beacons": beacons, "machine": info, "summary": summary,
+        "baseline_comparison": comparison, "targets": checks,
         "cpu_budget": budget,
         "profile": profile, "runs": runs,
     }, indent=2, default=str))

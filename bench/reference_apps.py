@@ -8,13 +8,6 @@ collector. They put the collector's figures in context:
 - `insert_app`: the naive design. The collector's own pydantic model validates
   the raw body, then one `INSERT` per request through an asyncpg pool; the
   204 waits for PostgreSQL.
-- `BareProtocol`: the floor of an HTTP answer in Python here, below bare
-  Starlette's: uvicorn's httptools protocol answering POST /beacon with 204 from
-  the parser's callbacks once the body is in (as `binome serve`'s fast path
-  does), with no ASGI at all; the `bare-protocol` design.
-- `AsgiOnlyProtocol`: `binome serve`'s HTTP protocol with its fast path off,
-  so that the collector answers every beacon through its ASGI route: the
-  `collector-asgi` design, an A/B of the fast path alone.
 - `minibatch_app`: the least a batching design must do. The same pydantic
   validation, a tuple appended to a list, and a background task that COPYs the
   list into PostgreSQL every 200 ms or 500 rows. No enrichment (no URL
@@ -39,11 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from collector.beacon import Beacon
-from collector.ingest import BeaconIngest
-from collector.server import GuardedHttpToolsProtocol
 
 REF_DDL = """
 CREATE SCHEMA IF NOT EXISTS bench_ref;
@@ -96,41 +86,6 @@ def bare_app() -> Starlette:
         return Response(status_code=204)
 
     return _app(beacon)
-
-
-class BareProtocol(HttpToolsProtocol):
-    """POST /beacon read and answered 204 from the parser's callbacks; the rest
-    through uvicorn's ASGI path."""
-
-    _beacon = False
-
-    def on_headers_complete(self) -> None:
-        self._beacon = self.url == b"/beacon" and self.parser.get_method() == b"POST"
-        if not self._beacon:
-            super().on_headers_complete()
-
-    def on_body(self, body: bytes) -> None:
-        if not self._beacon:
-            super().on_body(body)
-
-    def on_message_complete(self) -> None:
-        if not self._beacon:
-            super().on_message_complete()
-            return
-        self._beacon = False
-        content = [STATUS_LINE[204]]
-        for name, value in self.server_state.default_headers:
-            content += [name, b": ", value, b"\r\n"]
-        content.append(b"\r\n")
-        self.transport.write(b"".join(content))
-        self.on_response_complete()
-
-
-class AsgiOnlyProtocol(GuardedHttpToolsProtocol):
-    """binome serve's protocol, every beacon through the collector's ASGI route."""
-
-    def _fast_ingest(self) -> BeaconIngest | None:
-        return None
 
 
 # -- (c) one INSERT per request --------------------------------------------------
