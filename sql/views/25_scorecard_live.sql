@@ -18,6 +18,7 @@
 --                 and (where measured) INP are all good (rum.cwv_good).
 -- The bins view counts page views per histogram bin (binome.metric_bin).
 DROP VIEW IF EXISTS binome.scorecard_live CASCADE;
+DROP VIEW IF EXISTS binome.live_grouped_page_views CASCADE;
 CREATE VIEW binome.scorecard_live AS
 SELECT
     day,
@@ -58,33 +59,33 @@ FROM binome.live_page_views
 GROUP BY day, site, group_channel, group_campaign,
          coalesce(device_class, '(none)'), coalesce(country, '(none)');
 
+-- The live page views with the columns of their scorecard group: a view, not
+-- a CTE, so that the branches below, and the views over them, are flattened
+-- into one Append as if each read binome.live_page_views itself.
+CREATE VIEW binome.live_grouped_page_views AS
+SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
+       coalesce(device_class, '(none)') AS device_class,
+       coalesce(country, '(none)') AS country, lcp, inp, cls, fcp, ttfb
+FROM binome.live_page_views;
+
 -- One branch per metric: a query for one metric reads only its branch.
--- NOT MATERIALIZED: each branch is planned as if it read
--- binome.live_page_views itself, with a query's conditions (site, day) pushed
--- down into it.
 CREATE VIEW binome.scorecard_bins_live AS
-WITH page_views AS NOT MATERIALIZED (
-    SELECT day, site, group_channel AS channel, group_campaign AS utm_campaign,
-           coalesce(device_class, '(none)') AS device_class,
-           coalesce(country, '(none)') AS country, lcp, inp, cls, fcp, ttfb
-    FROM binome.live_page_views
-)
 SELECT day, site, channel, utm_campaign, device_class, country, 'lcp'::text AS metric,
        binome.metric_bin('lcp', lcp) AS bin, count(*) AS page_views
-FROM page_views WHERE lcp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+FROM binome.live_grouped_page_views WHERE lcp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8
 UNION ALL
 SELECT day, site, channel, utm_campaign, device_class, country, 'inp'::text AS metric,
        binome.metric_bin('inp', inp) AS bin, count(*) AS page_views
-FROM page_views WHERE inp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+FROM binome.live_grouped_page_views WHERE inp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8
 UNION ALL
 SELECT day, site, channel, utm_campaign, device_class, country, 'cls'::text AS metric,
        binome.metric_bin('cls', cls) AS bin, count(*) AS page_views
-FROM page_views WHERE cls IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+FROM binome.live_grouped_page_views WHERE cls IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8
 UNION ALL
 SELECT day, site, channel, utm_campaign, device_class, country, 'fcp'::text AS metric,
        binome.metric_bin('fcp', fcp) AS bin, count(*) AS page_views
-FROM page_views WHERE fcp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+FROM binome.live_grouped_page_views WHERE fcp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8
 UNION ALL
 SELECT day, site, channel, utm_campaign, device_class, country, 'ttfb'::text AS metric,
        binome.metric_bin('ttfb', ttfb) AS bin, count(*) AS page_views
-FROM page_views WHERE ttfb IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+FROM binome.live_grouped_page_views WHERE ttfb IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8;
