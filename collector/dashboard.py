@@ -33,14 +33,13 @@ from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 # link), so a crowd costs PostgreSQL one query, not one per viewer.
 CACHE_SECONDS = 30.0
 # The figures read rollups, and page views only for the days not rolled up
-# yet (today and yesterday by default): about a second for 30 days of a
-# million page views (bench/dashboard.py), several for a year of a busy site.
+# yet (today and yesterday by default; bench/dashboard.py measures them).
 # Beyond this something is wrong (a lock, days never rolled up): the endpoint
 # answers 503 rather than hold connections the site registry needs.
 STATEMENT_TIMEOUT = "15s"
 # Enough to group a period's histogram rows in memory: with less, PostgreSQL
-# sorts them instead, several times slower (EXPLAIN ANALYZE at a million page
-# views). Per dashboard connection, for the time of a statement.
+# sorts them instead, several times slower. Per dashboard connection, for the
+# time of a statement.
 WORK_MEM = "64MB"
 # Statements of one computation running at once, each on a connection of the
 # pool (db.create_pool: 4): one stays free for the site registry.

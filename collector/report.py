@@ -22,7 +22,7 @@ from rich.text import Text
 
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
 
-# Bin widths where p75s usually fall (sql/migrations/0002: binome.metric_bin_edges).
+# Bin widths where p75s usually fall (binome.metric_bin_edges).
 BIN_WIDTH = {"lcp": "100 ms", "inp": "10 ms", "cls": "0.01"}
 _STYLE = {"good": "green", "needs-improvement": "yellow", "poor": "red"}
 
