@@ -1,39 +1,13 @@
 """GET /dashboard/data: the figures of the shared scorecard page, as JSON.
 
-The page itself (dashboard/index.html and its bundle in dashboard/dist/) is
-static; it asks this module for one site, one period and optionally one device
-class and one country. Everything here is read through the `rum` views only.
-
-The period's figures (current and previous period, the trend per day, the
-campaign table, the device and country lists) are added up from the daily
-groups of rum.scorecard_daily, as docs/analyst-guide.md says to: closed days
-come from their rollups, today (and any day not rolled up yet) is computed
-live, with the same figures either way.
-- Counts are summed: page views, sessions, conversions, revenue, samples, and
-  good / poor counts recovered from the view's shares (round(pct * samples /
-  100)), so a share over several groups is a ratio of sums, never a mean of
-  percentages. Sessions are summed over groups: a session's channel and
-  campaign are its landing page's, so the groups of a day partition its
-  sessions (the stored sid is a per-day pseudonym, so a session seen on two
-  days counts on each, as in rum.scorecard_daily).
-- The conversion rate is conversions over the sessions of consented groups;
-  the share of page views with marketing consent is everything outside the
-  '(no consent)' group: over the period and filters for the tiles and the
-  campaigns, over every day, device and country of the site (all_time) for
-  "what speed costs" and the releases, whose figures span all time and each
-  release's whole life.
-- Every p75 is rum.p75_from_histogram over the rum.scorecard_histograms bins
-  of the groups it spans (rum.campaign_histograms, the same bins summed over
-  devices and countries, when neither is chosen): **off by at most one bin width** (LCP 100 ms up to
-  10 s, INP 10 ms up to 1 s, CLS 0.01 up to 1, wider beyond:
-  docs/analyst-guide.md). Even a single group's, so that every p75 on the
-  page is read the same way (as `binome report` reads them). The page says so
-  in its footnote and its p75 tooltips.
-The release comparison and "what speed costs" are the rows of
-rum.release_comparison and rum.perf_vs_conversion as they are.
-
-Cost (bench/dashboard.py, 30 days of one million page views, 2 cores): see
-README, "The dashboard".
+The page (dashboard/index.html, dashboard/dist/) is static and asks for one
+site and period, optionally one device class and country; the figures are
+read through the rum views only. Counts (page views, sessions, conversions,
+good / poor page views ...) are summed over rum.scorecard_daily's groups, so
+a share over several groups is a ratio of sums; every p75 is
+rum.p75_from_histogram over the groups' histogram bins, off by at most one bin
+width (docs/analyst-guide.md), as `binome report` reads them. The releases and
+"what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion.
 """
 
 from __future__ import annotations
@@ -52,28 +26,26 @@ import asyncpg
 import orjson
 
 from collector.beacon import SITE_NAME_PATTERN
-from collector.report import THRESHOLDS
+from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
 # Figures are at most this old: viewers of the same filters within it share
 # one computation (a wall screen, a reload, a meeting where everyone opens the
 # link), so a crowd costs PostgreSQL one query, not one per viewer.
 CACHE_SECONDS = 30.0
 # The figures read rollups, and page views only for the days not rolled up
-# yet (today and yesterday by default): about a second for 30 days of a
-# million page views (bench/dashboard.py), several for a year of a busy site.
+# yet (today and yesterday by default; bench/dashboard.py measures them).
 # Beyond this something is wrong (a lock, days never rolled up): the endpoint
 # answers 503 rather than hold connections the site registry needs.
 STATEMENT_TIMEOUT = "15s"
 # Enough to group a period's histogram rows in memory: with less, PostgreSQL
-# sorts them instead, several times slower (EXPLAIN ANALYZE at a million page
-# views). Per dashboard connection, for the time of a statement.
+# sorts them instead, several times slower. Per dashboard connection, for the
+# time of a statement.
 WORK_MEM = "64MB"
 # Statements of one computation running at once, each on a connection of the
 # pool (db.create_pool: 4): one stays free for the site registry.
 PARALLEL_STATEMENTS = 3
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 28
-TOO_SMALL_PAGE_VIEWS = 50  # as rum.scorecard_daily's too_small
 MAX_LABEL_CHARS = 64
 
 
@@ -140,7 +112,7 @@ def _label(name: str, value: str | None) -> str | None:
     return value
 
 
-METRICS = ("lcp", "inp", "cls")
+METRICS = CORE_WEB_VITALS
 # Figures come at three grains, each a grouping set that
 # GROUPING(day, channel, utm_campaign) names: the whole period, one day of it
 # (the trend), one channel and campaign of it (the campaign table); and the
@@ -153,19 +125,12 @@ _CHOSEN = "($5::text IS NULL OR device_class = $5) AND ($6::text IS NULL OR coun
 
 
 def _counts() -> str:
-    """The counts of one rum.scorecard_daily group that add up across groups.
-
-    The view gives good / poor shares as percentages of *_samples; the counts
-    behind them are recovered exactly (rounding absorbs numeric's last digits),
-    so that shares over several groups are ratios of sums, never means of
-    percentages. Its exact p75s are not read: they do not add up (and leaving
-    them out spares the live days their sorts)."""
-    counts = ["page_views", "sessions", "conversions", "revenue", "cwv_samples",
-              "round(cwv_good_pct * cwv_samples / 100) AS cwv_good"]
+    """The counts of one rum.scorecard_daily group that add up across groups
+    (its exact p75s do not, and leaving them out spares the live days their sorts)."""
+    counts = ["page_views", "sessions", "conversions", "revenue", "cwv_samples", "cwv_good"]
     for m in METRICS:
-        counts += [f"{m}_samples", f"round({m}_good_pct * {m}_samples / 100) AS {m}_good",
-                   f"round({m}_poor_pct * {m}_samples / 100) AS {m}_poor"]
-    return ",\n           ".join(counts)
+        counts += [f"{m}_samples", f"{m}_good", f"{m}_poor"]
+    return ", ".join(counts)
 
 
 def _sums() -> str:
@@ -235,7 +200,7 @@ SELECT json_build_object(
     'campaigns', (SELECT coalesce(json_agg(f ORDER BY f.page_views DESC, f.channel,
                                            f.utm_campaign), '[]') FROM (
         SELECT t.channel, t.utm_campaign, {_figures()},
-               t.page_views < {TOO_SMALL_PAGE_VIEWS} AS too_small
+               rum.too_small(t.page_views::bigint) AS too_small
         FROM sums t WHERE t.grain = {CAMPAIGN} AND t.in_period) f),
     'device_classes', (SELECT coalesce(json_agg(device_class ORDER BY n DESC, device_class), '[]')
         FROM (SELECT device_class, sum(page_views) AS n FROM groups WHERE in_period
@@ -433,7 +398,7 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
             "to": (filters.first_day - dt.timedelta(days=1)).isoformat(),
         },
         "thresholds": {metric: list(bounds) for metric, bounds in THRESHOLDS.items()},
-        "too_small_page_views": TOO_SMALL_PAGE_VIEWS,
+        "too_small_page_views": TOO_SMALL,
     }
     if site is None:
         return answer | {"period": None, "all_time": None, "releases": [], "speed": []}

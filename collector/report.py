@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# CrUX thresholds (good, poor): https://web.dev/articles/vitals
-THRESHOLDS = {"lcp": (2500, 4000), "inp": (200, 500), "cls": (0.1, 0.25)}
-# Bin widths where p75s usually fall (sql/migrations/0002: binome.metric_bin_edges).
+from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
+
+# Bin widths where p75s usually fall (binome.metric_bin_edges).
 BIN_WIDTH = {"lcp": "100 ms", "inp": "10 ms", "cls": "0.01"}
-TOO_SMALL = 50  # page views: below it a group is too small to read (as GA4 does)
 _STYLE = {"good": "green", "needs-improvement": "yellow", "poor": "red"}
 
 _SCORECARD = """
@@ -33,18 +32,19 @@ SELECT channel, utm_campaign,
        sum(sessions)::bigint AS sessions,
        sum(conversions)::bigint AS conversions,
        sum(revenue) AS revenue,
-       sum(round(cwv_good_pct * cwv_samples / 100))::bigint AS cwv_good,
+       sum(cwv_good)::bigint AS cwv_good,
        sum(cwv_samples)::bigint AS cwv_samples
 FROM rum.scorecard_daily
 WHERE day > $1::date - $2::int AND ($3::text IS NULL OR site = $3)
 GROUP BY channel, utm_campaign
 ORDER BY sum(page_views) DESC, channel, utm_campaign
 """
-_BINS = """
+_CWV_NAMES = ", ".join(f"'{metric}'" for metric in CORE_WEB_VITALS)
+_BINS = f"""
 SELECT channel, utm_campaign, metric, bin_lower, bin_upper, sum(page_views)::bigint AS page_views
 FROM rum.scorecard_histograms
 WHERE day > $1::date - $2::int AND ($3::text IS NULL OR site = $3)
-  AND metric IN ('lcp', 'inp', 'cls')
+  AND metric IN ({_CWV_NAMES})
 GROUP BY channel, utm_campaign, metric, bin, bin_lower, bin_upper
 """
 _RELEASES = """
@@ -90,13 +90,6 @@ def p75_from_bins(bins: list[Bin]) -> float | None:
     if second == first:
         return low_value
     return low_value + (h - first) * (value_at(second) - low_value)
-
-
-def rating(metric: str, value: float | None) -> str | None:
-    if value is None:
-        return None
-    good, poor = THRESHOLDS[metric]
-    return "good" if value <= good else "needs-improvement" if value <= poor else "poor"
 
 
 @dataclass
@@ -163,6 +156,19 @@ def _size(page_views: int) -> Text:
     return text
 
 
+_P75S = tuple(f"{metric.upper()} p75 (n)" for metric in CORE_WEB_VITALS)
+
+
+def _table(title: str, labels: tuple[str, ...], figures: tuple[str, ...]) -> Table:
+    """A table whose label columns are left-aligned and figure columns right-aligned."""
+    table = Table(title=title, title_justify="left")
+    for header in labels:
+        table.add_column(header, justify="left")
+    for header in figures:
+        table.add_column(header, justify="right")
+    return table
+
+
 async def print_report(database_url: str, *, site: str | None, days: int,
                        console: Console | None = None, today: dt.date | None = None) -> None:
     console = console or Console()
@@ -181,11 +187,8 @@ async def print_report(database_url: str, *, site: str | None, days: int,
     if not scorecard:
         console.print(Text(f"{title}: no page views yet.", style="dim"))
     else:
-        table = Table(title=title, title_justify="left")
-        for header in ("channel", "campaign", "page views", "sessions", "LCP p75 (n)",
-                       "INP p75 (n)", "CLS p75 (n)", "good CWV", "conversion", "revenue"):
-            table.add_column(header, justify="left" if header in ("channel", "campaign")
-                             else "right")
+        table = _table(title, ("channel", "campaign"), ("page views", "sessions", *_P75S,
+                                                         "good CWV", "conversion", "revenue"))
         for row in scorecard:
             table.add_row(
                 row.channel, row.campaign, _size(row.page_views), f"{row.sessions:,}",
@@ -205,11 +208,9 @@ async def print_report(database_url: str, *, site: str | None, days: int,
             "views: too small to read.", style="dim"))
 
     if releases:
-        by_release = Table(title="Releases (exact p75 over each release)", title_justify="left")
-        for header in ("site", "release", "first seen", "last seen", "page views",
-                       "LCP p75 (n)", "INP p75 (n)", "CLS p75 (n)", "good CWV", "conversion"):
-            by_release.add_column(header, justify="left" if header in ("site", "release")
-                                  else "right")
+        by_release = _table("Releases (exact p75 over each release)", ("site", "release"),
+                            ("first seen", "last seen", "page views", *_P75S, "good CWV",
+                             "conversion"))
         for row in releases:
             by_release.add_row(
                 row["site"], row["release"], f"{row['first_seen']:%Y-%m-%d %H:%M}",

@@ -188,7 +188,18 @@ SELECT
     count(lcp) AS lcp_samples,
     count(inp) AS inp_samples,
     count(cls) AS cls_samples,
-    count(*) < 50 AS too_small
+    count(*) < 50 AS too_small,
+    count(*) FILTER (WHERE lcp <= 2500) AS lcp_good,
+    count(*) FILTER (WHERE lcp > 4000) AS lcp_poor,
+    count(*) FILTER (WHERE inp <= 200) AS inp_good,
+    count(*) FILTER (WHERE inp > 500) AS inp_poor,
+    count(*) FILTER (WHERE cls <= 0.1) AS cls_good,
+    count(*) FILTER (WHERE cls > 0.25) AS cls_poor,
+    count(*) FILTER (WHERE fcp <= 1800) AS fcp_good,
+    count(*) FILTER (WHERE fcp > 3000) AS fcp_poor,
+    count(*) FILTER (WHERE ttfb <= 800) AS ttfb_good,
+    count(*) FILTER (WHERE ttfb > 1800) AS ttfb_poor,
+    count(*) FILTER (WHERE lcp <= 2500 AND cls <= 0.1 AND (inp IS NULL OR inp <= 200)) AS cwv_good
 FROM grouped
 GROUP BY day, site, group_channel, group_campaign,
          coalesce(device_class, '(none)'), coalesce(country, '(none)');
@@ -211,7 +222,8 @@ SELECT
     count(*) FILTER (WHERE converted) AS conversions,
     100.0 * count(*) FILTER (WHERE converted) / count(*) AS conversion_rate,
     100.0 * count(*) FILTER (WHERE page_views = 1) / count(*) AS bounce_rate,
-    count(*) < 50 AS too_small
+    count(*) < 50 AS too_small,
+    count(*) FILTER (WHERE page_views = 1) AS bounces
 FROM reference.sessions
 WHERE landing_consent = 'marketing' AND landing_lcp IS NOT NULL
 GROUP BY site, least(floor(landing_lcp / 500) * 500, 10000)::integer;
@@ -239,7 +251,9 @@ SELECT
         / nullif(count(*) FILTER (WHERE p.lcp IS NOT NULL AND p.cls IS NOT NULL), 0) AS cwv_good_pct,
     100.0 * count(DISTINCT p.sid) FILTER (WHERE p.consent = 'marketing' AND s.converted)
         / nullif(count(DISTINCT p.sid) FILTER (WHERE p.consent = 'marketing'), 0) AS conversion_rate,
-    count(*) < 50 AS too_small
+    count(*) < 50 AS too_small,
+    count(*) FILTER (WHERE p.lcp IS NOT NULL AND p.cls IS NOT NULL) AS cwv_samples,
+    count(*) FILTER (WHERE p.lcp <= 2500 AND p.cls <= 0.1 AND (p.inp IS NULL OR p.inp <= 200)) AS cwv_good
 FROM reference.page_views_enriched p
 JOIN reference.sessions s USING (site, sid)
 GROUP BY p.site, coalesce(p.release, '(none)');

@@ -196,9 +196,9 @@ def get_data(collector: Collector, **params: str) -> dict[str, Any]:
 # --- the figures as the views give them --------------------------------------
 
 # Independent of collector/dashboard.py: the figures as an analyst adds them
-# up from the views (docs/analyst-guide.md, "Adding groups up"): counts summed
-# over the rum.scorecard_daily groups of the period and filters, good / poor
-# counts recovered from their shares, p75s by rum.p75_from_histogram over the
+# up from the views (docs/analyst-guide.md, "Adding groups up"): counts
+# (good / poor page views among them) summed over the rum.scorecard_daily
+# groups of the period and filters, p75s by rum.p75_from_histogram over the
 # summed bins of rum.scorecard_histograms. $1 site, $2 first day, $3 last day,
 # $4 device class, $5 country.
 def view_figures_sql(by: str = "") -> str:
@@ -206,14 +206,14 @@ def view_figures_sql(by: str = "") -> str:
     chosen = ("site = $1 AND day BETWEEN $2 AND $3 AND ($4::text IS NULL OR device_class = $4)"
               " AND ($5::text IS NULL OR country = $5)")
 
-    def recovered(share: str, samples: str) -> str:
-        return f"100.0 * sum(round({share} * {samples} / 100)) / nullif(sum({samples}), 0)"
+    def share(count: str, samples: str) -> str:
+        return f"100.0 * sum({count}) / nullif(sum({samples}), 0)"
 
     metrics = ",\n".join(
         f"max(h.{m}_p75) AS {m}_p75,"
         f" sum({m}_samples) AS {m}_samples,"
-        f" {recovered(f'{m}_good_pct', f'{m}_samples')} AS {m}_good_pct,"
-        f" {recovered(f'{m}_poor_pct', f'{m}_samples')} AS {m}_poor_pct"
+        f" {share(f'{m}_good', f'{m}_samples')} AS {m}_good_pct,"
+        f" {share(f'{m}_poor', f'{m}_samples')} AS {m}_poor_pct"
         for m in ("lcp", "inp", "cls"))
     return f"""
     WITH g AS (SELECT * FROM rum.scorecard_daily WHERE {chosen}),
@@ -232,7 +232,7 @@ def view_figures_sql(by: str = "") -> str:
                AS marketing_page_views,
            sum(sessions) AS sessions,
            {metrics},
-           {recovered('cwv_good_pct', 'cwv_samples')} AS cwv_good_pct,
+           {share('cwv_good', 'cwv_samples')} AS cwv_good_pct,
            100.0 * sum(conversions)
                / nullif(sum(sessions) FILTER (WHERE channel <> '(no consent)'), 0)
                AS conversion_rate,
@@ -417,6 +417,9 @@ async def test_period_figures_equal_the_views(collector: Collector, site: str,
     assert data["filters"]["site"] == site and site in data["sites"]
     assert data["previous"] == {"from": PREVIOUS_FIRST_DAY.isoformat(),
                                 "to": (FIRST_DAY - dt.timedelta(days=1)).isoformat()}
+    # The page rates and greys with the collector's rules (collector/indicators.py).
+    assert {m: tuple(data["thresholds"][m]) for m in THRESHOLDS} == THRESHOLDS
+    assert data["too_small_page_views"] == 50
     periods = {"current": (FIRST_DAY, TODAY),
                "previous": (PREVIOUS_FIRST_DAY, FIRST_DAY - dt.timedelta(days=1))}
     for name, (first, last) in periods.items():
@@ -748,6 +751,8 @@ async def test_page_shows_the_views_figures(browser: Any, collector: Collector, 
     await assert_tiles(page, conn, site, FIRST_DAY, TODAY)
     # p75s over the period are read from histograms: the page says how close they are.
     assert "off by at most one bin (LCP 100 ms, INP 10 ms, CLS 0.01" in await page.text("footer")
+    # The thresholds come with the figures (collector/indicators.py).
+    assert "(LCP ≤ 2.5\u00a0s, INP ≤ 200\u00a0ms, CLS ≤ 0.1 are good)" in await page.text("footer")
     assert "within one bin" in await page.page.get_attribute("[data-tile=lcp] .value", "title")
     now = await view_figures(conn, site, FIRST_DAY, TODAY)
     consent = shown("pct", 100 * now["marketing_page_views"] / now["page_views"])

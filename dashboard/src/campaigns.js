@@ -1,5 +1,5 @@
 // The campaign table: per channel and campaign of the session's landing page,
-// sortable by any column; groups under 50 page views are greyed, with their size.
+// sortable by any column; groups too small to read (too_small) are greyed, with their size.
 import {h, fill} from './dom.js';
 import {COLOURS, rating} from './format.js';
 

@@ -1,4 +1,4 @@
-// Ratings (CrUX thresholds, sent by the collector from collector/report.py)
+// Ratings (CrUX thresholds, sent by the collector from collector/indicators.py)
 // and how figures are written. Every figure is rounded by Intl.NumberFormat,
 // which (in V8) rounds half away from zero on the shortest decimal that reads
 // back as the number, not on its exact binary value: 3175 ms is "3.18 s",
@@ -54,6 +54,9 @@ export const formatter = (locale) => {
     percent: (pct) => (pct == null ? missing : fixed(1).format(pct) + percentSign),
     /** @param {number|null|undefined} amount */
     money: (amount) => (amount == null ? missing : fixed(2).format(amount)),
+    /** A threshold as people write it: "2.5 s", "200 ms", "0.1". @param {Metric} metric @param {number} value */
+    threshold: (metric, value) => (metric === 'cls' ? f.number(value, 3)
+      : value >= 1000 ? f.number(value / 1000, 2) + unit('s') : f.number(value, 0) + unit('ms')),
     /** @param {Metric} metric @param {number|null|undefined} value */
     metric: (metric, value) => (metric === 'cls' ? f.cls(value) : f.duration(value)),
     /**

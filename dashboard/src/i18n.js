@@ -79,7 +79,8 @@ export const LABELS = {
     channel_referral: 'referral',
     no_consent: '(no consent)',
     none: '(none)',
-    footer: 'p75, good shares and thresholds as Chrome’s CrUX defines them (LCP ≤ 2.5 s, INP ≤ 200 ms, CLS ≤ 0.1 are good). Read from the rum views of PostgreSQL. Days are UTC days. The p75s of the tiles, trends and campaigns are estimated from daily histograms, which add up over days, devices, countries and campaigns: off by at most one bin (LCP 100 ms, INP 10 ms, CLS 0.01; wider beyond 10 s, 1 s and 1). Counts, shares and the releases’ p75s are exact.',
+    footer_good: ' (LCP ≤ {lcp}, INP ≤ {inp}, CLS ≤ {cls} are good)',
+    footer: 'p75, good shares and thresholds as Chrome’s CrUX defines them{good}. Read from the rum views of PostgreSQL. Days are UTC days. The p75s of the tiles, trends and campaigns are estimated from daily histograms, which add up over days, devices, countries and campaigns: off by at most one bin (LCP 100 ms, INP 10 ms, CLS 0.01; wider beyond 10 s, 1 s and 1). Counts, shares and the releases’ p75s are exact.',
   },
   fr: {
     title: 'Tableau de bord partagé',
@@ -157,7 +158,8 @@ export const LABELS = {
     channel_referral: 'sites référents',
     no_consent: '(sans consentement)',
     none: '(aucun)',
-    footer: 'p75, parts de bonnes valeurs et seuils tels que les définit CrUX de Chrome (LCP ≤ 2,5 s, INP ≤ 200 ms, CLS ≤ 0,1 sont bons). Lu dans les vues rum de PostgreSQL. Les jours sont des jours UTC. Les p75 des tuiles, des évolutions et des campagnes sont estimés à partir d’histogrammes quotidiens, qui s’additionnent sur les jours, appareils, pays et campagnes : à une classe près au plus (LCP 100 ms, INP 10 ms, CLS 0,01 ; plus large au-delà de 10 s, 1 s et 1). Les effectifs, les parts et les p75 des versions sont exacts.',
+    footer_good: ' (LCP ≤ {lcp}, INP ≤ {inp}, CLS ≤ {cls} sont bons)',
+    footer: 'p75, parts de bonnes valeurs et seuils tels que les définit CrUX de Chrome{good}. Lu dans les vues rum de PostgreSQL. Les jours sont des jours UTC. Les p75 des tuiles, des évolutions et des campagnes sont estimés à partir d’histogrammes quotidiens, qui s’additionnent sur les jours, appareils, pays et campagnes : à une classe près au plus (LCP 100 ms, INP 10 ms, CLS 0,01 ; plus large au-delà de 10 s, 1 s et 1). Les effectifs, les parts et les p75 des versions sont exacts.',
   },
 };
 

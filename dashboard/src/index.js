@@ -58,6 +58,9 @@ const drawFilters = (data) => {
 /** @param {any} data */
 const draw = (data) => {
   drawFilters(data);
+  // The thresholds are the collector's (collector/indicators.py), sent with the figures.
+  const good = (/** @type {'lcp'|'inp'|'cls'} */ metric) => f.threshold(metric, data.thresholds[metric][0]);
+  byId('footer').textContent = t('footer', {good: t('footer_good', {lcp: good('lcp'), inp: good('inp'), cls: good('cls')})});
   const main = byId('figures');
   if (!data.filters.site) {
     fill(main, h('p', {class: 'empty'}, t('no_site')));

@@ -8,15 +8,14 @@
 -- one site (a snapshot, one site's scorecard) reads only that site's.
 --
 -- A function rather than a subquery for the planner's sake: it sees a few
--- site-days (ROWS 6), where a generate_series per site looks like a million rows
--- and the estimate, a thousand times too high, switches on JIT compilation,
--- which alone took seconds. SECURITY DEFINER because the analyst role that
--- reads the rum views cannot read the bookkeeping tables. PARALLEL RESTRICTED
--- (it runs in the leader; its SET clause could not run in a worker): a
--- function left PARALLEL UNSAFE, the default, would keep every query of the
--- views from running in parallel (a month of histograms: 0.6 s against 0.4 s).
--- Its result changed from days to site-days: dropped first, with the views
--- over it, which the files after this one create again.
+-- site-days (ROWS 6), where a generate_series per site looks like a million
+-- rows, and an estimate that far off switches on JIT compilation. SECURITY
+-- DEFINER because the analyst role that reads the rum views cannot read the
+-- bookkeeping tables. PARALLEL RESTRICTED (it runs in the leader; its SET
+-- clause could not run in a worker): left PARALLEL UNSAFE, the default, it
+-- would keep every query of the views from running in parallel. Dropped
+-- first, with the views over it (which the files after this one create
+-- again), so that its result type may change.
 DROP FUNCTION IF EXISTS binome.live_days() CASCADE;
 CREATE FUNCTION binome.live_days() RETURNS TABLE (site text, day date)
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED

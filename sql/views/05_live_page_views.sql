@@ -13,14 +13,12 @@
 -- same before and after its rollup.
 
 -- One site-day's page_view_facts, planned with the day as a constant: the plan
--- holds that day's partition only, and reads that site's rows of it. Reading
--- the partitioned table in the view planned every partition of the retention
--- (25 months: 760) in every query of the views, once per live branch:
--- rum.release_comparison took 0.4 s to plan at 760 partitions against 0.12 s
--- at 32, and its execution started them all.
--- SECURITY DEFINER: the analyst role cannot read binome's tables
--- (sql/views/99_grants.sql grants it this function, not PUBLIC).
--- Earlier versions read a day of every site: dropped, with the views over it.
+-- holds that day's partition only, and reads that site's rows of it. Read
+-- in the view, the partitioned table would be planned with every partition
+-- of the retention (25 months: about 760) in every query of the views, once
+-- per live branch. SECURITY DEFINER: the analyst role cannot read binome's
+-- tables (sql/views/99_grants.sql grants it this function, not PUBLIC).
+-- (date) is the signature of an earlier schema's version, which read every site.
 DROP FUNCTION IF EXISTS binome.page_view_facts_of(date) CASCADE;
 CREATE OR REPLACE FUNCTION binome.page_view_facts_of(p_site text, p_day date)
 RETURNS SETOF binome.page_view_facts

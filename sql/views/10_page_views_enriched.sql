@@ -6,7 +6,7 @@
 -- that stores them, without the deferred fold), so this view follows the
 -- beacons within the fold's lag (binome_fold_lag_seconds):
 --   * each metric's final value is the one of the highest seq that reported it,
---     whatever order the beacons arrived in (CONTRACT section 5);
+--     whatever order the beacons arrived in (docs/beacon-format.md, "The beacon");
 --   * consent is that of the highest seq: the visitor's latest decision. The
 --     marketing columns (channel, utm_*, dims other than page_type, converted,
 --     revenue) are NULL unless that decision is 'marketing';

@@ -2,7 +2,7 @@
 --
 -- The landing page view is the session's first, ordered by t0 (the client's
 -- clock, one clock within a session), then by when the collector received it,
--- then by pv (CONTRACT section 6). The session's channel and campaign are its
+-- then by pv (docs/beacon-format.md, "Definitions"). The session's channel and campaign are its
 -- landing page view's: '(no consent)' when the landing page view was measured
 -- at the performance level, '(none)' when it was measured with consent but
 -- carried none. A session converts when any of its page views has an event;

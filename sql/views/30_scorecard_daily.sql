@@ -4,9 +4,8 @@
 -- (https://developer.chrome.com/docs/crux/methodology/metrics):
 --   *_p75          percentile_cont(0.75) over the page views that have the metric.
 --   *_good_pct     % (0-100) of the page views with the metric that are good:
---                  LCP <= 2500 ms, INP <= 200 ms, CLS <= 0.1, FCP <= 1800 ms,
---                  TTFB <= 800 ms (web.dev/articles/vitals).
---   *_poor_pct     % of them that are poor: LCP > 4000 ms, INP > 500 ms, CLS > 0.25.
+--                  at or under rum.good_threshold(metric) (sql/views/01_indicators.sql).
+--   *_poor_pct     % of them that are poor: over rum.poor_threshold(metric).
 --   cwv_good_pct   % of the page views with LCP and CLS whose LCP, CLS and, where
 --                  measured, INP are all good.
 --   sessions       distinct sessions with a page view in the group.
@@ -14,7 +13,11 @@
 --                  session has an event); conversions: how many; revenue: the
 --                  events' values of the group's page views.
 --   *_samples      page views with the metric (the p75's sample size).
---   too_small      under 50 page views, too few to read (as GA4 does).
+--   too_small      rum.too_small(page_views): too few page views to read.
+--   *_good, *_poor, cwv_good  the counts behind the percentages: page views
+--                  with a good / poor value of the metric, with a good
+--                  experience. With *_samples, cwv_samples and conversions,
+--                  what adds up across groups.
 -- channel / utm_campaign are the session's landing page view's (rum.sessions).
 -- A page view measured at the performance level counts under '(no consent)',
 -- where conversion_rate and revenue are NULL: performance is known for every
@@ -53,14 +56,16 @@ SELECT
     lcp_samples,
     inp_samples,
     cls_samples,
-    page_views < 50 AS too_small,
+    rum.too_small(page_views) AS too_small,
     fcp_samples,
     ttfb_samples,
     cwv_samples,
     conversions,
     100.0 * lcp_poor / nullif(lcp_samples, 0) AS lcp_poor_pct,
     100.0 * inp_poor / nullif(inp_samples, 0) AS inp_poor_pct,
-    100.0 * cls_poor / nullif(cls_samples, 0) AS cls_poor_pct
+    100.0 * cls_poor / nullif(cls_samples, 0) AS cls_poor_pct,
+    lcp_good, lcp_poor, inp_good, inp_poor, cls_good, cls_poor,
+    fcp_good, fcp_poor, ttfb_good, ttfb_poor, cwv_good
 FROM (
     SELECT r.*
     FROM binome.scorecard_days r

@@ -6,9 +6,8 @@
 -- A bin holds the values v with bin_lower < v <= bin_upper (the first bin
 -- starts at 0 included: bin_lower NULL; the last has no upper bound:
 -- bin_upper NULL). Bins are fixed, so counts add up across days and groups,
--- and every CrUX threshold (LCP 2500/4000 ms, INP 200/500 ms, CLS 0.1/0.25,
--- FCP 1800/3000 ms, TTFB 800/1800 ms) is a bin edge: good / needs-improvement
--- / poor shares read from bins are exact. A p75 read from bins (see
+-- and every CrUX threshold (rum.good_threshold, rum.poor_threshold) is a bin
+-- edge: good / needs-improvement / poor shares read from bins are exact. A p75 read from bins (see
 -- docs/analyst-guide.md) is off by at most one bin width: LCP and FCP 100 ms
 -- up to 10 s (1 s up to 30 s), INP 10 ms up to 1 s (100 ms up to 3 s), TTFB
 -- 50 ms up to 5 s (500 ms up to 15 s), CLS 0.01 up to 1 (0.1 up to 3).
@@ -29,11 +28,9 @@ SELECT
 FROM (
     -- The arrays unnested in the select list, not in FROM: a function in FROM
     -- stores each call's rows in a tuplestore before they are read; in the
-    -- select list they stream (ProjectSet), in the parallel workers too. Every
-    -- bin of 30 days at 10 million page views: 3.2 s that way, 1.3 s this way;
-    -- one site's LCP per channel: 0.36 s, 0.25-0.34 s (bench/views.py's
-    -- database). Two unnests in one select list run in step, as
-    -- unnest(bins, counts) does. Same in 33_campaign_histograms, 50_release_comparison.
+    -- select list they stream (ProjectSet), in the parallel workers too
+    -- (measured with bench/views.py). Two unnests in one select list run in
+    -- step, as unnest(bins, counts) does. Same in 33_campaign_histograms, 50_release_comparison.
     SELECT r.day, r.site, r.channel, r.utm_campaign, r.device_class, r.country, r.metric,
            unnest(r.bins) AS bin, unnest(r.counts) AS page_views
     FROM binome.scorecard_day_bins r

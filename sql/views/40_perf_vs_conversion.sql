@@ -7,7 +7,8 @@
 -- known with consent), and only those whose landing page reported an LCP.
 --   conversion_rate  % of the bucket's sessions that converted.
 --   bounce_rate      % of the bucket's sessions of a single page view.
---   too_small        under 50 sessions, too few to read.
+--   bounces          the bucket's sessions of a single page view.
+--   too_small        rum.too_small(sessions): too few sessions to read.
 -- Counts per landing day come from rollups for closed days
 -- (binome.landing_days) and live for the others (binome.landing_live).
 DROP VIEW IF EXISTS rum.perf_vs_conversion CASCADE;
@@ -19,7 +20,8 @@ SELECT
     sum(conversions)::bigint AS conversions,
     100.0 * sum(conversions)::bigint / sum(sessions)::bigint AS conversion_rate,
     100.0 * sum(bounces)::bigint / sum(sessions)::bigint AS bounce_rate,
-    sum(sessions) < 50 AS too_small
+    rum.too_small(sum(sessions)::bigint) AS too_small,
+    sum(bounces)::bigint AS bounces
 FROM (
     SELECT r.*
     FROM binome.landing_days r

@@ -20,7 +20,7 @@ SELECT
     count(inp) AS inp_samples,
     count(cls) AS cls_samples,
     count(*) FILTER (WHERE lcp IS NOT NULL AND cls IS NOT NULL) AS cwv_samples,
-    count(*) FILTER (WHERE lcp <= 2500 AND cls <= 0.1 AND (inp IS NULL OR inp <= 200)) AS cwv_good,
+    count(*) FILTER (WHERE rum.cwv_good(lcp, inp, cls)) AS cwv_good,
     count(*) FILTER (WHERE first_in_release) AS sessions,
     count(*) FILTER (WHERE first_in_release AND session_converted) AS conversions
 FROM binome.live_page_views

@@ -4,11 +4,12 @@
 -- gain of its work release by release. first_seen / last_seen: the first and
 -- last page view received with that release. p75s and cwv_good_pct as in
 -- rum.scorecard_daily (CrUX definitions: percentile_cont(0.75) over the page
--- views with the metric; good = LCP <= 2500 ms, CLS <= 0.1, INP <= 200 ms).
+-- views with the metric; a good experience: rum.cwv_good).
 -- conversion_rate: % of the sessions with a page view of this release measured
 -- with marketing consent that converted; NULL when no page view of the release
 -- had consent. Page views without a release count under '(none)'.
--- too_small: under 50 page views. *_samples: page views with the metric.
+-- too_small: rum.too_small(page_views). *_samples: page views with the metric;
+-- cwv_samples / cwv_good: page views with LCP and CLS / with a good experience.
 --
 -- Counts are summed over days (rollups for closed days, live for the others).
 -- A release's p75 spans all its days, so it cannot be summed: the summed
@@ -138,11 +139,13 @@ SELECT
     p.cls_p75,
     100.0 * r.cwv_good / nullif(r.cwv_samples, 0) AS cwv_good_pct,
     100.0 * r.conversions / nullif(r.sessions, 0) AS conversion_rate,
-    r.page_views < 50 AS too_small,
+    rum.too_small(r.page_views) AS too_small,
     r.lcp_samples,
     r.inp_samples,
     r.cls_samples,
     r.sessions,
-    r.conversions
+    r.conversions,
+    r.cwv_samples,
+    r.cwv_good
 FROM releases r
 LEFT JOIN p75 p ON p.site = r.site AND p.release = r.release;
