@@ -233,9 +233,9 @@ async def test_retention_drops_old_days(rconn: asyncpg.Connection) -> None:
 
 
 async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -> None:
-    """binome.release_bins sums a release's bins of its closed days (sql/functions/45_rollup_sums.sql):
-    a day counts once rolled_through passes it, and release_day_bins cannot be updated
-    in place, which would leave the sums behind."""
+    """binome.release_bins sums a release's bins of its closed days
+    (sql/functions/45_rollup_sums.sql): a day counts once rolled_through passes it,
+    and release_day_bins cannot be updated in place, which would leave the sums behind."""
     release_bins = ("SELECT counts FROM binome.release_bins"
                     " WHERE site = 'upd' AND release = 'r1' AND metric = 'lcp'")
     await rconn.execute("INSERT INTO binome.rollup_state VALUES ('upd', '2031-02-01')")
@@ -261,7 +261,8 @@ async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -
 
 
 async def test_scorecard_days_cannot_be_updated_in_place(rconn: asyncpg.Connection) -> None:
-    """binome.site_days follows inserts and deletes of scorecard_days only (sql/functions/45_rollup_sums.sql)."""
+    """binome.site_days follows inserts and deletes of scorecard_days only
+    (sql/functions/45_rollup_sums.sql)."""
     with pytest.raises(asyncpg.RaiseError, match="only inserted into and deleted from"):
         await rconn.execute("UPDATE binome.scorecard_days SET page_views = page_views + 1")
 
@@ -452,7 +453,7 @@ async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connecti
         day) > 0
     assert await rconn.fetchval("SELECT count(*) FROM binome.page_view_facts"
                                 " WHERE day = $1 AND site = 'epsilon'", day) > 0
-    assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # sql/migrations/0001_baseline.sql
+    assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # the database's setting
 
 
 @pytest.mark.parametrize("view", ["scorecard_daily", "scorecard_histograms",
@@ -498,7 +499,8 @@ async def test_the_views_can_run_in_parallel(rconn: asyncpg.Connection) -> None:
 
 async def test_the_bin_edges_are_the_steps_written_out(rconn: asyncpg.Connection) -> None:
     """The histogram edges are array literals (cheap for the planner to fold,
-    sql/functions/20_histograms.sql), the very doubles the step definitions give, for every metric."""
+    sql/functions/20_histograms.sql), the very doubles the step definitions give,
+    for every metric."""
     rows = await rconn.fetch("""
         SELECT m, binome.metric_bin_edges(m) = binome.metric_bin_edges_from_steps(m) AS same,
                binome.metric_bin_neg_edges(m) = (
