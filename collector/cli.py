@@ -186,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback, for known failures
         from collector.embedded import EmbeddedPostgresError
 
-        if isinstance(exc, EmbeddedPostgresError | OSError | ConnectionError):
+        if isinstance(exc, EmbeddedPostgresError | OSError | ConnectionError
+                           | db.SchemaMismatchError):
             print(f"binome: {exc}", file=sys.stderr)
             return 1
         raise

@@ -1,9 +1,11 @@
-"""PostgreSQL: connections, migrations and the views analysts read.
+"""PostgreSQL: connections, migrations, and the functions and views over them.
 
-Migrations are plain numbered files in sql/migrations/, applied in order, each
-in its own transaction and recorded in binome.schema_migrations. Views live in
-sql/views/ and are re-created on every migrate, so a view's file is always its
-current definition. A session-level advisory lock lets several processes
+Migrations are plain numbered files in sql/migrations/ (tables, indexes, roles:
+what holds data), applied in order, each in its own transaction and recorded in
+binome.schema_migrations; a released one is never edited (README, "Schema
+changes"). Functions with their triggers (sql/functions/) and then views
+(sql/views/) are re-created on every migrate, so their files are always their
+current definitions. A session-level advisory lock lets several processes
 (`binome serve --workers N`, two collectors) migrate at once: one applies, the
 others wait and then find nothing left to do.
 """
@@ -52,19 +54,44 @@ def load_migrations(sql_dir: Path) -> list[Migration]:
     return migrations
 
 
-def load_views(sql_dir: Path) -> list[tuple[str, str]]:
-    """View files in name order (their numeric prefixes order dependencies)."""
-    return [(p.name, p.read_text()) for p in sorted((sql_dir / "views").glob("*.sql"))]
+def load_code(sql_dir: Path, kind: str) -> list[tuple[str, str]]:
+    """sql/functions/ or sql/views/ files in name order (their numeric prefixes
+    order dependencies)."""
+    return [(p.name, p.read_text()) for p in sorted((sql_dir / kind).glob("*.sql"))]
+
+
+class SchemaMismatchError(RuntimeError):
+    """The database records migrations this version does not have."""
+
+
+def check_recorded(recorded: dict[int, str], migrations: list[Migration]) -> None:
+    """Refuse a database whose recorded migrations are not this checkout's: it
+    was migrated by the chain squashed into the baseline before the first
+    release (issue 19), and applying the baseline over it would half-migrate it."""
+    names = {m.version: m.name for m in migrations}
+    unknown = sorted(name for version, name in recorded.items() if names.get(version) != name)
+    if unknown:
+        raise SchemaMismatchError(
+            f"this database records migrations this version does not have ({', '.join(unknown)}):"
+            " it predates the squashed pre-release schema; recreate it (drop and create the"
+            " database, then `binome migrate`)")
+
+
+async def _recorded(conn: asyncpg.Connection) -> dict[int, str]:
+    return {r["version"]: r["name"]
+            for r in await conn.fetch("SELECT version, name FROM binome.schema_migrations")}
 
 
 async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
-    """Apply pending migrations, then re-create every view. Returns what was applied."""
+    """Apply pending migrations, then re-create every function and view, in one
+    transaction (a trigger's function before the trigger, views over both).
+    Returns the migrations applied."""
     migrations = load_migrations(sql_dir)
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
         await conn.execute(_BOOTSTRAP)
-        done = {r["version"]
-                for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
+        done = await _recorded(conn)
+        check_recorded(done, migrations)
         applied = []
         for migration in migrations:
             if migration.version in done:
@@ -78,11 +105,12 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
             log.info("migration applied", extra={"migration": migration.name})
             applied.append(migration.name)
         async with conn.transaction():
-            for name, sql in load_views(sql_dir):
-                try:
-                    await conn.execute(sql)
-                except asyncpg.PostgresError as exc:
-                    raise RuntimeError(f"sql/views/{name}: {exc}") from exc
+            for kind in ("functions", "views"):
+                for name, sql in load_code(sql_dir, kind):
+                    try:
+                        await conn.execute(sql)
+                    except asyncpg.PostgresError as exc:
+                        raise RuntimeError(f"sql/{kind}/{name}: {exc}") from exc
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
@@ -97,21 +125,22 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
         " FROM pg_namespace n WHERE n.nspname = 'binome'")
     if owner is None or owner:
         return await migrate(conn, sql_dir)
-    done = {r["version"]
-            for r in await conn.fetch("SELECT version FROM binome.schema_migrations")}
-    pending = [m.name for m in load_migrations(sql_dir) if m.version not in done]
+    migrations = load_migrations(sql_dir)
+    done = await _recorded(conn)
+    check_recorded(done, migrations)
+    pending = [m.name for m in migrations if m.version not in done]
     if pending:
         role = await conn.fetchval("SELECT current_user")
         raise PermissionError(
             f"migrations {', '.join(pending)} are pending and role {role} does not own "
             "schema binome: run `binome migrate` as its owner first")
-    log.info("schema up to date; not its owner, so views left as they are")
+    log.info("schema up to date; not its owner, so functions and views left as they are")
     return []
 
 
 # No JIT: the views' cost estimates (a month of page views, a day's sort by
 # group) pass jit_above_cost, and compiling takes seconds where the query takes
-# a fraction of one (sql/migrations/0009).
+# a fraction of one (sql/migrations/0001_baseline.sql sets it for the database too).
 SESSION_SETTINGS = {"application_name": "binome", "jit": "off"}
 
 

@@ -30,7 +30,7 @@ def test_migrate_is_idempotent(fresh_database: str) -> None:
     env = {"BINOME_DATABASE_URL": fresh_database}
     first = binome("migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "applied: 0001_storage" in first.stdout
+    assert "applied: 0001_baseline" in first.stdout
     second = binome("migrate", env=env)
     assert second.returncode == 0 and "nothing to apply" in second.stdout
 

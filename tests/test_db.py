@@ -1,10 +1,12 @@
-"""Migrations (collector/db.py): fresh install, harmless second run, concurrent runs."""
+"""Migrations (collector/db.py): fresh install, harmless second run, concurrent runs,
+functions re-created at every migrate, a database of the squashed chain refused."""
 
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
+import pytest
 
 from collector import PROJECT_ROOT, db
 
@@ -86,3 +88,48 @@ async def test_site_is_in_every_key(conn: asyncpg.Connection) -> None:
         WHERE n.nspname = 'binome' AND c.relkind IN ('r', 'p')
           AND c.relname <> 'schema_migrations'""")}
     assert tables <= keyed, f"tables without a primary key: {tables - keyed}"
+
+
+async def test_functions_and_triggers_are_recreated_on_every_migrate(fresh_database: str) -> None:
+    """sql/functions/ is applied after the migrations at every migrate, like the
+    views: a function or trigger changed by hand is its file's again, and a
+    fresh install's definer's functions are revoked from PUBLIC."""
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await db.migrate(conn, SQL)
+        await conn.execute("""
+            CREATE OR REPLACE FUNCTION binome.write_rollup(p_site text, p_day date)
+            RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+            DROP TRIGGER fold_page_views ON binome.beacons""")
+        assert await db.migrate(conn, SQL) == []
+        config = await conn.fetchval("SELECT proconfig FROM pg_proc"
+                                     " WHERE oid = 'binome.write_rollup(text, date)'::regprocedure")
+        assert "enable_sort=off" in config
+        assert await conn.fetchval("SELECT count(*) FROM pg_trigger"
+                                   " WHERE tgrelid = 'binome.beacons'::regclass"
+                                   " AND tgname = 'fold_page_views'") == 1
+        assert not await conn.fetchval(
+            "SELECT has_function_privilege('public', 'binome.refold_days(date, date)', 'EXECUTE')")
+    finally:
+        await conn.close()
+
+
+async def test_a_database_of_the_squashed_chain_is_refused(fresh_database: str) -> None:
+    """A pre-release database, migrated by the chain that the baseline replaced,
+    is refused with one line saying what to do, and left as it is."""
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await conn.execute("""
+            CREATE SCHEMA binome;
+            CREATE TABLE binome.schema_migrations (
+                version integer PRIMARY KEY, name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO binome.schema_migrations (version, name)
+            VALUES (1, '0001_storage'), (2, '0002_page_views_and_rollups')""")
+        for run in (db.migrate, db.migrate_or_check):
+            with pytest.raises(db.SchemaMismatchError,
+                               match=r"0001_storage, 0002_page_views_and_rollups.*recreate it"):
+                await run(conn, SQL)
+        assert await conn.fetchval("SELECT to_regclass('binome.beacons')") is None
+    finally:
+        await conn.close()

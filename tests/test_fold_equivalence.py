@@ -1,8 +1,8 @@
-"""The fold of migration 0005 stores exactly what 0002's fold stored.
+"""The fold (sql/functions/30_fold.sql) stores exactly what the reference fold stores.
 
 Two databases get the same batches of beacons in the same order: one folds
-them with binome.refold_page_views as 0005 defines it, the other with 0002's
-definition (read from sql/migrations/0002_page_views_and_rollups.sql). After
+them with binome.refold_page_views as sql/functions/30_fold.sql defines it, the
+other with the fold as first written (tests/reference_fold.sql). After
 every phase, binome.page_views, binome.page_view_facts (every column, compared
 as text, so that even a numeric's scale counts), rollup_state and rollup_dirty
 (which days, how many times marked) must be identical, and so must what
@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -38,15 +37,7 @@ from tests.conftest import _create_database, _drop_database
 from tests.synthetic import Row, continuation_beacons, insert_beacons, synthetic_beacons
 
 START = dt.date(2031, 5, 10)
-MIGRATION_0002 = PROJECT_ROOT / "sql" / "migrations" / "0002_page_views_and_rollups.sql"
-
-
-def fold_of_0002() -> str:
-    """0002's CREATE FUNCTION binome.refold_page_views, as CREATE OR REPLACE."""
-    text = MIGRATION_0002.read_text()
-    match = re.search(r"CREATE FUNCTION binome\.refold_page_views\(.*?\n\$fn\$;", text, re.DOTALL)
-    assert match is not None
-    return match.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+REFERENCE_FOLD = (PROJECT_ROOT / "tests" / "reference_fold.sql").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +50,7 @@ async def pair(server_url: str) -> AsyncIterator[tuple[asyncpg.Connection, async
             conns.append(conn)
             await db.migrate(conn, PROJECT_ROOT / "sql")
             await conn.execute("SET TIME ZONE 'UTC'")
-        await conns[1].execute(fold_of_0002())
+        await conns[1].execute(REFERENCE_FOLD)
         yield conns[0], conns[1]
     finally:
         for conn in conns:
@@ -185,7 +176,7 @@ async def assert_same(new: asyncpg.Connection, old: asyncpg.Connection) -> None:
     for table in want:
         assert len(got[table]) == len(want[table]), table
         differ = [(g, w) for g, w in zip(got[table], want[table], strict=True) if g != w]
-        assert not differ, f"{table}: 0005 | 0002:\n" + "\n".join(
+        assert not differ, f"{table}: fold | reference:\n" + "\n".join(
             f"{g}\n{w}" for g, w in differ[:3])
     assert got["page_views"] and got["page_view_facts"]
 
@@ -194,7 +185,7 @@ async def both(pair: tuple[asyncpg.Connection, asyncpg.Connection], action: Any)
     return [await action(conn) for conn in pair]
 
 
-async def test_the_fold_stores_what_0002s_fold_stored(
+async def test_the_fold_stores_what_the_reference_fold_stores(
     pair: tuple[asyncpg.Connection, asyncpg.Connection]
 ) -> None:
     new, old = pair

@@ -1,4 +1,4 @@
-"""The deferred fold (sql/migrations/0007, collector/folder.py).
+"""The deferred fold (sql/functions/30_fold.sql, collector/folder.py).
 
 The collector's writer only queues the page views it stores; its folder folds
 them right after, `binome maintain` folds what a stopped collector left. What

@@ -1,6 +1,6 @@
-"""binome_writer and binome_analyst (sql/migrations/0003_roles.sql), tried for real:
-a collector running as the writer stores beacons and maintains; each role is
-refused what it must not do."""
+"""binome_writer and binome_analyst (sql/migrations/0001_baseline.sql; grants on
+functions in sql/functions/99_grants.sql), tried for real: a collector running as
+the writer stores beacons and maintains; each role is refused what it must not do."""
 
 from __future__ import annotations
 

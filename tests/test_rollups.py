@@ -108,7 +108,7 @@ async def assert_same_as_reference(conn: asyncpg.Connection) -> None:
     for left, right in ((per_group, site_days), (site_days, per_group)):
         assert not await conn.fetch(f"{left} EXCEPT ALL {right}")
     # binome.release_bins is every release's bins of its closed days summed
-    # (sql/migrations/0012), whatever rollups, snapshots, closing days and
+    # (sql/functions/45_rollup_sums.sql), whatever rollups, snapshots, closing days and
     # retention did to them.
     per_release = ("SELECT r.site, r.release, r.metric, u.bin, u.n FROM binome.release_bins r,"
                    " unnest(r.bins, r.counts) AS u(bin, n)")
@@ -205,7 +205,7 @@ async def test_histograms_give_exact_shares_and_p75_within_a_bin(
 
 
 def bin_width(metric: str, value: float) -> float:
-    """Width of the histogram bin holding value (sql/migrations/0002)."""
+    """Width of the histogram bin holding value (sql/functions/20_histograms.sql)."""
     fine_step, fine_to, coarse_step = {"lcp": (100, 10000, 1000), "fcp": (100, 10000, 1000),
                                        "inp": (10, 1000, 100), "ttfb": (50, 5000, 500),
                                        "cls": (0.01, 1, 0.1)}[metric]
@@ -233,9 +233,9 @@ async def test_retention_drops_old_days(rconn: asyncpg.Connection) -> None:
 
 
 async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -> None:
-    """binome.release_bins sums a release's bins of its closed days (sql/migrations/0012):
-    a day counts once rolled_through passes it, and release_day_bins cannot be updated
-    in place, which would leave the sums behind."""
+    """binome.release_bins sums a release's bins of its closed days
+    (sql/functions/45_rollup_sums.sql): a day counts once rolled_through passes it,
+    and release_day_bins cannot be updated in place, which would leave the sums behind."""
     release_bins = ("SELECT counts FROM binome.release_bins"
                     " WHERE site = 'upd' AND release = 'r1' AND metric = 'lcp'")
     await rconn.execute("INSERT INTO binome.rollup_state VALUES ('upd', '2031-02-01')")
@@ -261,7 +261,8 @@ async def test_release_bins_follow_closed_days_only(rconn: asyncpg.Connection) -
 
 
 async def test_scorecard_days_cannot_be_updated_in_place(rconn: asyncpg.Connection) -> None:
-    """binome.site_days follows inserts and deletes of scorecard_days only (migration 0013)."""
+    """binome.site_days follows inserts and deletes of scorecard_days only
+    (sql/functions/45_rollup_sums.sql)."""
     with pytest.raises(asyncpg.RaiseError, match="only inserted into and deleted from"):
         await rconn.execute("UPDATE binome.scorecard_days SET page_views = page_views + 1")
 
@@ -452,7 +453,7 @@ async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connecti
         day) > 0
     assert await rconn.fetchval("SELECT count(*) FROM binome.page_view_facts"
                                 " WHERE day = $1 AND site = 'epsilon'", day) > 0
-    assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # migration 0009
+    assert await rconn.fetchval("SELECT current_setting('jit')") == "off"  # the database's setting
 
 
 @pytest.mark.parametrize("view", ["scorecard_daily", "scorecard_histograms",
@@ -498,7 +499,8 @@ async def test_the_views_can_run_in_parallel(rconn: asyncpg.Connection) -> None:
 
 async def test_the_bin_edges_are_the_steps_written_out(rconn: asyncpg.Connection) -> None:
     """The histogram edges are array literals (cheap for the planner to fold,
-    migration 0014), the very doubles the step definitions give, for every metric."""
+    sql/functions/20_histograms.sql), the very doubles the step definitions give,
+    for every metric."""
     rows = await rconn.fetch("""
         SELECT m, binome.metric_bin_edges(m) = binome.metric_bin_edges_from_steps(m) AS same,
                binome.metric_bin_neg_edges(m) = (
@@ -518,7 +520,7 @@ async def test_the_bin_edges_are_the_steps_written_out(rconn: asyncpg.Connection
 async def test_one_day_of_page_views_is_planned_as_a_fraction_of_the_table(
         server_url: str) -> None:
     """The planner expects a query for one day of rum.page_views_enriched to read
-    that day, not the table (migration 0015): page views are stored in day
+    that day, not the table (the index page_views_day): page views are stored in day
     order, which it credits to a single-column index only. Discounted, as it was
     for (day, site), one day of 31 at 10 million page views was costed as a
     whole table and read as one, history included. Costs are compared because
@@ -569,7 +571,7 @@ async def test_the_stored_bins_are_unnested_as_a_stream(rconn: asyncpg.Connectio
 
 
 async def test_the_rollup_groups_by_hashing(rconn: asyncpg.Connection) -> None:
-    """write_rollup plans without sorts where hashing can group (migration 0016):
+    """write_rollup plans without sorts where hashing can group (sql/functions/40_rollups.sql):
     the planner expects a site-day of 25,000 page views from page_view_facts_of
     (its ROWS) and sorted a busy day's hundreds of thousands by group, twice as slow. A later
     CREATE OR REPLACE of the function drops the setting unless it says it again."""

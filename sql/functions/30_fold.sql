@@ -1,53 +1,42 @@
--- 0005: the same fold as 0002's binome.refold_page_views, at 55 to 70 % of
--- its cost per beacon with a month of daily partitions, and under a third of
--- it with the 25 months' retention keeps (bench/fold.py; figures in
--- bench/README.md).
+-- The fold: a page view's beacons into its row of binome.page_views and
+-- binome.page_view_facts, with what its session says about it, so that the
+-- views never fold raw beacons at query time. Run by the trigger on
+-- binome.beacons in the writing transaction, or queued when the connection sets
+-- binome.defer_fold = on (the collector's writer) and folded right after by
+-- collector/folder.py, and by `binome maintain` before it closes days.
 --
--- Same signature, same results (tests/test_fold_equivalence.py runs both side
--- by side), same advisory lock, same rollup_dirty marking. What changed:
---
---   * A page view's beacons were folded by 25 `array_agg(... ORDER BY seq)`:
---     a sort per aggregate per page view. Now one window over each page view
---     finds, per column, the seq whose value wins (the lowest or highest seq
---     that carries it), and one pass takes the value at that seq. (Two
---     beacons of a page view share a seq only if stored on different days,
---     a resend the writer did not catch; 0002 then took either, this takes
---     the smaller value.)
---   * binome.page_view_facts was written twice per folded page view (its own
---     columns, then its session's) by statements over every partition of the
---     table (an UPDATE, a DELETE), which cost more with each day retention
---     keeps. Now each row is written once, by INSERT ... ON CONFLICT, which
---     touches only the partitions of the rows it writes: a folded page view's
---     own columns always, its session's as 0002 wrote them (only when one of
---     them differs).
---   * A session's columns are recomputed only when something they depend on
---     changed: a page view of it is new, or its sid, day, t0, received_at,
---     consent, channel, utm_campaign, converted, revenue, release,
---     device_class or country changed. 0002 recomputed every touched session
---     and, finding the same values, wrote nothing. (It would also have
---     repaired a session whose older page views retention deleted; this
---     leaves such a session, 25 months old, as retention left it.) A page
---     view's later beacons (seq 1 at pagehide) mostly bring metrics only.
---   * Plans no longer depend on statistics: every lookup by key is forced to
---     stay an index lookup (a page view, its beacons, a session's page views),
---     and the planner is given exact row counts, not 1000 days per page view.
---     0002's session statement could run as a nested loop over all members
---     for each member, and turned to sequential scans of page_views when
---     today's statistics were stale.
---   * Each statement is planned for the call (plan_cache_mode =
---     force_custom_plan): a plan kept from the first calls, while
---     binome.page_views was nearly empty, could look a page view up by the
---     session index's `site` alone, reading a whole site for each. The
---     statement that reads beacons still has its day bounds as literals, so
---     the planner keeps only those partitions.
--- What a page view's session columns depend on (see `compared` below), as it
--- was before a fold.
-CREATE TYPE binome.fold_session_inputs AS (
-    site text, pv text, sid text, day date, t0 timestamptz, received_at timestamptz,
-    consent text, channel text, utm_campaign text, converted boolean, revenue numeric,
-    release text, device_class text, country text
-);
+-- What a page view's row says (docs/beacon-format.md, "Views"):
+--   * each metric's final value is the one of the highest seq that reported it,
+--     whatever order the beacons arrived in;
+--   * consent is that of the highest seq: the visitor's latest decision; the
+--     marketing columns are NULL unless it is 'marketing';
+--   * path, utm_* and channel come from the lowest seq that carries them;
+--     device_class, browser, os and country from the first beacon; release and
+--     dims from the latest that has them; nav from the first that has it;
+--   * day is the earliest of its beacons' days, received_at the first receive.
+-- A page view's beacons are re-read from raw (not merged into the old row), so
+-- the fold has one definition whatever the order and grouping of the writes;
+-- tests/test_fold_equivalence.py checks it against a plain reference fold
+-- (tests/reference_fold.sql). All folds are serialised by one
+-- transaction-level advisory lock: a fold always sees the beacons and page
+-- views of every fold before it, and two collectors writing beacons of one
+-- session never each miss the other's. Rolled-up days whose page views change
+-- are marked dirty, so the views compute them live until rolled up again.
 
+-- Fold these page views (their beacons between the given days, and the days of
+-- their earlier beacons). Returns how many it folded. How it stays cheap:
+--   * one window over each page view finds, per column, the seq whose value
+--     wins, and one pass takes the value at that seq (no sort per aggregate);
+--   * each page_view_facts row is written once, by INSERT ... ON CONFLICT, which
+--     touches only the partitions of the rows it writes;
+--   * a session's columns are recomputed only when something they depend on
+--     changed (binome.fold_session_inputs); a page view's later beacons mostly
+--     bring metrics only;
+--   * every lookup by key is forced to stay an index lookup (OFFSET 0), and each
+--     statement is planned for the call (plan_cache_mode): a plan kept from the
+--     first calls, while page_views was nearly empty, could read a whole site
+--     per lookup; day bounds as literals keep only those partitions;
+--   * jit off: compiling the plan would cost a small batch more than running it.
 CREATE OR REPLACE FUNCTION binome.refold_page_views(
     p_sites text[], p_pvs text[], p_first_days date[], p_last_days date[]
 ) RETURNS integer
@@ -286,10 +275,10 @@ BEGIN
     -- What each page view's session says about it (rum.sessions' definitions),
     -- for the sessions whose inputs changed: the landing page view is the first
     -- by t0 (the client's clock, one clock within a session), then by receive
-    -- time (CONTRACT section 6). Then page_view_facts: a folded page view's
-    -- row is written with its own columns, and with its session's when they
-    -- differ from the stored ones; another page view's row when its session's
-    -- columns differ.
+    -- time (docs/beacon-format.md, "Definitions"). Then page_view_facts: a
+    -- folded page view's row is written with its own columns, and with its
+    -- session's when they differ from the stored ones; another page view's row
+    -- when its session's columns differ.
     IF s_sites IS NOT NULL THEN
         WITH sessions AS (
             SELECT DISTINCT u.site, u.sid FROM unnest(s_sites, s_sids) AS u(site, sid)
@@ -365,8 +354,8 @@ BEGIN
                 session_converted = excluded.session_converted,
                 group_channel = excluded.group_channel, group_campaign = excluded.group_campaign,
                 first_in_group = excluded.first_in_group, first_in_release = excluded.first_in_release,
-                -- 0002 wrote the session's columns only when one differed: the same
-                -- but for a revenue equal in value and not in scale (49.9, 49.90).
+                -- The session's columns are written only when one differs: a revenue
+                -- equal in value and not in scale (49.9, 49.90) stays as stored.
                 session_revenue = CASE
                     WHEN (f.is_landing, f.session_channel, f.session_campaign,
                           f.session_page_views, f.session_converted, f.session_revenue,
@@ -426,5 +415,83 @@ BEGIN
     ON CONFLICT (site, day) DO UPDATE SET version = d.version + 1, marked_at = now();
 
     RETURN folded;
+END
+$fn$;
+
+-- Fold again every page view with a beacon between two days (backfill, bench).
+CREATE OR REPLACE FUNCTION binome.refold_days(p_from date, p_to date) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    sites text[]; pvs text[]; firsts date[]; lasts date[];
+BEGIN
+    SELECT array_agg(site), array_agg(pv), array_agg(first_day), array_agg(last_day)
+      INTO sites, pvs, firsts, lasts
+      FROM (SELECT site, pv, min(day) AS first_day, max(day) AS last_day
+              FROM binome.beacons WHERE day BETWEEN p_from AND p_to
+             GROUP BY site, pv) AS b;
+    IF sites IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN binome.refold_page_views(sites, pvs, firsts, lasts);
+END
+$fn$;
+
+-- Fires once per INSERT or COPY into binome.beacons (not into a partition
+-- directly), with the rows actually inserted: a resend refused by the primary
+-- key folds nothing. With binome.defer_fold = on it only queues the page views,
+-- in the writer's transaction (folding there paced ingest).
+CREATE OR REPLACE FUNCTION binome.fold_inserted_beacons() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    sites text[]; pvs text[]; firsts date[]; lasts date[];
+BEGIN
+    IF current_setting('binome.defer_fold', true) = 'on' THEN
+        INSERT INTO binome.fold_queue AS q (site, pv, first_day, last_day)
+        SELECT site, pv, min(day), max(day) FROM inserted_beacons GROUP BY site, pv
+        ORDER BY site, pv  -- one lock order for every writer
+        ON CONFLICT (site, pv) DO UPDATE
+            SET first_day = least(q.first_day, excluded.first_day),
+                last_day = greatest(q.last_day, excluded.last_day);
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(site), array_agg(pv), array_agg(first_day), array_agg(last_day)
+      INTO sites, pvs, firsts, lasts
+      FROM (SELECT site, pv, min(day) AS first_day, max(day) AS last_day
+              FROM inserted_beacons GROUP BY site, pv) AS b;
+    IF sites IS NOT NULL THEN
+        PERFORM binome.refold_page_views(sites, pvs, firsts, lasts);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER fold_page_views
+    AFTER INSERT ON binome.beacons
+    REFERENCING NEW TABLE AS inserted_beacons
+    FOR EACH STATEMENT EXECUTE FUNCTION binome.fold_inserted_beacons();
+
+-- Fold up to p_limit queued page views, in one transaction. Returns how many
+-- it folded and how long the oldest of them had waited (NULL when none).
+-- Folders of several collectors take different rows (SKIP LOCKED); the fold
+-- lock then runs their folds one after the other.
+CREATE OR REPLACE FUNCTION binome.fold_queued(p_limit integer, OUT folded integer, OUT oldest interval)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    sites text[]; pvs text[]; firsts date[]; lasts date[];
+BEGIN
+    WITH taken AS (
+        DELETE FROM binome.fold_queue q
+        WHERE q.ctid = ANY (ARRAY(
+            SELECT ctid FROM binome.fold_queue LIMIT p_limit FOR UPDATE SKIP LOCKED))
+        RETURNING q.site, q.pv, q.first_day, q.last_day, q.queued_at
+    )
+    SELECT array_agg(site ORDER BY site, pv), array_agg(pv ORDER BY site, pv),
+           array_agg(first_day ORDER BY site, pv), array_agg(last_day ORDER BY site, pv),
+           count(*), clock_timestamp() - min(queued_at)
+      INTO sites, pvs, firsts, lasts, folded, oldest
+      FROM taken;
+    IF folded > 0 THEN
+        PERFORM binome.refold_page_views(sites, pvs, firsts, lasts);
+    END IF;
 END
 $fn$;
