@@ -8,7 +8,7 @@ postgresql://postgres@127.0.0.1:5432/postgres), loads page views of 3 sites over
 collector's batches), runs `binome maintain` (the 29 closed days are rolled
 up; today stays live), then times each view for the 30-day range and for
 today's live part, then snapshots the busy live day as `binome serve` does
-(sql/migrations/0006) and times them again, and drops the database (--keep
+(sql/functions/50_live_snapshots.sql) and times them again, and drops the database (--keep
 keeps it; --database NAME times a kept one again). Each line gives the
 median time of a run (the plan reused, as a prepared statement) and the
 median planning time, which a client sending plain queries pays on top;

@@ -1,7 +1,7 @@
 """The folder: folds the page views the writer queued, right behind it.
 
 The writer stores beacons and, in the same transaction, queues the page views
-they belong to (sql/migrations/0007: its connections set binome.defer_fold).
+they belong to (sql/functions/30_fold.sql: its connections set binome.defer_fold).
 Folding them into binome.page_views, which the analyst views read, costs
 PostgreSQL several times what storing them does; done here, on its own
 connection and in sets of up to FOLD_SET page views, it no longer paces
@@ -21,7 +21,7 @@ next write: the views follow the beacons within a second.
 
 One folder folds for every collector of a database: the others stand by
 (a session advisory lock; the fold itself is serialised by the fold lock of
-sql/migrations/0002 anyway), so two workers or two machines do not fold twice
+sql/functions/30_fold.sql anyway), so two workers or two machines do not fold twice
 as much of the time, and when the folding one stops, another takes over
 within IDLE_S.
 

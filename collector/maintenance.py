@@ -3,7 +3,7 @@
 `binome serve` also runs it every BINOME_MAINTENANCE_MINUTES. A session-level
 advisory lock makes a second run (another worker, another collector) skip
 instead of collide. Everything it does goes through SECURITY DEFINER functions
-of sql/migrations/0002, so it works under the binome_writer role.
+(sql/functions/), so it works under the binome_writer role.
 
 Rollups (docs/analyst-guide.md, "Where the figures come from"): a UTC day is
 closed once BINOME_ROLLUP_LAG_DAYS whole days have followed it, so the
@@ -12,7 +12,7 @@ once. Anything that changes a rolled-up day later (a beacon arriving days late,
 a session going on) marks the day dirty, the views compute it live again, and
 the next run rolls it up again.
 
-Snapshots (sql/migrations/0006): a live day with at least
+Snapshots (sql/functions/50_live_snapshots.sql): a live day with at least
 BINOME_LIVE_SNAPSHOT_PAGE_VIEWS page views is rolled up as well, every
 BINOME_LIVE_SNAPSHOT_SECONDS, and the views read that snapshot while it is
 fresh (twice the interval): exact figures, at most an interval old, instead of

@@ -10,7 +10,7 @@ CREATE SCHEMA reference;
 --
 -- A page view sends several beacons (seq 0, 1, 2 ...). They are folded here:
 --   * each metric's final value is the one of the highest seq that reported it,
---     whatever order the beacons arrived in (CONTRACT section 5);
+--     whatever order the beacons arrived in (docs/beacon-format.md, "The beacon");
 --   * consent is that of the highest seq: the visitor's latest decision. The
 --     marketing columns (channel, utm_*, dims other than page_type, converted,
 --     revenue) are NULL unless that decision is 'marketing';
@@ -100,7 +100,7 @@ FROM folded;
 --
 -- The landing page view is the session's first, ordered by t0 (the client's
 -- clock, one clock within a session), then by when the collector received it
--- (CONTRACT section 6). The session's channel and campaign are its landing
+-- (docs/beacon-format.md, "Definitions"). The session's channel and campaign are its landing
 -- page view's: '(no consent)' when the landing page view was measured at the
 -- performance level, '(none)' when it was measured with consent but carried
 -- none. A session converts when any of its page views has an event.

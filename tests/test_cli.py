@@ -1,4 +1,4 @@
-"""The `binome` command (CONTRACT section 2), run as a real subprocess."""
+"""The `binome` command (README), run as a real subprocess."""
 
 from __future__ import annotations
 

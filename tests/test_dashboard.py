@@ -323,7 +323,7 @@ def assert_figures(actual: dict[str, Any], expected: dict[str, Any], where: str)
 
 
 def assert_definitions_hold(figures: dict[str, Any], raw: dict[str, Any], where: str) -> None:
-    """The period's figures against CONTRACT section 6 over its page views."""
+    """The period's figures against docs/beacon-format.md's "Definitions" over its page views."""
     for name, value in raw.items():
         metric = name.removesuffix("_p75")
         if metric in ("lcp", "inp", "cls"):

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector import PROJECT_ROOT
 
 DASHBOARDS = sorted((PROJECT_ROOT / "grafana" / "dashboards").glob("*.json"))
-# The CONTRACT's views (section 6): what the analyst role may read.
+# The analyst views (docs/beacon-format.md, "Views"): what the analyst role may read.
 ANALYST_VIEWS = {"page_views_enriched", "scorecard_daily", "perf_vs_conversion",
                  "release_comparison", "ingest_health"}
 # Series Prometheus makes itself for every target.

@@ -287,7 +287,7 @@ async def test_concurrent_runs_do_not_collide(rollup_db: str) -> None:
 
 async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) -> None:
     """A late beacon stored under its receive day arrives first; the page view's
-    earlier beacon then moves it (CONTRACT: day is its earliest beacon's)."""
+    earlier beacon then moves it (docs/beacon-format.md: day is its earliest beacon's)."""
     early, late = dt.date(2031, 4, 2), dt.date(2031, 4, 6)
     for day in (early, late):
         await rconn.execute("SELECT binome.ensure_beacon_partition($1)", day)

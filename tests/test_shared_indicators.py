@@ -1,7 +1,7 @@
 """Every figure of every rum view, for a known set of sessions posted to POST /beacon.
 
 The expected figures are computed here, in Python, from the beacons as sent
-and the contract's definitions (CONTRACT sections 5 and 6), not from SQL: a
+and the contract's definitions (docs/beacon-format.md, "The beacon" and "Definitions"), not from SQL: a
 fold of each page view's beacons, sessions with their landing page, then each
 view's grouping. The same figures must come out while the days are live, once
 they are rolled up, after late beacons change a rolled-up day, and once it is
@@ -70,7 +70,7 @@ class Sent:
     page_type: str = "product"
 
     def __post_init__(self) -> None:
-        # Ids are 8 to 64 characters (CONTRACT section 5).
+        # Ids are 8 to 64 characters (docs/beacon-format.md, "The beacon").
         self.pv = self.pv.ljust(8, "_")
         self.sid = self.sid.ljust(8, "_") if self.sid else None
 

@@ -25,7 +25,7 @@ from tests.conftest import chromium, wait_for
 pytestmark = pytest.mark.browser
 
 DEMO = PROJECT_ROOT / "demo"
-# The embedding of CONTRACT section 4, as every demo page has it.
+# The embedding of the README's "Embedding the snippet", as every demo page has it.
 SNIPPET_TAG = '<script src="/binome.js" data-site="demo" data-release="demo-1" async></script>'
 CAMPAIGN = "/?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday&ab=B"
 

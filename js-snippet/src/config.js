@@ -1,5 +1,5 @@
 // @ts-check
-// Reads the embedding script tag (CONTRACT section 4): the only DOM read the
+// Reads the embedding script tag (README, "Embedding the snippet"): the only DOM read the
 // snippet does while the page loads.
 import {consentLevel, str} from './clean.js';
 

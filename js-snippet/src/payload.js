@@ -1,5 +1,5 @@
 // @ts-check
-// The page view's state and the beacons built from it (CONTRACT section 5).
+// The page view's state and the beacons built from it (docs/beacon-format.md, "The beacon").
 // Pure: no DOM, no timers, no network, so node's test runner covers it all.
 import {num, randomId, str} from './clean.js';
 
@@ -187,7 +187,7 @@ export const takeBeacon = (view, readPage) => {
     t0: view._t0,
     sid: page.sid,
     // At 'performance' the page sends no query string (campaign parameters),
-    // no referrer, no dimension but page_type and no event (CONTRACT 4).
+    // no referrer, no dimension but page_type and no event (docs/beacon-format.md, "Consent").
     url: marketing && page.href.length <= 2048 ? page.href : page.path.slice(0, 2048),
     ref: marketing ? str(page.ref, 2048) : undefined,
     release: view._config.release,

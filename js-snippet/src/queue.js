@@ -1,5 +1,5 @@
 // @ts-check
-// The page's `binome(...)` command queue (CONTRACT section 4). The embedding
+// The page's `binome(...)` command queue (README, "Embedding the snippet"). The embedding
 // stub pushes each call's arguments onto `binome.q` until the snippet loads;
 // then the queue is drained in order and `binome` runs commands at once.
 

@@ -4,7 +4,7 @@ import {installQueue} from '../src/queue.js';
 
 test('queued commands run in order, later calls run at once', () => {
   const win = {};
-  // The embedding stub of CONTRACT section 4.
+  // The embedding stub of the README's "Embedding the snippet".
   win.binome = function () { (win.binome.q = win.binome.q || []).push(arguments); };
   win.binome('dim', 'page_type', 'landing');
   win.binome('consent', 'marketing');

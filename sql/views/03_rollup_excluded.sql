@@ -2,7 +2,7 @@
 --
 -- The days whose rollup rows (binome.*_days, *_day_bins) the views must not
 -- read: closed days marked dirty (a page view changed since the rollup) and
--- live days whose snapshot is no longer fresh (sql/migrations/0006). Those
+-- live days whose snapshot is no longer fresh (sql/functions/50_live_snapshots.sql). Those
 -- days are computed live instead (binome.live_page_views): a day is read
 -- from exactly one of the two.
 DROP VIEW IF EXISTS binome.rollup_excluded CASCADE;

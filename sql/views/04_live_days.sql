@@ -2,7 +2,7 @@
 --
 -- The site-days binome.live_page_views reads page views of: for each site,
 -- the days after its rolled_through (today, and any day `binome maintain` has
--- not closed yet) that have no fresh snapshot (sql/migrations/0006), and the
+-- not closed yet) that have no fresh snapshot (sql/functions/50_live_snapshots.sql), and the
 -- rolled-up days marked dirty. A site-day read from its snapshot is not among
 -- them, so its page views are not read at all; per site, so that a query for
 -- one site (a snapshot, one site's scorecard) reads only that site's.

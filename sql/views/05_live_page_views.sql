@@ -3,7 +3,7 @@
 -- The page views (binome.page_view_facts) the grouped views compute live,
 -- i.e. those of every (site, day) not read from a rollup: days after the
 -- site's rolled_through (today, and any day `binome maintain` has not closed
--- yet) without a fresh snapshot (sql/migrations/0006: a busy live day is read
+-- yet) without a fresh snapshot (sql/functions/50_live_snapshots.sql: a busy live day is read
 -- from its snapshot), and rolled-up days marked dirty because a page view of
 -- theirs changed since (a late beacon, a session that went on). A dirty day
 -- is always <= rolled_through and a snapshot's day after it, so no page view

@@ -1,8 +1,8 @@
 -- rum.page_views_enriched — grain: one row per page view (site, pv).
 --
 -- A page view sends several beacons (seq 0, 1, 2 ...). They are folded into
--- binome.page_views (binome.refold_page_views, sql/migrations/0002) by the
--- collector's folder right behind the writes (0007; or in the transaction
+-- binome.page_views (binome.refold_page_views, sql/functions/30_fold.sql) by the
+-- collector's folder right behind the writes (or in the transaction
 -- that stores them, without the deferred fold), so this view follows the
 -- beacons within the fold's lag (binome_fold_lag_seconds):
 --   * each metric's final value is the one of the highest seq that reported it,

@@ -5,7 +5,7 @@
 -- metric (same bins, same bin_lower / bin_upper, only non-empty bins). For
 -- figures that do not split by device or country (a campaign's month, a
 -- site's trend), the same answer from several times fewer rows: closed days
--- are read from binome.campaign_day_bins (sql/migrations/0008), written with
+-- are read from binome.campaign_day_bins (sql/functions/40_rollups.sql), written with
 -- the other rollups; live days are summed from the live bins.
 DROP VIEW IF EXISTS rum.campaign_histograms CASCADE;
 CREATE VIEW rum.campaign_histograms AS

@@ -4,7 +4,7 @@
 -- together: page views, and those measured with marketing consent (outside
 -- the '(no consent)' group of rum.scorecard_daily). The same figures as
 -- rum.scorecard_daily's groups summed, from one row per rolled-up day
--- (binome.site_days, sql/migrations/0013) instead of thousands: a share of
+-- (binome.site_days, sql/functions/45_rollup_sums.sql) instead of thousands: a share of
 -- consent over a site's whole history costs a row per day. Days computed
 -- live (today, dirty days, stale snapshots) are counted from their page
 -- views, as in rum.scorecard_daily.

@@ -18,7 +18,7 @@
 -- bin holds the values percentile_cont interpolates between, at ranks
 -- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
 -- reads those values inside that one bin (an index-only scan,
--- sql/migrations/0011). The result is percentile_cont's, to the last bit.
+-- sql/migrations/0001_baseline.sql). The result is percentile_cont's, to the last bit.
 DROP VIEW IF EXISTS rum.release_comparison CASCADE;
 CREATE VIEW rum.release_comparison AS
 WITH days AS (
@@ -46,7 +46,7 @@ WITH days AS (
     GROUP BY site, release
 ), bins AS (
     -- Each release's bins over its closed days, summed once as they were
-    -- written (binome.release_bins, sql/migrations/0012); less the closed
+    -- written (binome.release_bins, sql/functions/45_rollup_sums.sql); less the closed
     -- days the views must not read from rollups (dirty days, computed live);
     -- plus the live days read from their snapshot and the live bins.
     SELECT site, release, metric, bin, sum(n)::bigint AS n

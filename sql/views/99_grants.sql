@@ -1,5 +1,5 @@
 -- Grants on views, given again after every migrate re-creates them (a dropped
--- view loses its grants). The roles come from sql/migrations/0003_roles.sql
+-- view loses its grants). The roles come from sql/migrations/0001_baseline.sql
 -- (or an administrator, where the migration role may not create roles).
 DO $$
 BEGIN
