@@ -51,6 +51,18 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+async def create_login(conn: asyncpg.Connection, database_url: str, name: str,
+                       in_role: str | None = None) -> str:
+    """A login role with a random password, and the URL it logs in with: the
+    embedded PostgreSQL asks for passwords, as production servers do."""
+    password = secrets.token_urlsafe(24)
+    member = f" IN ROLE {in_role}" if in_role else ""
+    await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'{member}")
+    parts = urlsplit(database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{name}:{password}@{host}"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from tests.conftest import MOBILE_UA, make_beacon, stored, wait_for, with_database
+from tests.conftest import MOBILE_UA, create_login, make_beacon, stored, wait_for
 
 
 def post(base: str, beacon: dict[str, Any], **headers: str) -> httpx.Response:
@@ -106,7 +106,7 @@ async def test_the_collector_runs_as_a_least_privileged_role(
     The grants are what the collector needs (SECURITY.md lists them)."""
     role = "binome_test_writer_" + secrets.token_hex(4)
     name = urlsplit(database_url).path.lstrip("/")
-    await conn.execute(f"CREATE ROLE {role} LOGIN")
+    writer_url = await create_login(conn, database_url, role)
     try:
         if await conn.fetchval(
             "SELECT to_regrole('binome_writer') IS NOT NULL"
@@ -126,9 +126,6 @@ async def test_the_collector_runs_as_a_least_privileged_role(
             SELECT binome.ensure_beacon_partition(current_date);
             SELECT binome.ensure_beacon_partition(current_date + 1);
         """)
-        parts = urlsplit(database_url)
-        writer_url = with_database(parts._replace(netloc=f"{role}@{parts.hostname}:"
-                                                  f"{parts.port or 5432}").geturl(), name)
         collector = start_collector(database_url=writer_url, serve=True,
                                     migration_database_url=database_url)
         beacon = make_beacon()

@@ -9,31 +9,23 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
 from collector.maintenance import maintain
-from tests.conftest import MOBILE_UA, make_beacon, wait_for
+from tests.conftest import MOBILE_UA, create_login, make_beacon, wait_for
 
 RUM_VIEWS = ("page_views_enriched", "sessions", "scorecard_daily", "scorecard_histograms",
              "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily")
-
-
-def as_user(url: str, user: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 @pytest.fixture
 async def writer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
     """A login role that is a member of binome_writer, as the README says to set up."""
     name = "binome_test_writer_" + secrets.token_hex(3)
-    await conn.execute(f"CREATE ROLE {name} LOGIN IN ROLE binome_writer")
-    yield as_user(database_url, name)
+    yield await create_login(conn, database_url, name, in_role="binome_writer")
     await conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
     await conn.execute(f"DROP OWNED BY {name}")
