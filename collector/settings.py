@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(
         1000, gt=0, description="Requests one worker answers at once; beyond it a JSON 503 "
-        "with Retry-After. `binome serve` also closes its doors at twice this many "
-        "connections, idle ones included (uvicorn's limit_concurrency)."
+        "with Retry-After. `binome serve` also refuses connections beyond twice this many, "
+        "idle ones included (uvicorn's limit_concurrency)."
     )
     batch_max_rows: int = Field(
         500, gt=0, description="The writer flushes a batch when it holds this many beacons..."
