@@ -87,7 +87,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # uvicorn has stopped accepting connections; a beacon still arriving
             # now is answered 503 (writer.offer refuses once closing).
             log.info("collector stopping: flushing the queue")
-            ingest.close()
             await writer.stop()
             if folder:
                 await folder.stop()
@@ -181,7 +180,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", demo_index),
         Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False)),
     ]
-    return CollectorApp(routes=routes, lifespan=lifespan)
+    return CollectorApp(routes=routes, lifespan=lifespan, max_requests=settings.max_connections)
 
 
 async def _not_started(request: Request) -> Response:

@@ -100,15 +100,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # stop the embedded PostgreSQL and exit 0, as an orchestrator expects.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
-        from collector.server import uvicorn_options
-
         uvicorn.run(
             "collector.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            **uvicorn_options(settings),  # limits for slow and greedy clients (SECURITY.md)
+            # Limits for slow and greedy clients (SECURITY.md); the reverse proxy in
+            # front (deploy/Caddyfile) bounds the time and size of headers.
+            log_level="warning",
+            access_log=False,  # an access log would write every client's address
+            server_header=False,
+            proxy_headers=False,  # the client address: BINOME_TRUSTED_PROXY_* (proxies.py)
+            timeout_keep_alive=5,
+            # A second line behind CollectorApp's JSON 503 at max_connections requests
+            # at once: uvicorn counts idle keep-alive connections too, and answers a
+            # bare 503 beyond this.
+            limit_concurrency=2 * settings.max_connections,
+            backlog=2048,
+            timeout_graceful_shutdown=10,
         )
     return 0
 

@@ -1,11 +1,12 @@
 """POST /beacon and its CORS preflight: the collector's one hot route.
 
-The order of checks is the order of their cost: content type and declared size
-(nothing read), rate limit, the body read under the size cap and a deadline,
-one-pass JSON parse and validation, the site and origin, automated traffic, the
-caps per page view and session, then a non-blocking hand-off to the writer.
-Every refusal is a JSON `{"error": CODE, "detail": ...}` and is counted;
-nothing a client sends reaches a 500.
+A beacon's answer is a list of small steps, in the order of their cost
+(`BeaconIngest._answer`): content type and declared size (nothing read), rate
+limit, the body read under the size cap and a deadline, one-pass JSON parse and
+validation, the site and origin, automated traffic, the caps per page view and
+session, then a non-blocking hand-off to the writer. A step that refuses raises
+`Refusal`: a JSON `{"error": CODE, "detail": ...}`, counted; nothing a client
+sends reaches a 500.
 
 Beacons from bots, crawlers, headless browsers and clients without a
 User-Agent are answered 204, as if accepted, so that nothing retries them, but
@@ -14,13 +15,9 @@ or `no_user_agent` (in /metrics and in rum.ingest_health), unless
 BINOME_STORE_AUTOMATED asks to store them.
 
 Every page view of every visitor passes here, so this is a plain ASGI
-application (CollectorApp calls it before Starlette's middleware and router): it reads the
-few headers it needs straight from the ASGI scope and answers with two ASGI
-messages, without Starlette's Request, Response and routing, which cost as
-much as the checks themselves (docs/performance.md). `binome serve` goes one
-step further: its HTTP protocol (collector/server.py) calls the same steps
-(check_request, parse, accept) straight from the HTTP parser's callbacks, with
-no ASGI at all, and hands a beacon back to this route only when it must wait.
+application (CollectorApp calls it before Starlette's middleware and router):
+it reads the few headers it needs straight from the ASGI scope and answers with
+two ASGI messages, without Starlette's Request, Response and routing.
 """
 
 from __future__ import annotations
@@ -40,12 +37,11 @@ from collector.beacon import BeaconError
 from collector.beacon_decoder import Beacon as MirrorBeacon
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
-from collector.deadlines import DeadlineSweep
 from collector.enrich import automation_reason, to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
-from collector.sites import SiteRegistry, Stale, origin_of
+from collector.sites import SiteRegistry, origin_of
 from collector.writer import BeaconWriter
 
 Scope = MutableMapping[str, Any]
@@ -66,56 +62,19 @@ AnyBeacon = MirrorBeacon | BeaconModel
 # (status, headers, body): the answer to one beacon, before CORS and framing.
 Answer = tuple[int, Headers, bytes]
 _ACCEPTED: Answer = (204, [], b"")
-# Set in the scope by binome serve's fast path when it hands a request back to
-# this route with its request already checked: when it was received.
-RECEIVED_AT = "binome.received_at"
 
 
-class BodyTooLarge(Exception):
-    pass
+class Refusal(Exception):
+    """A step's refusal: the beacon's answer, already counted."""
 
-
-class ClientGone(Exception):
-    pass
-
-
-class BodyDeadlines:
-    """Cuts off body reads past their deadline: a DeadlineSweep (one timer for
-    every request, collector/deadlines.py) that cancels the reading task; a
-    trickling client is cut off within DeadlineSweep.TICK_S (0.25 s) of its deadline."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._sweep: DeadlineSweep[asyncio.Task[Any]] = DeadlineSweep(seconds, self._expire)
-        self._expired: set[asyncio.Task[Any]] = set()
-
-    def start(self, task: asyncio.Task[Any]) -> None:
-        self._sweep.start(task)
-
-    def finish(self, task: asyncio.Task[Any]) -> None:
-        self._sweep.finish(task)
-
-    def cut_off(self, task: asyncio.Task[Any]) -> bool:
-        """Whether the task's CancelledError is its deadline's alone (then withdrawn);
-        False when the server cancelled it too, as asyncio.timeout decides."""
-        if task not in self._expired:
-            return False
-        self._expired.discard(task)
-        return task.uncancel() == 0
-
-    def close(self) -> None:
-        self._sweep.close()
-
-    def _expire(self, task: asyncio.Task[Any]) -> None:
-        # The task waits in receive(), its only await while registered: the
-        # cancellation lands there.
-        self._expired.add(task)
-        task.cancel()
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
 
 
 class BeaconIngest:
     def __init__(self, settings: Settings, sites: SiteRegistry, writer: BeaconWriter) -> None:
         self._max_body = settings.max_body_bytes
+        self._body_timeout = settings.body_timeout_seconds
         self._sites = sites
         self._writer = writer
         self._rate_limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -123,7 +82,6 @@ class BeaconIngest:
                                              settings.trusted_proxy_hops, settings.trusted_proxies)
         self._caps = BeaconCaps(settings.max_beacons_per_page_view,
                                 settings.max_beacons_per_session)
-        self._body_deadlines = BodyDeadlines(settings.body_timeout_seconds)
         self._session_per_day = settings.session_id_per_day
         self._store_automated = settings.store_automated
         self._country_headers = [
@@ -135,118 +93,119 @@ class BeaconIngest:
             await self._preflight(scope, send)
             return
         headers = header_dict(scope["headers"])
-        status, extra, body = await self._post(scope, headers, receive)
+        try:
+            status, extra, body = await self._answer(scope, headers, receive)
+        except Refusal as refusal:
+            status, extra, body = refusal.answer
         await send({"type": "http.response.start", "status": status,
-                    "headers": answer_headers(headers, extra, body)})
+                    "headers": _answer_headers(headers, extra, body)})
         await send({"type": "http.response.body", "body": body})
 
-    async def _post(self, scope: Scope, headers: dict[str, str],
-                    receive: Receive) -> Answer:
-        """The answer to one beacon, read through ASGI."""
-        received_at = scope.get(RECEIVED_AT)
-        if received_at is None:  # not checked yet by binome serve's fast path
-            received_at = time.time()
-            client = scope.get("client")
-            refusal = self.check_request(headers, client[0] if client else "")
-            if refusal is not None:
-                return refusal
-
-        # A client trickling its body must not hold the request open for long.
-        task = asyncio.current_task()
-        assert task is not None
-        self._body_deadlines.start(task)
-        try:
-            body = await self._read_body(receive)
-        except asyncio.CancelledError:
-            if not self._body_deadlines.cut_off(task):
-                raise
-            return self.body_timeout()
-        except BodyTooLarge:
-            return self.body_too_large()
-        except ClientGone:
-            return self.client_gone()
-        finally:
-            self._body_deadlines.finish(task)
-
-        beacon = self.parse(body)
-        if isinstance(beacon, tuple):
-            return beacon
-        origins = await self._sites.origins(beacon.site)
-        return self.accept(beacon, origins, headers, received_at)
-
-    # The steps of a beacon's answer, shared by the ASGI route above and by
-    # binome serve's fast path (collector/server.py), which calls them straight
-    # from the HTTP parser's callbacks.
-
-    def check_request(self, headers: dict[str, str], peer: str) -> Answer | None:
-        """What can be refused before the body is read, or None."""
+    async def _answer(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Answer:
+        """The steps of one beacon; each either passes or raises its Refusal."""
+        received_at = time.time()
         telemetry.BEACONS_RECEIVED.inc()
+        self._check_type_and_declared_size(headers)
+        self._check_rate(scope, headers)
+        body = await self._read_body_in_time(receive)
+        beacon = self._parse(body)
+        await self._check_site_and_origin(beacon, headers)
+        user_agent = headers.get("user-agent", "")
+        if self._is_automated(beacon, user_agent, received_at):
+            return _ACCEPTED  # 204 so that nothing retries; counted, never stored
+        self._check_caps(beacon)
+        self._hand_off(beacon, headers, user_agent, received_at)
+        return _ACCEPTED
+
+    def _check_type_and_declared_size(self, headers: dict[str, str]) -> None:
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in _ACCEPTED_TYPES:
-            return self._refuse(415, "unsupported_media_type",
-                                "send the beacon as text/plain or application/json")
+            raise self._refuse(415, "unsupported_media_type",
+                               "send the beacon as text/plain or application/json")
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
-            return self.body_too_large()
-        if not self._rate_limiter.allow(self._client_address.resolve(peer, headers)):
-            return self._refuse(429, "rate_limited", "too many beacons from this client",
-                                [(b"retry-after", b"60")])
-        return None
+            raise self._body_too_large()
 
-    @property
-    def max_body(self) -> int:
-        return self._max_body
+    def _check_rate(self, scope: Scope, headers: dict[str, str]) -> None:
+        client = scope.get("client")
+        if not self._rate_limiter.allow(
+                self._client_address.resolve(client[0] if client else "", headers)):
+            raise self._refuse(429, "rate_limited", "too many beacons from this client",
+                               [(b"retry-after", b"60")])
 
-    def body_too_large(self) -> Answer:
-        return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
+    async def _read_body_in_time(self, receive: Receive) -> bytes:
+        """The body, cut off at its deadline: a client trickling its body must not
+        hold the request open. A bare timer: asyncio.timeout does the same with
+        several times the cost, paid on every beacon."""
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
 
-    def body_timeout(self) -> Answer:
-        return self._refuse(408, "body_timeout", f"the body took over "
-                            f"{self._body_deadlines.seconds:g} s to arrive",
-                            [(b"connection", b"close")])
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()  # lands in receive(), the only await while the timer runs
 
-    def client_gone(self) -> Answer:
-        return self._refuse(400, "incomplete_body", "the client went away")
+        timer = asyncio.get_running_loop().call_later(self._body_timeout, expire)
+        try:
+            return await self._read_body(receive)
+        except asyncio.CancelledError:
+            # Ours alone (then withdrawn), unless the server cancelled it too.
+            if expired and task.uncancel() == 0:
+                raise self._refuse(408, "body_timeout", f"the body took over "
+                                   f"{self._body_timeout:g} s to arrive",
+                                   [(b"connection", b"close")]) from None
+            raise
+        finally:
+            timer.cancel()
 
-    @property
-    def body_timeout_seconds(self) -> float:
-        return self._body_deadlines.seconds
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise self._refuse(400, "incomplete_body", "the client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise self._body_too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def parse(self, body: bytes) -> AnyBeacon | Answer:
+    def _parse(self, body: bytes) -> AnyBeacon:
         try:
             return parse_beacon(body)
         except BeaconError as exc:
-            return self._refuse(400, exc.code, exc.detail)
+            raise self._refuse(400, exc.code, exc.detail) from None
 
-    def cached_origins(self, site: str) -> frozenset[str] | None | Stale:
-        """The site's origins if the registry need not be re-read first."""
-        return self._sites.cached_origins(site)
-
-    def accept(self, beacon: AnyBeacon, origins: frozenset[str] | None,
-               headers: dict[str, str], received_at: float) -> Answer:
-        """The rest of the answer, once the site's origins are known: the origin,
-        automated traffic, the caps, then the hand-off to the writer."""
+    async def _check_site_and_origin(self, beacon: AnyBeacon, headers: dict[str, str]) -> None:
+        origins = await self._sites.origins(beacon.site)
         if origins is None:
-            return self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
+            raise self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
         if origins and not _origin_allowed(headers.get("origin"), beacon.url, origins):
-            return self._refuse(403, "origin_not_allowed",
-                                f"this origin may not send beacons for {beacon.site!r}",
-                                site=beacon.site)
+            raise self._refuse(403, "origin_not_allowed",
+                               f"this origin may not send beacons for {beacon.site!r}",
+                               site=beacon.site)
 
-        user_agent = headers.get("user-agent", "")
+    def _is_automated(self, beacon: AnyBeacon, user_agent: str, received_at: float) -> bool:
         automated = None if self._store_automated else automation_reason(user_agent)
-        if automated is not None:
-            # 204 so that nothing retries; counted, never stored as a page view.
-            telemetry.BEACONS_REJECTED.labels(automated).inc()
-            self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
-            return _ACCEPTED
+        if automated is None:
+            return False
+        telemetry.BEACONS_REJECTED.labels(automated).inc()
+        self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
+        return True
 
+    def _check_caps(self, beacon: AnyBeacon) -> None:
         capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
         if capped is not None:
             what = "page view" if capped == "page_view_cap" else "session"
-            return self._refuse(429, capped, f"too many beacons for this {what}",
-                                site=beacon.site)
+            raise self._refuse(429, capped, f"too many beacons for this {what}",
+                               site=beacon.site)
 
+    def _hand_off(self, beacon: AnyBeacon, headers: dict[str, str], user_agent: str,
+                  received_at: float) -> None:
         record = to_record(
             beacon,
             dt.datetime.fromtimestamp(received_at, dt.UTC),
@@ -256,46 +215,21 @@ class BeaconIngest:
         )
         if not self._writer.offer(record):
             if self._writer.closing:
-                return self._refuse(503, "shutting_down", "the collector is restarting; retry",
-                                    [(b"retry-after", b"5")], site=beacon.site)
+                raise self._refuse(503, "shutting_down", "the collector is restarting; retry",
+                                   [(b"retry-after", b"5")], site=beacon.site)
             if self._writer.spool_full:
                 # PostgreSQL is down and the disk spool is full: the outage may last.
-                return self._refuse(503, "overloaded", "the collector cannot keep more beacons "
-                                    "now; retry later", [(b"retry-after", b"30")],
-                                    site=beacon.site)
-            return self._refuse(503, "overloaded", "the collector is catching up; retry later",
-                                [(b"retry-after", b"5")], site=beacon.site)
+                raise self._refuse(503, "overloaded", "the collector cannot keep more beacons "
+                                   "now; retry later", [(b"retry-after", b"30")],
+                                   site=beacon.site)
+            raise self._refuse(503, "overloaded", "the collector is catching up; retry later",
+                               [(b"retry-after", b"5")], site=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
-        return _ACCEPTED
 
-    def close(self) -> None:
-        self._body_deadlines.close()
-
-    async def _preflight(self, scope: Scope, send: Send) -> None:
-        # The last Origin header, as the POST path's header dict keeps it.
-        origins = [value for name, value in scope["headers"] if name == b"origin" and value]
-        origin = origins[-1] if origins else None
-        allow = _echo_origin(origin) if origin else [(b"access-control-allow-origin", b"*")]
-        headers = [*allow, *_PREFLIGHT_HEADERS]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def _body_too_large(self) -> Refusal:
+        return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
 
     def _country(self, headers: dict[str, str]) -> str | None:
         for header in self._country_headers:
@@ -309,26 +243,63 @@ class BeaconIngest:
         return None
 
     def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
-                site: str = UNKNOWN_SITE) -> Answer:
+                site: str = UNKNOWN_SITE) -> Refusal:
         telemetry.BEACONS_REJECTED.labels(code).inc()
         self._writer.counts.add(site, received=1, rejected=1)
-        return status, extra_headers or [], orjson.dumps({"error": code, "detail": detail})
+        return Refusal((status, extra_headers or [],
+                        orjson.dumps({"error": code, "detail": detail})))
+
+    async def _preflight(self, scope: Scope, send: Send) -> None:
+        # The last Origin header, as the POST path's header dict keeps it.
+        origins = [value for name, value in scope["headers"] if name == b"origin" and value]
+        origin = origins[-1] if origins else None
+        allow = _echo_origin(origin) if origin else [(b"access-control-allow-origin", b"*")]
+        headers = [*allow, *_PREFLIGHT_HEADERS]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 class CollectorApp(Starlette):
     """The collector's Starlette application, with POST and OPTIONS /beacon
     answered before Starlette's middleware and router (BeaconIngest never
-    raises: what it cannot handle, uvicorn answers 500 and logs)."""
+    raises: what it cannot handle, uvicorn answers 500 and logs), and at most
+    `max_requests` requests answered at once."""
 
     ingest: BeaconIngest | None = None  # set once the lifespan has started the writer
 
+    def __init__(self, *args: Any, max_requests: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_requests = max_requests
+        self.requests = 0
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ingest = self.ingest
-        if (ingest is not None and scope["type"] == "http" and scope["path"] == "/beacon"
-                and scope["method"] in ("POST", "OPTIONS")):
-            await ingest(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        if self.requests >= self.max_requests:
+            # Beyond it a JSON 503 with Retry-After (docs/beacon-format.md, "Routes"),
+            # before uvicorn's limit_concurrency answers a bare one (collector/cli.py).
+            await _overloaded(send)
+            return
+        self.requests += 1
+        try:
+            ingest = self.ingest
+            if (ingest is not None and scope["path"] == "/beacon"
+                    and scope["method"] in ("POST", "OPTIONS")):
+                await ingest(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            self.requests -= 1
+
+
+async def _overloaded(send: Send) -> None:
+    body = orjson.dumps({"error": "overloaded", "detail": "too many requests at once; "
+                         "retry later"})
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        _JSON, (b"content-length", str(len(body)).encode()), (b"retry-after", b"5"),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def header_dict(raw: Headers) -> dict[str, str]:
@@ -337,7 +308,7 @@ def header_dict(raw: Headers) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
 
 
-def answer_headers(headers: dict[str, str], extra: Headers, body: bytes) -> Headers:
+def _answer_headers(headers: dict[str, str], extra: Headers, body: bytes) -> Headers:
     """The headers of an answer: CORS for the sender's origin, then the body's."""
     origin = headers.get("origin")
     if origin:

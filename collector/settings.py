@@ -76,13 +76,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Time a client has to send a beacon's whole body; "
         "beyond it 408."
     )
-    header_timeout_seconds: float = Field(
-        10.0, gt=0, description="Time a client has to send a request's headers (`binome "
-        "serve`); beyond it 408 and the connection is closed."
-    )
     max_connections: int = Field(
-        1000, gt=0, description="Connections and requests one worker serves at once "
-        "(`binome serve`, uvicorn's limit_concurrency); beyond it 503."
+        1000, gt=0, description="Requests one worker answers at once; beyond it a JSON 503 "
+        "with Retry-After. `binome serve` also refuses connections beyond twice this many, "
+        "idle ones included (uvicorn's limit_concurrency)."
     )
     batch_max_rows: int = Field(
         500, gt=0, description="The writer flushes a batch when it holds this many beacons..."

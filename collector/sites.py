@@ -44,13 +44,6 @@ def origin_of(url: str) -> str | None:
         return None
 
 
-class Stale:
-    """What cached_origins gives when the registry must be re-read first."""
-
-
-STALE = Stale()
-
-
 class SiteRegistry:
     def __init__(self, pool: asyncpg.Pool, refresh_seconds: float) -> None:
         self._pool = pool
@@ -83,18 +76,11 @@ class SiteRegistry:
 
     async def origins(self, site: str) -> frozenset[str] | None:
         """The site's allowed origins (empty = any), or None for an unknown site."""
-        origins = self.cached_origins(site)
-        if isinstance(origins, Stale):
-            await self._refresh_or_keep()
-            return self._sites.get(site)
-        return origins
-
-    def cached_origins(self, site: str) -> frozenset[str] | None | Stale:
-        """origins() without waiting: STALE when it would re-read the registry."""
-        age = time.monotonic() - self._loaded_at
         origins = self._sites.get(site)
-        if (origins is None and age > _MISS_REFRESH_INTERVAL) or age > self._refresh_seconds:
-            return STALE
+        age = time.monotonic() - self._loaded_at
+        if age > self._refresh_seconds or (origins is None and age > _MISS_REFRESH_INTERVAL):
+            await self._refresh_or_keep()
+            origins = self._sites.get(site)
         return origins
 
     def known(self, site: str) -> bool:

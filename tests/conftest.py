@@ -152,10 +152,9 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 class Collector:
     """A `binome` collector in its own process, over real HTTP.
 
-    By default it is `binome serve`, as deployed: the server limits of
-    collector/server.py, and POST /beacon answered by its fast path. With
-    `serve=False` uvicorn's command line serves the app, and every request goes
-    through the ASGI app (tests/test_fast_path.py compares the two)."""
+    By default it is `binome serve`, as deployed (without the reverse proxy in
+    front): uvicorn with the options of collector/cli.py. With `serve=False`
+    uvicorn's command line serves the app."""
 
     def __init__(self, database_url: str, log_path: Path, serve: bool = True,
                  **settings: Any) -> None:

@@ -1,4 +1,4 @@
-"""The collector's other routes (CONTRACT section 3) over real HTTP."""
+"""The collector's other routes (docs/beacon-format.md, "Routes") over real HTTP."""
 
 from __future__ import annotations
 

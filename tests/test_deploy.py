@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from collector import PROJECT_ROOT
@@ -58,9 +63,66 @@ def test_compose_runs_postgres_16_and_the_collector_once_healthy() -> None:
     user = postgres["environment"]["POSTGRES_USER"]
     database = postgres["environment"]["POSTGRES_DB"]
     assert url.startswith(f"postgresql://{user}:") and url.endswith(f"/{database}")
-    assert "8000:8000" in collector["ports"]
     known = {f"BINOME_{name.upper()}" for name in Settings.model_fields}
     assert set(collector["environment"]) <= known
+
+
+def compose_services() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load(
+        (PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    return services
+
+
+def caddyfile_directives() -> list[list[str]]:
+    """Each line of deploy/Caddyfile as words, comments dropped."""
+    text = (PROJECT_ROOT / "deploy" / "Caddyfile").read_text()
+    return [line.split("#", 1)[0].split() for line in text.splitlines()
+            if line.split("#", 1)[0].strip()]
+
+
+def test_compose_puts_the_proxy_in_front_and_the_collector_out_of_reach() -> None:
+    services = compose_services()
+    proxy, collector = services["proxy"], services["collector"]
+    assert proxy["image"].startswith("caddy:2")
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert "443:443" in proxy["ports"]
+    assert proxy["depends_on"]["collector"]["condition"] == "service_healthy"
+    assert "ports" not in collector, "the collector is reached only through the proxy"
+    # The collector keys its rate limit on the address the proxy forwards.
+    env = collector["environment"]
+    assert env["BINOME_TRUSTED_PROXY_HEADER"].lower() == "x-forwarded-for"
+    assert int(env["BINOME_TRUSTED_PROXY_HOPS"]) == 1
+
+
+def test_the_proxy_bounds_slow_and_greedy_clients() -> None:
+    """The collector leaves header time and size to the proxy (SECURITY.md)."""
+    lines = caddyfile_directives()
+    options = {words[0]: words[1] for words in lines if len(words) == 2}
+    for timeout in ("read_header", "read_body"):
+        assert re.fullmatch(r"\d+s", options[timeout]) and int(options[timeout][:-1]) <= 10
+    assert options["max_header_size"] == "32KiB"
+    assert "max_size" in options
+    assert ["reverse_proxy", "collector:8000"] in lines
+    # Caddy sets X-Forwarded-For itself; a header_up rewriting it would let clients
+    # choose the address the rate limit sees.
+    assert not any(words[0] == "header_up" for words in lines)
+
+
+def test_caddy_accepts_the_caddyfile(tmp_path: Path) -> None:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        if os.environ.get("CI"):
+            pytest.fail("caddy is not installed (.ci/run installs it)")
+        pytest.skip("caddy is not installed (apt-get install caddy)")
+    # Caddy writes its local CA under HOME while it checks the site's TLS.
+    result = subprocess.run(
+        [caddy, "validate", "--adapter", "caddyfile",
+         "--config", str(PROJECT_ROOT / "deploy" / "Caddyfile")],
+        env={**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
+             "XDG_CONFIG_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_compose_gives_postgres_room_for_parallel_queries() -> None:

@@ -1,5 +1,5 @@
 """POST /beacon over real HTTP against a collector on a real PostgreSQL:
-every status code of CONTRACT section 3, and what ends up stored."""
+every status code of docs/beacon-format.md, "Routes", and what ends up stored."""
 
 from __future__ import annotations
 
