@@ -41,11 +41,12 @@ from collector.beacon_decoder import Beacon as MirrorBeacon
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
 from collector.deadlines import DeadlineSweep
-from collector.enrich import automation_reason, to_record
+from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.sites import SiteRegistry, Stale, origin_of
+from collector.useragents import automation_reason
 from collector.writer import BeaconWriter
 
 Scope = MutableMapping[str, Any]

@@ -47,7 +47,7 @@ import orjson
 from asyncpg.exceptions import _base as asyncpg_base
 
 from collector import telemetry
-from collector.enrich import COLUMNS, T0_MAX_AGE_DAYS
+from collector.row import COLUMNS, T0_MAX_AGE_DAYS, Record
 from collector.spool import Spool, SpoolFile, SpoolFull
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from collector import beacon as model
 from collector import beacon_decoder as mirror
 from collector.beacon import BeaconError, json_schema
-from collector.enrich import COLUMNS, to_record
+from collector.enrich import to_record
+from collector.row import COLUMNS
 from tests.conftest import make_beacon
 from tests.test_fuzz import _JSON, MUTATIONS, from_json_schema, mutate
 
