@@ -239,7 +239,7 @@ class BeaconIngest:
         if automated is not None:
             # 204 so that nothing retries; counted, never stored as a page view.
             telemetry.BEACONS_REJECTED.labels(automated).inc()
-            self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
+            telemetry.INGEST_COUNTS.add(beacon.site, received=1, rejected=1, at=received_at)
             return _ACCEPTED
 
         capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
@@ -268,7 +268,7 @@ class BeaconIngest:
                                 [(b"retry-after", b"5")], site=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
-        self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
+        telemetry.INGEST_COUNTS.add(beacon.site, received=1, accepted=1, at=received_at)
         return _ACCEPTED
 
     def close(self) -> None:
@@ -312,7 +312,7 @@ class BeaconIngest:
     def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
                 site: str = UNKNOWN_SITE) -> Answer:
         telemetry.BEACONS_REJECTED.labels(code).inc()
-        self._writer.counts.add(site, received=1, rejected=1)
+        telemetry.INGEST_COUNTS.add(site, received=1, rejected=1)
         return status, extra_headers or [], orjson.dumps({"error": code, "detail": detail})
 
 
