@@ -62,7 +62,7 @@ class BeaconWriter:
                  on_written: Callable[[], None] | None = None) -> None:
         self._database_url = database_url
         # Given (the collector's folder), page views are queued to be folded
-        # behind the writes, and on_written called after each (0007).
+        # behind the writes, and on_written called after each (collector/folder.py).
         self._on_written = on_written
         self._batch_max_rows = batch_max_rows
         self._counts_flushed_at = 0.0
