@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from collector import db, maintenance  # noqa: E402
-from collector.enrich import COLUMNS  # noqa: E402
+from collector.row import COLUMNS  # noqa: E402
 from collector.settings import Settings  # noqa: E402
 from tests.conftest import Collector  # noqa: E402
 

@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.views import COL, SITES, day_rows, with_database
 from collector import PROJECT_ROOT, db
-from collector.enrich import COLUMNS
-from collector.writer import _MOVE, _STAGING
+from collector.row import COLUMNS
+from collector.store import MOVE, STAGING
 
 Row = tuple[Any, ...]
 
@@ -135,7 +135,7 @@ async def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     sql_dirs: list[Path] = args.sql_dir or [PROJECT_ROOT / "sql"]
-    move = _MOVE if args.collector_move else SIMPLE_MOVE
+    move = MOVE if args.collector_move else SIMPLE_MOVE
 
     server = os.environ.get("BINOME_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     admin = await asyncpg.connect(server)
@@ -180,7 +180,7 @@ async def main() -> int:
                 for fold in (True, False):
                     conn = await db.connect(url)
                     conns.append(conn)
-                    await conn.execute(_STAGING)
+                    await conn.execute(STAGING)
                     if not fold:
                         await conn.execute("SET session_replication_role = replica")
                     prefix = f"{order[0]}{n}{'F' if fold else 'N'}"

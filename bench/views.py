@@ -47,7 +47,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import PROJECT_ROOT, db
-from collector.enrich import COLUMNS
+from collector.row import COLUMNS
 from collector.maintenance import maintain, refresh_snapshots
 from collector.settings import Settings
 

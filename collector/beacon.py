@@ -1,4 +1,4 @@
-"""The beacon, version 1 (CONTRACT.md section 5): the single source of truth.
+"""The beacon, version 1 (docs/beacon-format.md, "The beacon"): the single source of truth.
 
 Validation, the field list of a 400's detail and GET /beacon.schema.json all
 come from these models. Strict mode: a string where a number belongs, a float

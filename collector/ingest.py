@@ -37,11 +37,12 @@ from collector.beacon import BeaconError
 from collector.beacon_decoder import Beacon as MirrorBeacon
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
-from collector.enrich import automation_reason, to_record
+from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.sites import SiteRegistry, origin_of
+from collector.useragents import automation_reason
 from collector.writer import BeaconWriter
 
 Scope = MutableMapping[str, Any]
@@ -194,7 +195,7 @@ class BeaconIngest:
         if automated is None:
             return False
         telemetry.BEACONS_REJECTED.labels(automated).inc()
-        self._writer.counts.add(beacon.site, received=1, rejected=1, at=received_at)
+        telemetry.INGEST_COUNTS.add(beacon.site, received=1, rejected=1, at=received_at)
         return True
 
     def _check_caps(self, beacon: AnyBeacon) -> None:
@@ -226,7 +227,7 @@ class BeaconIngest:
                                [(b"retry-after", b"5")], site=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
-        self._writer.counts.add(beacon.site, received=1, accepted=1, at=received_at)
+        telemetry.INGEST_COUNTS.add(beacon.site, received=1, accepted=1, at=received_at)
 
     def _body_too_large(self) -> Refusal:
         return self._refuse(413, "body_too_large", f"at most {self._max_body} bytes")
@@ -245,7 +246,7 @@ class BeaconIngest:
     def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
                 site: str = UNKNOWN_SITE) -> Refusal:
         telemetry.BEACONS_REJECTED.labels(code).inc()
-        self._writer.counts.add(site, received=1, rejected=1)
+        telemetry.INGEST_COUNTS.add(site, received=1, rejected=1)
         return Refusal((status, extra_headers or [],
                         orjson.dumps({"error": code, "detail": detail})))
 

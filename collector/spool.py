@@ -1,5 +1,5 @@
 """The spool: batches the writer could not write, kept on local disk until
-PostgreSQL answers again (collector/writer.py replays them).
+PostgreSQL answers again (collector/replay.py writes them back).
 
 Layout of the spool directory (BINOME_SPOOL_DIR):
 
@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-Record = tuple[Any, ...]
+from collector.row import Record
 
 MAGIC = b"BNS1"
 _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32
@@ -237,21 +237,20 @@ class Spool:
     def claim(self) -> SpoolFile | None:
         """The oldest file no one appends to or replays, locked for this process."""
         for path in self.pending_files():
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
+            fd = _lock_if_free(path)
+            if fd is None:
                 continue
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 # Replayed and removed by another process between listing and locking?
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                    raise FileNotFoundError(path)
-            except (BlockingIOError, FileNotFoundError):
-                os.close(fd)
-                continue
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
             except BaseException:
                 os.close(fd)
                 raise
+            if not same:
+                os.close(fd)
+                continue
             return SpoolFile(self, path, fd)
         return None
 
@@ -354,15 +353,29 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _remove_if_unlocked(path: Path) -> None:
+def _lock_if_free(path: Path) -> int | None:
+    """An open descriptor of `path` holding its exclusive flock; None when the file
+    is gone or another process holds the lock."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path.unlink(missing_ok=True)
     except BlockingIOError:
-        pass
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_if_unlocked(path: Path) -> None:
+    fd = _lock_if_free(path)
+    if fd is None:
+        return
+    try:
+        path.unlink(missing_ok=True)
     finally:
         os.close(fd)

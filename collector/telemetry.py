@@ -1,4 +1,6 @@
-"""Prometheus metrics for ops (GET /metrics).
+"""What the collector counts: Prometheus metrics for ops (GET /metrics), and the
+per-minute, per-site counters analysts read in rum.ingest_health (INGEST_COUNTS,
+which the writer adds to binome.ingest_counts with its writes).
 
 With `binome serve --workers N`, PROMETHEUS_MULTIPROC_DIR is set before the
 workers start, and prometheus_client aggregates every worker's samples; gauges
@@ -10,7 +12,9 @@ leave the sums.
 
 from __future__ import annotations
 
+import collections
 import os
+import time
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -101,3 +105,44 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def set_spool_usage(used_bytes: int, files: int) -> None:
+    SPOOL_BYTES.set(used_bytes)
+    SPOOL_FILES.set(files)
+
+
+class IngestCounts:
+    """Per-minute, per-site counters (rum.ingest_health), flushed by the writer."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], list[int]] = collections.defaultdict(
+            lambda: [0, 0, 0, 0]
+        )
+
+    def add(self, site: str, *, received: int = 0, accepted: int = 0, rejected: int = 0,
+            rows_written: int = 0, at: float | None = None) -> None:
+        minute = int((time.time() if at is None else at) // 60)
+        counts = self._counts[(site, minute)]
+        counts[0] += received
+        counts[1] += accepted
+        counts[2] += rejected
+        counts[3] += rows_written
+
+    def take(self) -> list[tuple[str, int, list[int]]]:
+        taken = [(site, minute, counts) for (site, minute), counts in self._counts.items()]
+        self._counts.clear()
+        return taken
+
+    def put_back(self, taken: list[tuple[str, int, list[int]]]) -> None:
+        for site, minute, (received, accepted, rejected, rows) in taken:
+            self.add(site, received=received, accepted=accepted, rejected=rejected,
+                     rows_written=rows, at=minute * 60)
+
+    def clear(self) -> None:
+        self._counts.clear()
+
+
+# One per process, as the Prometheus metrics above: the route adds what it
+# receives, the writer what it writes, and the writer flushes both.
+INGEST_COUNTS = IngestCounts()

@@ -1,33 +1,22 @@
 """The writer: accepted beacons wait in a bounded in-memory queue and are written
-to PostgreSQL in batches with COPY; what PostgreSQL cannot take right now goes to
-the disk spool (collector/spool.py) and is replayed once it answers again.
+to PostgreSQL in batches (collector/store.py); what PostgreSQL cannot take right
+now goes to the disk spool (collector/spool.py) and is replayed once it answers
+again (collector/replay.py).
 
 A batch is flushed when it holds `batch_max_rows` beacons or when its oldest
-beacon has waited `batch_max_ms`. Each batch is COPY'd into a per-connection
-temporary table, then moved into binome.beacons by one INSERT ... SELECT that
-honours the idempotency key (site, pv, seq): the primary key catches a resend in
-the same daily partition, and a NOT EXISTS over the two days either side catches
-the rare resend whose partition day differs (see enrich.page_view_day). A replay
-of a batch that was in fact written therefore stores nothing twice.
-
-Errors come in two kinds:
-  * the data is wrong (SQLSTATE classes 22 and 23, 54000, or a value asyncpg
-    cannot encode): the batch is written again row by row, so one bad row never
-    loses the rest; the rows PostgreSQL refuses go to binome.dead_letters with
-    their error;
-  * anything else (PostgreSQL stopped, connection lost, read-only after a
-    failover, disk full, a timeout): the batch goes to the spool and the writer
-    enters *spooling*: every later batch goes to the spool behind it, so beacons
-    reach PostgreSQL in the order they were accepted, and the in-memory queue keeps
-    draining at disk speed. A replay task writes the spool's files back, oldest
-    first, retrying with backoff; once the spool is empty, batches go straight to
-    PostgreSQL again.
+beacon has waited `batch_max_ms`. A batch PostgreSQL refuses for its data is
+dealt with by the store (row by row, dead letters). Any other failure
+(PostgreSQL stopped, connection lost, read-only after a failover, disk full, a
+timeout) sends the batch to the spool and the writer enters *spooling*: every
+later batch goes to the spool behind it, so beacons reach PostgreSQL in the
+order they were accepted and the queue keeps draining at disk speed; once the
+replay has emptied the spool, batches go straight to PostgreSQL again.
 
 When the spool is full too, the queue fills and POST /beacon answers 503: memory
 holds at most `queue_max` beacons (the batch being written included), plus what
-a replay reads back from the spool for one write (REPLAY_BATCH_ROWS). On stop
-the queue is flushed to PostgreSQL or to the spool (allowed past its cap by at
-most that one queue), never dropped unless the disk itself fails.
+a replay reads back for one write (replay.REPLAY_BATCH_ROWS). On stop the queue
+is flushed to PostgreSQL or to the spool (allowed past its cap by at most that
+one queue), never dropped unless the disk itself fails.
 """
 
 from __future__ import annotations
@@ -39,41 +28,25 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import asyncpg
-import orjson
-from asyncpg.exceptions import _base as asyncpg_base
 
-from collector import telemetry
-from collector.enrich import COLUMNS, T0_MAX_AGE_DAYS
-from collector.spool import Spool, SpoolFile, SpoolFull
+from collector import store, telemetry
+from collector.replay import SpoolReplay
+from collector.row import Record
+from collector.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
-Record = tuple[Any, ...]
 
-_DAY = COLUMNS.index("day")
-# A resend's t0 may put it at most this far from the day it was first stored on
-# (_MOVE lists the days in between).
-_RESEND_DAYS = dt.timedelta(days=T0_MAX_AGE_DAYS)
-_SITE = COLUMNS.index("site")
-
-# How often the replay task looks for spool files left by other processes (a
-# worker that died, the previous run) when nothing wakes it.
-SCAN_INTERVAL_S = 2.0
-# Behind by more than a batch, the writer writes up to this many batches at once.
-# A write waits on the event loop a dozen times (acquire, COPY, INSERT, COMMIT...),
-# and under load each wait is a turn of a loop busy answering beacons: at 4
-# batches (2,000 rows) that waiting capped the writer near 11,000 beacons a
-# second on the bench machine, and the queue filled (503) while the cores had
-# time to spare; at 16 it kept up (docs/performance.md). Bounded, because a
-# write with the fold inline (BINOME_DEFERRED_FOLD off) holds the fold lock for
-# its page views, and a shutdown write must fit in SHUTDOWN_WRITE_TIMEOUT_S.
+# Behind by more than a batch, the writer writes up to this many batches at once:
+# each write waits on the event loop a dozen times, and under load each wait is a
+# turn of a loop busy answering beacons, so larger writes keep up where more
+# writes could not (docs/performance.md). Bounded, because a write with the fold
+# inline (BINOME_DEFERRED_FOLD off) holds the fold lock for its page views, and a
+# shutdown write must fit in SHUTDOWN_WRITE_TIMEOUT_S.
 CATCH_UP_FACTOR = 16
-# A COPY lets the event loop answer beacons between slices of this many rows.
-COPY_SLICE_ROWS = 500
 # The per-minute counters (rum.ingest_health) go out with a write at most this
 # often, and when the writer is idle: one statement a second, not one a batch.
 COUNTS_FLUSH_S = 1.0
@@ -81,111 +54,6 @@ COUNTS_FLUSH_S = 1.0
 # shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
 WRITE_TIMEOUT_S = 30.0
 SHUTDOWN_WRITE_TIMEOUT_S = 5.0
-# A replay joins spooled batches into writes of this many rows (or
-# BATCH_MAX_ROWS if larger): the memory a replay holds.
-REPLAY_BATCH_ROWS = 2000
-
-# binome.beacon_columns has binome.beacons' columns and no row: the binome_writer
-# role may read it, not the stored beacons (sql/views/00_beacon_columns.sql).
-_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS incoming_beacons"
-    " (LIKE binome.beacon_columns) ON COMMIT DELETE ROWS"
-)
-_MOVE = """
-WITH inserted AS (
-    INSERT INTO binome.beacons
-    SELECT DISTINCT ON (i.site, i.pv, i.seq) i.*
-    FROM incoming_beacons i
-    -- A resend whose t0 put it on another day (±2) is already stored there. The
-    -- days are listed, not a range around i.day, so each beacon is one index
-    -- probe per neighbouring day; $1..$2 (the batch's days ±2) leave the other
-    -- partitions out of the plan. As `BETWEEN i.day - 2 AND i.day + 2` it was a
-    -- hash anti join over every partition: 14 s a batch at 18 million beacons.
-    WHERE NOT EXISTS (
-        SELECT 1 FROM binome.beacons b
-        WHERE b.site = i.site AND b.pv = i.pv AND b.seq = i.seq
-          AND b.day = ANY (ARRAY[i.day - 2, i.day - 1, i.day + 1, i.day + 2])
-          AND b.day BETWEEN $1::date AND $2::date)
-    ORDER BY i.site, i.pv, i.seq, i.received_at
-    ON CONFLICT DO NOTHING
-    RETURNING site
-)
-SELECT site, count(*)::int AS n FROM inserted GROUP BY site
-"""
-_COUNT_UPSERT = """
-INSERT INTO binome.ingest_counts AS c (site, minute, received, accepted, rejected, rows_written)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-ON CONFLICT (site, minute) DO UPDATE SET
-    received = c.received + excluded.received,
-    accepted = c.accepted + excluded.accepted,
-    rejected = c.rejected + excluded.rejected,
-    rows_written = c.rows_written + excluded.rows_written
-"""
-
-
-# SQLSTATEs that mean "this row is wrong", not "PostgreSQL cannot write now":
-# class 22 data exception, class 23 integrity constraint violation, and 54000
-# (an index row too big for its value). Anything else, even from PostgreSQL
-# (read-only transaction 25006 after a failover, disk full 53100, permission
-# denied 42501), would refuse every row alike: dead-lettering them would empty
-# the pipeline into a side table, so those batches are spooled and retried.
-_DATA_SQLSTATE_CLASSES = ("22", "23")
-_DATA_SQLSTATES = ("54000",)
-
-
-def is_data_error(exc: BaseException) -> bool:
-    if isinstance(exc, asyncpg_base.DataError):  # a value asyncpg cannot encode
-        return True
-    if isinstance(exc, asyncpg.PostgresError):
-        sqlstate = getattr(exc, "sqlstate", None) or ""
-        return sqlstate[:2] in _DATA_SQLSTATE_CLASSES or sqlstate in _DATA_SQLSTATES
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
-
-
-class IngestCounts:
-    """Per-minute, per-site counters (rum.ingest_health), flushed with the batches."""
-
-    def __init__(self) -> None:
-        self._counts: dict[tuple[str, int], list[int]] = collections.defaultdict(
-            lambda: [0, 0, 0, 0]
-        )
-
-    def add(self, site: str, *, received: int = 0, accepted: int = 0, rejected: int = 0,
-            rows_written: int = 0, at: float | None = None) -> None:
-        minute = int((time.time() if at is None else at) // 60)
-        counts = self._counts[(site, minute)]
-        counts[0] += received
-        counts[1] += accepted
-        counts[2] += rejected
-        counts[3] += rows_written
-
-    def take(self) -> list[tuple[str, int, list[int]]]:
-        taken = [(site, minute, counts) for (site, minute), counts in self._counts.items()]
-        self._counts.clear()
-        return taken
-
-    def put_back(self, taken: list[tuple[str, int, list[int]]]) -> None:
-        for site, minute, (received, accepted, rejected, rows) in taken:
-            self.add(site, received=received, accepted=accepted, rejected=rejected,
-                     rows_written=rows, at=minute * 60)
-
-
-class _ReplayStopped(Exception):
-    """The writer is stopping: the file being replayed waits for the next start."""
-
-
-class _ReplayRun:
-    """One stretch of replaying, from the first file claimed to an empty spool."""
-
-    def __init__(self) -> None:
-        self.files = 0
-        self.rows = 0
-        self.first_write_at: float | None = None
 
 
 class BeaconWriter:
@@ -194,19 +62,17 @@ class BeaconWriter:
                  on_written: Callable[[], None] | None = None) -> None:
         self._database_url = database_url
         # Given (the collector's folder), page views are queued to be folded
-        # behind the writes, and on_written called after each (0007).
+        # behind the writes, and on_written called after each (collector/folder.py).
         self._on_written = on_written
         self._batch_max_rows = batch_max_rows
         self._counts_flushed_at = 0.0
         self._batch_max_s = batch_max_ms / 1000
         self._queue_max = queue_max
         self._spool = spool
-        self._retry_max_s = retry_max_s
         self._pending: collections.deque[Record] = collections.deque()
         self._oldest_at = 0.0
         self._has_data = asyncio.Event()
         self._batch_full = asyncio.Event()
-        self._replay_wanted = asyncio.Event()
         # Held while this process's spool file changes hands (append, seal), so the
         # replay task never seals a file between a decision and an append.
         self._spool_lock = asyncio.Lock()
@@ -215,12 +81,13 @@ class BeaconWriter:
         self._spool_full = False
         self._spool_error: str | None = None
         self._failing_since: float | None = None
-        self._replay_run: _ReplayRun | None = None
         self._task: asyncio.Task[None] | None = None
-        self._replayer: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._known_days: set[dt.date] = set()
-        self.counts = IngestCounts()
+        self._replay = SpoolReplay(
+            spool, self._spool_lock, write=self._write_in_time, batch_rows=batch_max_rows,
+            retry_max_s=retry_max_s, note_failure=self._note_failure,
+            closing=lambda: self._closing, drained=self._spool_drained)
         self.last_write_ok: float | None = None
         self.last_error: str | None = None
 
@@ -284,9 +151,12 @@ class BeaconWriter:
     # -- lifecycle ----------------------------------------------------------
 
     async def start(self) -> None:
+        # A writer started again in this process (the tests) starts from zero: what an
+        # earlier one could not flush was counted for its own database.
+        telemetry.INGEST_COUNTS.clear()
         await asyncio.to_thread(self._spool.open)
         self._pool = await asyncpg.create_pool(
-            self._database_url, min_size=0, max_size=2, init=_prepare_connection,
+            self._database_url, min_size=0, max_size=2, init=store.prepare_connection,
             timeout=5,  # connect timeout: a blackholed server must not stall the flusher
             server_settings={"application_name": "binome-writer", "statement_timeout": "60s",
                              **({"binome.defer_fold": "on"} if self._on_written else {})},
@@ -300,9 +170,9 @@ class BeaconWriter:
         telemetry.SPOOL_MAX_BYTES.set(self._spool.max_bytes)
         telemetry.QUEUE_CAPACITY.set(self._queue_max)
         telemetry.SPOOLING.set(int(self._spooling))
-        self._update_spool_gauges()
+        telemetry.set_spool_usage(*self._spool.usage())
         self._task = asyncio.create_task(self._run(), name="binome-writer")
-        self._replayer = asyncio.create_task(self._replay_loop(), name="binome-replay")
+        self._replay.start()
 
     async def stop(self) -> None:
         """Stop taking beacons, write or spool what is queued, then close."""
@@ -311,17 +181,10 @@ class BeaconWriter:
         self._batch_full.set()
         if self._task is not None:
             await self._task
-        if self._replayer is not None:
-            # A file being replayed stays in the spool: replayed again next time,
-            # which the idempotency key makes harmless. The replay task also checks
-            # `_closing`, in case the cancellation lands where it could be lost.
-            self._replayer.cancel()
-            done, _pending = await asyncio.wait({self._replayer}, timeout=SHUTDOWN_WRITE_TIMEOUT_S)
-            if not done:
-                log.error("spool replay did not stop; leaving it")
+        await self._replay.stop(SHUTDOWN_WRITE_TIMEOUT_S)
         async with self._spool_lock:
             self._spool.close()
-        self._finish_replay_run(stopping=True)
+        self._replay.finish_run(stopping=True)
         if self.last_error is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flush_counts(), SHUTDOWN_WRITE_TIMEOUT_S)
@@ -331,7 +194,7 @@ class BeaconWriter:
             except TimeoutError:
                 self._pool.terminate()
         telemetry.QUEUE_DEPTH.set(len(self._pending))
-        self._update_spool_gauges()
+        telemetry.set_spool_usage(*self._spool.usage())
 
     async def ping(self, timeout: float = 2.0) -> None:
         assert self._pool is not None
@@ -412,7 +275,7 @@ class BeaconWriter:
                                 extra={"spool_max_bytes": self._spool.max_bytes})
                     self._spool_full = True
             except OSError as exc:
-                message = _describe(exc)
+                message = store.describe(exc)
                 if message != self._spool_error:
                     log.error("spool write failed", extra={"error": message,
                                                            "spool_dir": str(self._spool.directory)})
@@ -428,117 +291,20 @@ class BeaconWriter:
                     log.info("spool takes batches again")
                 self._spool_full = False
                 self._spool_error = None
-                self._replay_wanted.set()
-                self._update_spool_gauges()
+                self._replay.wake()
+                telemetry.set_spool_usage(*self._spool.usage())
                 return
-            self._update_spool_gauges()
+            telemetry.set_spool_usage(*self._spool.usage())
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    # -- the replay task: spool -> PostgreSQL -------------------------------------
-
-    async def _replay_loop(self) -> None:
-        while not self._closing:
-            self._replay_wanted.clear()
-            try:
-                progressed = await self._replay_step()
-            except asyncio.CancelledError:
-                raise
-            except _ReplayStopped:
-                return
-            except Exception:
-                log.exception("spool replay failed unexpectedly")
-                progressed = False
-            if not progressed:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SCAN_INTERVAL_S):
-                        await self._replay_wanted.wait()
-
-    async def _replay_step(self) -> bool:
-        """Replay one spool file; False when there was nothing to replay."""
-        # Synchronous on purpose (a directory listing and non-blocking flocks): a
-        # cancellation must not leave a claimed file locked in a forgotten thread.
-        spool_file = self._spool.claim()
-        if spool_file is None:
-            async with self._spool_lock:
-                if self._spool.holds_unsealed:
-                    # Our own file is all that is left: seal it so it can be replayed.
-                    self._spool.seal()
-                    return True
-                if self._spooling:
-                    self._spooling = False
-                    telemetry.SPOOLING.set(0)
-            self._finish_replay_run()
-            self._update_spool_gauges()
-            return False
-        if self._replay_run is None:
-            self._replay_run = _ReplayRun()
-            used, files = self._spool.usage()
-            log.info("spool replay started", extra={"spool_bytes": used, "spool_files": files})
-        try:
-            await self._replay_file(spool_file)
-        finally:
-            spool_file.release()
-        return True
-
-    async def _replay_file(self, spool_file: SpoolFile) -> None:
-        run = self._replay_run
-        assert run is not None
-        replayed = 0
-        for batch in _coalesce(spool_file.batches(), max(self._batch_max_rows,
-                                                         REPLAY_BATCH_ROWS)):
-            await self._write_with_retry(batch)
-            if run.first_write_at is None:
-                run.first_write_at = time.monotonic()
-            replayed += len(batch)
-            run.rows += len(batch)
-            telemetry.REPLAYED.inc(len(batch))
-        run.files += 1
-        if spool_file.damage:
-            target = spool_file.quarantine()
-            telemetry.QUARANTINED.inc()
-            log.error("damaged spool file quarantined", extra={
-                "file": spool_file.path.name, "moved_to": str(target),
-                "damage": [vars(d) for d in spool_file.damage],
-                "beacons_replayed": replayed,
-            })
-        else:
-            spool_file.remove()
-        self._update_spool_gauges()
-
-    async def _write_with_retry(self, batch: list[Record]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await asyncio.wait_for(self.write_batch(batch), WRITE_TIMEOUT_S)
-                return
-            except Exception as exc:
-                self._note_failure(exc)
-                if self._closing:
-                    raise _ReplayStopped from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
-
-    def _finish_replay_run(self, *, stopping: bool = False) -> None:
-        run, self._replay_run = self._replay_run, None
-        if run is None:
-            return
-        seconds = time.monotonic() - run.first_write_at if run.first_write_at else 0.0
-        used, files = self._spool.usage()
-        log.info("spool replay stopped, the rest waits for the next start" if stopping
-                 else "spool replay done", extra={
-            "files": run.files, "beacons": run.rows, "seconds": round(seconds, 3),
-            "beacons_per_second": round(run.rows / seconds) if seconds > 0 else None,
-            "spool_bytes_left": used, "spool_files_left": files,
-        })
-
-    def _update_spool_gauges(self) -> None:
-        used, files = self._spool.usage()
-        telemetry.SPOOL_BYTES.set(used)
-        telemetry.SPOOL_FILES.set(files)
+    def _spool_drained(self) -> None:
+        if self._spooling:
+            self._spooling = False
+            telemetry.SPOOLING.set(0)
 
     def _note_failure(self, exc: BaseException) -> None:
-        message = _describe(exc)
+        message = store.describe(exc)
         if self.last_error is None:
             self._failing_since = time.monotonic()
             log.warning("database writes failing: spooling batches to disk",
@@ -569,35 +335,14 @@ class BeaconWriter:
         assert self._pool is not None
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
-            await self._ensure_partitions(conn, {r[_DAY] for r in batch})
-            moved = False
-            try:
-                async with conn.transaction():
-                    await conn.copy_records_to_table(
-                        "incoming_beacons", records=_in_slices(batch), columns=COLUMNS
-                    )
-                    rows_by_site = dict(await conn.fetch(_MOVE, *_day_bounds(batch)))
-                    moved = True
-                written = sum(rows_by_site.values())
-            except Exception as exc:
-                if not is_data_error(exc):
-                    if moved:
-                        # The COMMIT itself failed: PostgreSQL may have committed
-                        # before the connection broke. The batch is resent, so
-                        # nothing is lost, but if it had landed the resend inserts
-                        # nothing and its rows go uncounted in rows_written. (A
-                        # data error at COMMIT is PostgreSQL's answer: rolled back.)
-                        log.warning("batch commit outcome unknown: the batch is resent",
-                                    extra={"beacons": len(batch), "error": _describe(exc)})
-                    raise
-                log.warning("batch refused, writing row by row", extra={"error": str(exc)})
-                written, rows_by_site = await self._write_rows_one_by_one(conn, batch)
+            rows_by_site = await store.write_batch(conn, batch, self._known_days)
+            written = sum(rows_by_site.values())
             # Counted as soon as committed: a failure below must not lose the
             # count of rows that are in the table.
             telemetry.BATCHES.inc()
             telemetry.ROWS_WRITTEN.inc(written)
             for site, rows in rows_by_site.items():
-                self.counts.add(site, rows_written=rows)
+                telemetry.INGEST_COUNTS.add(site, rows_written=rows)
             if time.monotonic() - self._counts_flushed_at >= COUNTS_FLUSH_S:
                 await self._flush_counts(conn)
         telemetry.WRITE_SECONDS.observe(time.perf_counter() - started)
@@ -606,119 +351,21 @@ class BeaconWriter:
             self._on_written()
         return written
 
-    async def _write_rows_one_by_one(
-        self, conn: asyncpg.Connection, batch: Sequence[Record]
-    ) -> tuple[int, dict[str, int]]:
-        written = 0
-        rows_by_site: dict[str, int] = collections.Counter()
-        for record in batch:
-            try:
-                async with conn.transaction():
-                    await conn.copy_records_to_table(
-                        "incoming_beacons", records=[record], columns=COLUMNS
-                    )
-                    for site, inserted in await conn.fetch(_MOVE, *_day_bounds([record])):
-                        written += inserted
-                        rows_by_site[site] += inserted
-            except Exception as exc:
-                if not is_data_error(exc):
-                    raise
-                await self._dead_letter(conn, record, exc)
-        return written, rows_by_site
-
-    async def _dead_letter(self, conn: asyncpg.Connection, record: Record,
-                           exc: BaseException) -> None:
-        error = _describe(exc)
-        document = _record_json(record)
-        try:
-            await conn.execute(
-                "INSERT INTO binome.dead_letters (site, error, record) VALUES ($1, $2, $3)",
-                record[_SITE], error, document,
-            )
-        except Exception as letter_exc:
-            if not is_data_error(letter_exc):
-                raise
-            # Even the dead letter is refused (a NUL in a string, say): the row
-            # cannot be kept in PostgreSQL. Counted and logged, never retried forever.
-            telemetry.DROPPED.inc()
-            log.error("row refused and unstorable as a dead letter, dropped",
-                      extra={"site": record[_SITE], "error": error,
-                             "dead_letter_error": _describe(letter_exc)})
-            return
-        telemetry.DEAD_LETTERS.inc()
-        log.error("row refused, kept in binome.dead_letters",
-                  extra={"site": record[_SITE], "error": error})
-
-    async def _ensure_partitions(self, conn: asyncpg.Connection, days: set[dt.date]) -> None:
-        for day in days - self._known_days:
-            try:
-                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
-            except asyncpg.DuplicateTableError:
-                # Two workers met a new day at once. The function's advisory lock
-                # does not refresh the waiter's catalog snapshot (only relation
-                # locks process invalidations), so it may not see the partition the
-                # other just created, and tries again: the partition exists.
-                pass
-            self._known_days.add(day)
+    async def _write_in_time(self, batch: list[Record]) -> None:
+        await asyncio.wait_for(self.write_batch(batch), WRITE_TIMEOUT_S)
 
     async def _flush_counts(self, conn: asyncpg.Connection | None = None) -> None:
         self._counts_flushed_at = time.monotonic()
-        taken = self.counts.take()
+        taken = telemetry.INGEST_COUNTS.take()
         if not taken:
             return
-        columns: list[list[Any]] = [[], [], [], [], [], []]
-        for site, minute, counts in taken:
-            columns[0].append(site)
-            columns[1].append(dt.datetime.fromtimestamp(minute * 60, dt.UTC))
-            for i, value in enumerate(counts):
-                columns[2 + i].append(value)
         try:
             if conn is None:
                 if self._pool is None:
                     raise ConnectionError("writer not started")
                 async with self._pool.acquire(timeout=5) as own:
-                    await own.execute(_COUNT_UPSERT, *columns)
+                    await store.write_counts(own, taken)
             else:
-                await conn.execute(_COUNT_UPSERT, *columns)
+                await store.write_counts(conn, taken)
         except Exception:  # counters wait for the next write, whatever the failure
-            self.counts.put_back(taken)
-
-
-async def _in_slices(batch: Sequence[Record]) -> AsyncIterator[Record]:
-    """The batch's rows, with a turn of the event loop every COPY_SLICE_ROWS: asyncpg
-    encodes the rows of a COPY in one go, about 5 µs each, and a catch-up write of
-    8,000 rows would hold every beacon waiting for an answer for 40 ms."""
-    for start in range(0, len(batch), COPY_SLICE_ROWS):
-        if start:
-            await asyncio.sleep(0)
-        for record in batch[start:start + COPY_SLICE_ROWS]:
-            yield record
-
-
-def _day_bounds(batch: Sequence[Record]) -> tuple[dt.date, dt.date]:
-    """The days a resend of the batch's beacons may be stored on."""
-    days = [record[_DAY] for record in batch]
-    return min(days) - _RESEND_DAYS, max(days) + _RESEND_DAYS
-
-
-def _coalesce(batches: Iterator[list[Record]], rows: int) -> Iterator[list[Record]]:
-    """Spooled batches joined into writes of about `rows` rows: an outage spools
-    many small batches, and one transaction per batch would slow the replay."""
-    pending: list[Record] = []
-    for batch in batches:
-        pending.extend(batch)
-        if len(pending) >= rows:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
-
-
-async def _prepare_connection(conn: asyncpg.Connection) -> None:
-    await conn.execute(_STAGING)
-
-
-def _record_json(record: Record) -> str:
-    text = orjson.dumps(dict(zip(COLUMNS, record, strict=True)), default=str).decode()
-    # jsonb refuses the \u0000 escape; the dead letter keeps U+FFFD in its place.
-    return text.replace("\\u0000", "\\ufffd")
+            telemetry.INGEST_COUNTS.put_back(taken)

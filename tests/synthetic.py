@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from collector.enrich import COLUMNS
+from collector.row import COLUMNS
 
 Row = tuple[Any, ...]
 

@@ -1,6 +1,6 @@
-"""collector/beacon_decoder.py, the hot path's msgspec mirror of the pydantic
-beacon: it must declare what the model declares, and never accept a body the
-model refuses, nor read one differently."""
+"""collector/beacon_decoder.py, the hot path's msgspec Structs generated from the
+pydantic beacon: they must declare what the model declares (every bound and
+pattern), and never accept a body the model refuses, nor read one differently."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from collector import beacon as model
 from collector import beacon_decoder as mirror
 from collector.beacon import BeaconError, json_schema
-from collector.enrich import COLUMNS, to_record
+from collector.enrich import to_record
+from collector.row import COLUMNS
 from tests.conftest import make_beacon
 from tests.test_fuzz import _JSON, MUTATIONS, from_json_schema, mutate
 
@@ -41,6 +42,76 @@ def test_the_mirror_declares_the_models_fields_and_defaults(
             assert mirrored.default_factory is info.default_factory, name
         elif not info.is_required():
             assert mirrored.default == info.default, name
+
+
+
+def _comparable(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON Schema with what tells pydantic's and msgspec's spellings apart
+    removed: $refs inlined, no titles or defaults, one spelling for enums, dict
+    keys and pattern ends, no NUL pattern (the decoder checks the whole body) and
+    no ±1e300 bound (the decoder's stand-in for "finite")."""
+    if isinstance(node, list):
+        return [_comparable(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _comparable(defs[node["$ref"].rpartition("/")[2]], defs)
+    node = dict(node)
+    if "patternProperties" in node:  # pydantic's spelling of a dict with a key pattern
+        ((key_pattern, value),) = node.pop("patternProperties").items()
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": key_pattern}
+        node["additionalProperties"] = value
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "enum" in node:
+        node.pop("type", None)
+        node["enum"] = sorted(node["enum"], key=repr)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "description", "default", "$defs"):
+            continue
+        if key == "pattern":
+            value = value.removesuffix("\\Z").removesuffix("$") + "$"
+            if value == mirror._NO_NUL:
+                continue
+        if key in ("minimum", "maximum") and abs(value) == mirror.FINITE:
+            continue
+        if key == "required":
+            if not value:
+                continue
+            value = sorted(value)
+        out[key] = _comparable(value, defs)
+    if out.get("propertyNames") == {}:
+        del out["propertyNames"]
+    return out
+
+
+def _constraints(node: Any) -> int:
+    if isinstance(node, list):
+        return sum(_constraints(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    bounds = {"minimum", "maximum", "pattern", "minLength", "maxLength", "maxItems",
+              "maxProperties", "enum"}
+    return len(bounds & node.keys()) + sum(_constraints(value) for value in node.values())
+
+
+def test_the_decoder_declares_every_bound_and_pattern_of_the_model() -> None:
+    ours = model.Beacon.model_json_schema()
+    theirs = msgspec.json.schema(mirror.Beacon)
+    ours = _comparable(ours, ours.get("$defs", {}))
+    theirs = _comparable(theirs, theirs["$defs"])
+    for name in ours["properties"]:
+        assert ours["properties"][name] == theirs["properties"][name], name
+    assert ours == theirs
+    assert _constraints(ours) >= 60  # the comparison compares something
+
+
+def test_a_loosened_bound_is_seen() -> None:
+    ours = model.Beacon.model_json_schema()
+    theirs = msgspec.json.schema(mirror.Beacon)
+    theirs["$defs"]["Device"]["properties"]["vw"]["anyOf"][0]["maximum"] = 100_001
+    assert _comparable(ours, ours["$defs"]) != _comparable(theirs, theirs["$defs"])
 
 
 JSON_COLUMNS = {"dims", "device", "nav", "metrics", "events"}

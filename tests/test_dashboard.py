@@ -27,7 +27,8 @@ import pytest
 
 from collector import PROJECT_ROOT, dashboard, db
 from collector.beacon import parse_beacon
-from collector.enrich import COLUMNS, to_record
+from collector.enrich import to_record
+from collector.row import COLUMNS
 from collector.maintenance import maintain
 from tests.conftest import (
     DESKTOP_UA,

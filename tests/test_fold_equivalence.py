@@ -31,7 +31,7 @@ import asyncpg
 import pytest
 
 from collector import PROJECT_ROOT, db
-from collector.enrich import COLUMNS
+from collector.row import COLUMNS
 from collector.maintenance import maintain
 from tests.conftest import _create_database, _drop_database
 from tests.synthetic import Row, continuation_beacons, insert_beacons, synthetic_beacons

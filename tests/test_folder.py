@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from collector import PROJECT_ROOT, db
-from collector.enrich import COLUMNS
+from collector.row import COLUMNS
 from collector.folder import FOLDER_LOCK, PageViewFolder, fold_queue
 from collector.maintenance import maintain
 from tests.conftest import _create_database, _drop_database, folded, make_beacon, wait_for

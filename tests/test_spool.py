@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.beacon import parse_beacon
-from collector.enrich import COLUMNS, to_record
+from collector.enrich import to_record
+from collector.row import COLUMNS
 from collector.spool import MAGIC, Spool, SpoolFull, decode_batch, encode_batch
 from tests.conftest import MOBILE_UA, make_beacon
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from collector.telemetry import IngestCounts
 from tests.conftest import make_beacon
 from tests.test_faults import _serve, metrics
 
@@ -43,3 +44,19 @@ def test_metrics_add_up_across_workers(fresh_database: str, tmp_path: Path) -> N
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
+
+
+def test_ingest_counts_add_up_by_site_and_minute_and_survive_a_failed_flush() -> None:
+    counts = IngestCounts()
+    counts.add("demo", received=1, accepted=1, at=120.5)
+    counts.add("demo", received=1, rejected=1, at=179.9)
+    counts.add("demo", rows_written=1, at=180.0)
+    counts.add("other", received=1, at=130)
+    taken = counts.take()
+    assert sorted(taken) == [("demo", 2, [2, 1, 1, 0]), ("demo", 3, [0, 0, 0, 1]),
+                             ("other", 2, [1, 0, 0, 0])]
+    assert counts.take() == []
+    counts.put_back(taken)  # the write failed: they go out with the next one
+    counts.add("demo", received=1, at=121)
+    assert sorted(counts.take()) == [("demo", 2, [3, 1, 1, 0]), ("demo", 3, [0, 0, 0, 1]),
+                                     ("other", 2, [1, 0, 0, 0])]

@@ -16,7 +16,8 @@ from collector import PROJECT_ROOT, db
 from collector.beacon import parse_beacon
 from collector.enrich import to_record
 from collector.spool import Spool
-from collector.writer import COPY_SLICE_ROWS, BeaconWriter, _in_slices
+from collector.store import COPY_SLICE_ROWS, _in_slices
+from collector.writer import BeaconWriter
 from tests.conftest import MOBILE_UA, make_beacon, wait_for
 
 UTC = dt.UTC
@@ -182,22 +183,6 @@ async def test_a_replayed_batch_is_stored_once(writer: BeaconWriter, migrated: s
     batch = [record(now, pv=f"writtentwice{i:03d}") for i in range(5)]
     assert await writer.write_batch(batch) == 5
     assert await writer.write_batch(batch) == 0
-
-
-def test_data_errors_and_unavailability_are_told_apart() -> None:
-    from asyncpg.exceptions import _base
-
-    from collector.writer import is_data_error
-
-    assert is_data_error(asyncpg.CheckViolationError("no"))
-    assert is_data_error(asyncpg.NotNullViolationError("no"))
-    assert is_data_error(asyncpg.UntranslatableCharacterError("no"))
-    assert is_data_error(_base.DataError("invalid input for query argument"))
-    assert not is_data_error(asyncpg.ReadOnlySQLTransactionError("standby"))
-    assert not is_data_error(asyncpg.DiskFullError("full"))
-    assert not is_data_error(asyncpg.InsufficientPrivilegeError("no"))
-    assert not is_data_error(asyncpg.ConnectionDoesNotExistError("gone"))
-    assert not is_data_error(ConnectionRefusedError())
 
 
 async def test_two_writers_meeting_a_new_day_both_write(migrated: str, tmp_path: Path) -> None:
