@@ -1,6 +1,6 @@
-"""What the msgspec mirror of the beacon saves per beacon over pydantic (issue 19).
+"""What the msgspec decoder of the beacon saves per beacon over pydantic (issue 19).
 
-    .venv/bin/python bench/decode.py [--repeats 7] [--number 20000]
+    .venv/bin/python bench/decode.py [--repeats 21] [--number 3000]
 
 For two valid beacons (the full marketing example of the beacon's spec, and a
 typical performance-consent beacon: URL, device, navigation, three metrics),
@@ -8,15 +8,13 @@ times per beacon, in microseconds:
 
   * decode: raw body -> validated object, with `collector.beacon.parse_beacon`
     (pydantic, from JSON in one pass) and `collector.beacon_decoder.parse`
-    (the msgspec mirror);
-  * row:    decode, then `collector.enrich.to_record` on the object: the whole
-    cost that differs between the two, since enrichment reads either object
-    (its caches warm, as on a live collector).
+    (the Structs generated from the model);
+  * row:    the decoder's object, then `collector.enrich.to_record` (its caches
+    warm, as on a live collector).
 
 Each figure is the median of --repeats runs of --number calls, the two
-decoders taking turns; the last column is the median of the runs' differences. Issue 19's rule: under 5 µs saved a beacon, the
-mirror goes. Runs without the mirror too (after its removal), printing pydantic's
-figures alone.
+decoders taking turns; "saved" is the median of the runs' differences. Issue
+19's rule: under 5 µs saved a beacon, the decoder goes.
 """
 
 from __future__ import annotations
@@ -36,10 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from collector.beacon import parse_beacon  # noqa: E402
 from collector.enrich import to_record  # noqa: E402
 
-try:
-    from collector.beacon_decoder import parse as parse_mirror  # type: ignore[import-not-found]
-except ImportError:  # the mirror was removed
-    parse_mirror = None
+from collector.beacon_decoder import parse as parse_decoder  # noqa: E402
 
 MARKETING = {
     "v": 1, "consent": "marketing", "site": "demo", "pv": "q3Zk9f0aT1xw2bYc", "seq": 0,
@@ -86,16 +81,16 @@ RECEIVED_AT = dt.datetime(2025, 11, 26, 10, 0, tzinfo=dt.UTC)
 def per_call_us(functions: dict[str, Callable[[], object]], number: int,
                 repeats: int) -> dict[str, float]:
     """Median time of one call of each function, in microseconds, and of the
-    difference pydantic - mirror ("saved"). The functions take turns within each
+    difference pydantic - decoder ("saved"). The functions take turns within each
     repeat, so a burst of load on the machine weighs on both alike."""
     runs: dict[str, list[float]] = {who: [] for who in functions}
     for _ in range(repeats):
         for who, function in functions.items():
             runs[who].append(timeit.timeit(function, number=number) / number * 1e6)
     times = {who: statistics.median(values) for who, values in runs.items()}
-    if "mirror" in runs:
+    if len(runs) == 2:
         times["saved"] = statistics.median(
-            slow - fast for slow, fast in zip(runs["pydantic"], runs["mirror"], strict=True))
+            slow - fast for slow, fast in zip(runs["pydantic"], runs["decoder"], strict=True))
     return times
 
 
@@ -105,23 +100,19 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=3000)
     args = parser.parse_args()
 
-    print(f"{'beacon':<12} {'step':<7} {'pydantic':>9} {'mirror':>9} {'saved':>9}  (µs a beacon)")
+    print(f"{'beacon':<12} {'step':<7} {'pydantic':>9} {'decoder':>9} {'saved':>9}  (µs a beacon)")
     for name, beacon in (("marketing", MARKETING), ("performance", PERFORMANCE)):
         body = orjson.dumps(beacon)
         steps: dict[str, dict[str, Callable[[], object]]] = {
-            "decode": {"pydantic": lambda b=body: parse_beacon(b)},
-            "row": {"pydantic": lambda b=body: to_record(parse_beacon(b), RECEIVED_AT,
-                                                         USER_AGENT, "FR")},
+            "decode": {"pydantic": lambda b=body: parse_beacon(b),
+                       "decoder": lambda b=body: parse_decoder(b)},
+            "row": {"decoder": lambda b=body: to_record(parse_decoder(b), RECEIVED_AT,
+                                                        USER_AGENT, "FR")},
         }
-        if parse_mirror is not None:
-            mirror = parse_mirror
-            steps["decode"]["mirror"] = lambda b=body: mirror(b)
-            steps["row"]["mirror"] = lambda b=body: to_record(mirror(b), RECEIVED_AT,
-                                                              USER_AGENT, "FR")
         for step, functions in steps.items():
             times = per_call_us(functions, args.number, args.repeats)
             cells = [f"{times[who]:>9.2f}" if who in times else f"{'-':>9}"
-                     for who in ("pydantic", "mirror", "saved")]
+                     for who in ("pydantic", "decoder", "saved")]
             print(f"{name:<12} {step:<7} {' '.join(cells)}")
 
 

@@ -6,14 +6,16 @@ Struct with the same names, defaults, bounds and patterns, which decodes and
 validates a valid beacon in one cheaper pass (docs/performance.md, "Issue 19:
 one beacon definition"). parse() tries it first; whatever it refuses goes to
 pydantic, which refuses it with the details of a 400 or, where the Struct is
-stricter (a duplicate key, a float beyond ±1e300), accepts it. So the Struct
-may be stricter than the model, never looser: tests/test_beacon_decoder.py
-compares both JSON Schemas, field by field.
+stricter (a NUL escape in a field the model ignores), accepts it, and the accepted
+beacon is converted to the Struct: enrichment reads one type. The Struct may be
+stricter than the model, never looser: tests/test_beacon_decoder.py compares
+both JSON Schemas, field by field.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import types
 import typing
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -26,14 +28,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from collector import beacon as model
-from collector.beacon import parse_beacon
+from collector.beacon import BeaconError, parse_beacon
 
 # The model's "no NUL" pattern is checked once on the whole body (decode()): a
 # regex per string costs more than the rest of the string checks.
 _NO_NUL = r"^[^\x00]*$"
 # A float the model leaves unbounded still has to be finite, as the model's
 # allow_inf_nan=False requires (msgspec reads a JSON 1e400 as infinity).
-FINITE = 1e300
+FINITE = sys.float_info.max
 
 
 def _anchored(pattern: str) -> str:
@@ -136,9 +138,13 @@ def decode(body: bytes) -> Any | None:
 
 
 def parse(body: bytes) -> Any:
-    """The beacon of a raw body: the Struct when it accepts the body, else the
-    pydantic model's verdict (a BeaconError with the 400's details, or the model)."""
+    """The beacon of a raw body as a Struct; a BeaconError with the 400's details
+    when the model refuses it."""
     beacon = decode(body)
     if beacon is not None:
         return beacon
-    return parse_beacon(body)
+    accepted = parse_beacon(body)  # the model's verdict, with its details
+    try:
+        return msgspec.convert(accepted.model_dump(), Beacon)
+    except msgspec.ValidationError as exc:  # stricter than the model: refused all the same
+        raise BeaconError("invalid_beacon", [{"field": "(body)", "message": str(exc)}]) from None

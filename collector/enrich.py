@@ -6,9 +6,8 @@ browser and OS (collector/useragents.py). At the `performance` consent level
 nothing that measures campaigns, acquisition, cohorts or conversions survives
 (docs/beacon-format.md, "Consent"; CNIL guidance of 4 July 2025).
 
-A beacon comes as the pydantic model or as its msgspec Struct (collector/
-beacon_decoder.py): both have the same fields, and the JSON columns are
-serialised by whichever library read the beacon, in one call.
+A beacon comes as the msgspec Struct of collector/beacon_decoder.py, whose
+JSON columns msgspec serialises in one call each.
 """
 
 from __future__ import annotations
@@ -22,16 +21,12 @@ from typing import Any
 
 import msgspec
 import orjson
-from pydantic import BaseModel, TypeAdapter
 
-from collector.beacon import Beacon, Metric
+from collector.beacon_decoder import Beacon
 from collector.channels import classify
 from collector.row import Record, page_view_day
 from collector.scrub import scrub_text, split_url
 from collector.useragents import parse_user_agent
-
-_METRIC_LIST = TypeAdapter(list[Metric])
-
 
 def session_pseudonym(site: str, day: dt.date, sid: str) -> str:
     """The `sid` stored for a page view of `day`: a hash of the snippet's session id
@@ -47,7 +42,7 @@ def session_pseudonym(site: str, day: dt.date, sid: str) -> str:
 
 
 def to_record(
-    beacon: Beacon | msgspec.Struct, received_at: dt.datetime, user_agent: str,
+    beacon: Beacon, received_at: dt.datetime, user_agent: str,
     country: str | None, *, session_per_day: bool = True,
 ) -> Record:
     """One row of binome.beacons, in COLUMNS order.
@@ -121,33 +116,22 @@ def to_record(
     )
 
 
-def _fields(model: BaseModel | msgspec.Struct) -> dict[str, Any]:
-    """A validated part's set fields, as model_dump(exclude_none=True) gives them
-    (None values inside a dict field stay) at a fraction of its cost: the beacon's
-    parts hold only JSON scalars, lists and dicts. Works on the pydantic models and
-    on their msgspec Structs (collector/beacon_decoder.py)."""
-    if isinstance(model, msgspec.Struct):
-        return {name: value for name in model.__struct_fields__
-                if (value := getattr(model, name)) is not None}
-    return {name: value for name, value in model.__dict__.items() if value is not None}
+def _fields(part: msgspec.Struct) -> dict[str, Any]:
+    """A validated part's set fields (None values inside a dict field stay)."""
+    return {name: value for name in part.__struct_fields__
+            if (value := getattr(part, name)) is not None}
 
 
-def _part_json(part: BaseModel | msgspec.Struct) -> str | None:
+def _part_json(part: msgspec.Struct) -> str | None:
     """A device or navigation part's set fields as JSON text; None when none is set."""
-    if isinstance(part, msgspec.Struct):
-        # omit_defaults: the fields left None are left out, as _fields does.
-        text = msgspec.json.encode(part).decode()
-        return None if text == "{}" else text
-    return _json(_fields(part) or None)
+    text = msgspec.json.encode(part).decode()  # omit_defaults: the None fields are left out
+    return None if text == "{}" else text
 
 
-def _metrics_json(metrics: Sequence[Metric | msgspec.Struct]) -> str:
-    """The metrics as JSON text, serialised by pydantic's Rust core in one call,
-    unless an attribution value is a URL to scrub (rare: LCP's resource url)."""
-    if isinstance(metrics[0], msgspec.Struct):
-        text = msgspec.json.encode(metrics).decode()  # omit_defaults: the None fields
-    else:
-        text = _METRIC_LIST.dump_json(metrics, exclude_none=True).decode()
+def _metrics_json(metrics: Sequence[Any]) -> str:
+    """The metrics as JSON text in one call, unless an attribution value is a URL
+    to scrub (rare: LCP's resource url)."""
+    text = msgspec.json.encode(metrics).decode()
     # A URL value starts a JSON string with h or H: only then look closer.
     if ('"h' in text or '"H' in text) and any(
             metric.attribution and any(_is_url(value) for value in metric.attribution.values())
@@ -160,7 +144,7 @@ def _is_url(value: object) -> bool:
     return isinstance(value, str) and value[:4].lower() == "http"
 
 
-def _metric_dump(metric: Metric | msgspec.Struct) -> dict[str, Any]:
+def _metric_dump(metric: Any) -> dict[str, Any]:
     dump = _fields(metric)
     attribution = dump.get("attribution")
     if attribution and any(_is_url(value) for value in attribution.values()):

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from collector import PROJECT_ROOT, dashboard, db
-from collector.beacon import parse_beacon
+from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import to_record
 from collector.row import COLUMNS
 from collector.maintenance import maintain

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.beacon import Beacon, parse_beacon
+from collector.beacon_decoder import Beacon
+from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import session_pseudonym, to_record
 from collector.row import COLUMNS
 from collector.scrub import scrub_text

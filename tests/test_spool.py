@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.beacon import parse_beacon
+from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import to_record
 from collector.row import COLUMNS
 from collector.spool import MAGIC, Spool, SpoolFull, decode_batch, encode_batch

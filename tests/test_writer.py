@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from collector import PROJECT_ROOT, db
-from collector.beacon import parse_beacon
+from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import to_record
 from collector.spool import Spool
 from collector.store import COPY_SLICE_ROWS, _in_slices
