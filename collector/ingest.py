@@ -32,9 +32,8 @@ import orjson
 from starlette.applications import Starlette
 
 from collector import telemetry
-from collector.beacon import Beacon as BeaconModel
 from collector.beacon import BeaconError
-from collector.beacon_decoder import Beacon as MirrorBeacon
+from collector.beacon_decoder import Beacon
 from collector.beacon_decoder import parse as parse_beacon
 from collector.caps import BeaconCaps
 from collector.enrich import to_record
@@ -59,7 +58,6 @@ _PREFLIGHT_HEADERS: Headers = [
     (b"access-control-max-age", b"86400"),
 ]
 _JSON = (b"content-type", b"application/json")
-AnyBeacon = MirrorBeacon | BeaconModel
 # (status, headers, body): the answer to one beacon, before CORS and framing.
 Answer = tuple[int, Headers, bytes]
 _ACCEPTED: Answer = (204, [], b"")
@@ -175,13 +173,13 @@ class BeaconIngest:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _parse(self, body: bytes) -> AnyBeacon:
+    def _parse(self, body: bytes) -> Beacon:
         try:
             return parse_beacon(body)
         except BeaconError as exc:
             raise self._refuse(400, exc.code, exc.detail) from None
 
-    async def _check_site_and_origin(self, beacon: AnyBeacon, headers: dict[str, str]) -> None:
+    async def _check_site_and_origin(self, beacon: Beacon, headers: dict[str, str]) -> None:
         origins = await self._sites.origins(beacon.site)
         if origins is None:
             raise self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
@@ -190,7 +188,7 @@ class BeaconIngest:
                                f"this origin may not send beacons for {beacon.site!r}",
                                site=beacon.site)
 
-    def _is_automated(self, beacon: AnyBeacon, user_agent: str, received_at: float) -> bool:
+    def _is_automated(self, beacon: Beacon, user_agent: str, received_at: float) -> bool:
         automated = None if self._store_automated else automation_reason(user_agent)
         if automated is None:
             return False
@@ -198,14 +196,14 @@ class BeaconIngest:
         telemetry.INGEST_COUNTS.add(beacon.site, received=1, rejected=1, at=received_at)
         return True
 
-    def _check_caps(self, beacon: AnyBeacon) -> None:
+    def _check_caps(self, beacon: Beacon) -> None:
         capped = self._caps.refusal(beacon.site, beacon.pv, beacon.sid, beacon.seq)
         if capped is not None:
             what = "page view" if capped == "page_view_cap" else "session"
             raise self._refuse(429, capped, f"too many beacons for this {what}",
                                site=beacon.site)
 
-    def _hand_off(self, beacon: AnyBeacon, headers: dict[str, str], user_agent: str,
+    def _hand_off(self, beacon: Beacon, headers: dict[str, str], user_agent: str,
                   received_at: float) -> None:
         record = to_record(
             beacon,
