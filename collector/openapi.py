@@ -2,8 +2,8 @@
 
 The beacon's schema comes from the pydantic model (collector/beacon.py), like
 /beacon.schema.json, so the two cannot drift; the routes and their answers are
-written here, from CONTRACT section 3. tests/test_fuzz.py runs schemathesis
-against this document and a live collector.
+written here, from docs/beacon-format.md, "Routes". tests/test_fuzz.py runs
+schemathesis against this document and a live collector.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "Binome collector",
             "version": _version,
-            "description": "Real-user monitoring beacons. See CONTRACT.md sections 3 and 5.",
+            "description": "Real-user monitoring beacons: docs/beacon-format.md in the "
+                           "repository.",
         },
         "paths": {
             "/beacon": {

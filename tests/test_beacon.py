@@ -1,4 +1,5 @@
-"""The beacon model (collector/beacon.py): every field rule of CONTRACT section 5."""
+"""The beacon model (collector/beacon.py): every field rule of docs/beacon-format.md,
+"The beacon"."""
 
 from __future__ import annotations
 
