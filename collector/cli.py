@@ -85,6 +85,13 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from collector.proxies import untrusted_hops_problem
+
+    problem = untrusted_hops_problem(settings.trusted_proxy_header, settings.trusted_proxies,
+                                     args.host)
+    if problem:
+        print(f"binome: {problem}", file=sys.stderr)
+        return 2
     with database(settings) as url:
         asyncio.run(_migrate(owner_url(url, settings), settings))
         if args.demo:
