@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 # shutdown write must fit in SHUTDOWN_WRITE_TIMEOUT_S.
 CATCH_UP_FACTOR = 16
 # The per-minute counters (rum.ingest_health) go out with a write at most this
-# often, and when the writer is idle: one statement a second, not one a batch.
+# often, and on a timer this long after the last flush when no write comes (a
+# burst's last second, rejected beacons only): one statement a second, not one a
+# batch, and the view at most about this far behind (issue 20: within 2 s).
 COUNTS_FLUSH_S = 1.0
 # A write that takes longer than this is abandoned and its batch spooled; at
 # shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
@@ -211,7 +213,7 @@ class BeaconWriter:
                     return
                 self._has_data.clear()
                 try:
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(self._idle_wait()):
                         await self._has_data.wait()
                 except TimeoutError:
                     await self._idle_tick()
@@ -245,6 +247,13 @@ class BeaconWriter:
             if self._pending:
                 self._oldest_at = loop_time()
             telemetry.QUEUE_DEPTH.set(len(self._pending))
+
+    def _idle_wait(self) -> float:
+        """Seconds until the counters are due, or a second while writes fail."""
+        if self.last_error is not None:
+            return 1.0
+        due = self._counts_flushed_at + COUNTS_FLUSH_S - time.monotonic()
+        return min(COUNTS_FLUSH_S, max(0.0, due))
 
     async def _idle_tick(self) -> None:
         telemetry.QUEUE_DEPTH.set(len(self._pending))
