@@ -28,7 +28,7 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -61,8 +61,13 @@ SHUTDOWN_WRITE_TIMEOUT_S = 5.0
 class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
                  queue_max: int, spool: Spool, retry_max_s: float = 1.0,
-                 on_written: Callable[[], None] | None = None) -> None:
+                 on_written: Callable[[], None] | None = None,
+                 before_first_write: Callable[[], Awaitable[object]] | None = None) -> None:
         self._database_url = database_url
+        # Given (migrations deferred: PostgreSQL was down at start), awaited before
+        # the first write; until it succeeds, writes fail and batches are spooled.
+        self._before_first_write = before_first_write
+        self._first_write_lock = asyncio.Lock()
         # Given (the collector's folder), page views are queued to be folded
         # behind the writes, and on_written called after each (collector/folder.py).
         self._on_written = on_written
@@ -342,6 +347,11 @@ class BeaconWriter:
         raised, the batch untouched, for the caller to spool or retry.
         """
         assert self._pool is not None
+        if self._before_first_write is not None:
+            async with self._first_write_lock:
+                if self._before_first_write is not None:
+                    await self._before_first_write()
+                    self._before_first_write = None
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
             rows_by_site = await store.write_batch(conn, batch, self._known_days)
