@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import hashlib
 import hmac
 import ipaddress
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from collector.logs import configure_logging
 from collector.folder import PageViewFolder
 from collector.maintenance import periodic_maintenance
 from collector.settings import Settings, get_settings
+from collector.sites import CACHE_NAME as SITES_CACHE
 from collector.sites import SiteRegistry
 from collector.spool import Spool
 from collector.writer import BeaconWriter
@@ -65,9 +68,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             queue_max=settings.queue_max,
             spool=Spool(settings.spool_path, max_bytes=settings.spool_max_bytes),
             on_written=folder.notify if folder else None,
+            # `binome serve` found PostgreSQL down: migrate once it answers, before
+            # anything is written (the spool waits until then).
+            before_first_write=(
+                functools.partial(db.migrate_at, settings.migration_database_url
+                                  or settings.database_url or "", settings.sql_dir)
+                if os.environ.get(db.MIGRATION_DEFERRED_ENV) else None),
         )
-        sites = SiteRegistry(pool, settings.sites_refresh_seconds)
-        await sites.refresh()
+        sites = SiteRegistry(pool, settings.sites_refresh_seconds,
+                             cache=settings.spool_path / SITES_CACHE)
+        await sites.start()
         if folder:
             await folder.start()
         await writer.start()

@@ -35,11 +35,7 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 async def _migrate(url: str, settings: Settings) -> list[str]:
-    conn = await db.connect(url)
-    try:
-        return await db.migrate_or_check(conn, settings.sql_dir)
-    finally:
-        await conn.close()
+    return await db.migrate_at(url, settings.sql_dir)
 
 
 async def _add_site(url: str, site: str, origins: list[str]) -> None:
@@ -85,10 +81,28 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from collector.proxies import untrusted_hops_problem
+
+    problem = untrusted_hops_problem(settings.trusted_proxy_header, settings.trusted_proxies,
+                                     args.host)
+    if problem:
+        print(f"binome: {problem}", file=sys.stderr)
+        return 2
     with database(settings) as url:
-        asyncio.run(_migrate(owner_url(url, settings), settings))
-        if args.demo:
-            asyncio.run(_add_site(owner_url(url, settings), "demo", []))
+        os.environ.pop(db.MIGRATION_DEFERRED_ENV, None)
+        try:
+            asyncio.run(_migrate(owner_url(url, settings), settings))
+            if args.demo:
+                asyncio.run(_add_site(owner_url(url, settings), "demo", []))
+        except Exception as exc:
+            if not db.unreachable(exc):
+                raise
+            # Serve anyway (issue 20): beacons for the sites last read are spooled,
+            # and the workers migrate when PostgreSQL answers, before they write.
+            print(f"binome: PostgreSQL unreachable ({type(exc).__name__}: {exc}); serving "
+                  "anyway: migrations wait for it, beacons for known sites are spooled",
+                  file=sys.stderr)
+            os.environ[db.MIGRATION_DEFERRED_ENV] = "1"
         # Workers are separate processes: they read the URL from the environment.
         os.environ["BINOME_DATABASE_URL"] = url
         get_settings.cache_clear()

@@ -138,6 +138,27 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
     return []
 
 
+# Set by `binome serve` for its workers when PostgreSQL was unreachable at start:
+# they migrate when it answers, before their first write.
+MIGRATION_DEFERRED_ENV = "BINOME_MIGRATION_DEFERRED"
+
+
+async def migrate_at(database_url: str, sql_dir: Path) -> list[str]:
+    """migrate_or_check() on a connection of its own."""
+    conn = await connect(database_url)
+    try:
+        return await migrate_or_check(conn, sql_dir)
+    finally:
+        await conn.close()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """PostgreSQL down, starting, stopping or out of reach: worth waiting for, unlike
+    a refusal (a wrong password, a missing grant)."""
+    return (isinstance(exc, OSError | TimeoutError | asyncpg.CannotConnectNowError)
+            and not isinstance(exc, PermissionError))
+
+
 # No JIT: the views' cost estimates (a month of page views, a day's sort by
 # group) pass jit_above_cost, and compiling takes seconds where the query takes
 # a fraction of one (sql/migrations/0001_baseline.sql sets it for the database too).

@@ -181,6 +181,11 @@ class BeaconIngest:
 
     async def _check_site_and_origin(self, beacon: Beacon, headers: dict[str, str]) -> None:
         origins = await self._sites.origins(beacon.site)
+        if origins is None and self._sites.unavailable:
+            # PostgreSQL cannot say whether the site exists: come back (issue 20).
+            raise self._refuse(503, "sites_unavailable",
+                               f"site {beacon.site!r} cannot be checked now",
+                               [(b"retry-after", b"30")])
         if origins is None:
             raise self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
         if origins and not _origin_allowed(headers.get("origin"), beacon.url, origins):

@@ -92,3 +92,22 @@ def _parse(address: str) -> _Address | None:
         return ipaddress.ip_address(address)
     except ValueError:
         return None
+
+
+def untrusted_hops_problem(header: str, trusted_networks: str, host: str) -> str | None:
+    """Why `binome serve` must not start, or None. Counting hops believes the
+    header from whichever peer sends it: fine when only the proxy can connect (a
+    loopback bind), a bypass of the rate limit for anyone who reaches a public
+    bind directly (issue 20). BINOME_TRUSTED_PROXIES makes the peer be checked."""
+    if not header.strip() or trusted_networks.strip() or _is_loopback(host):
+        return None
+    return (f"BINOME_TRUSTED_PROXY_HEADER without BINOME_TRUSTED_PROXIES on {host}: any "
+            "client reaching it could choose its rate-limit address; set "
+            "BINOME_TRUSTED_PROXIES to the proxies' networks (CIDR) or bind a loopback address")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    parsed = _parse(host.strip("[]"))
+    return parsed is not None and parsed.is_loopback

@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     )
     trusted_proxy_hops: int = Field(
         1, ge=1, description="How many trusted proxies append to that header: the client is "
-        "the address this many entries from its right end."
+        "the address this many entries from its right end. Believes any peer: `binome serve` "
+        "refuses it on a non-loopback bind without BINOME_TRUSTED_PROXIES."
     )
     trusted_proxies: str = Field(
         "", description="Comma-separated networks of trusted proxies (CIDR); when set, the "

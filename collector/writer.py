@@ -28,7 +28,7 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 # shutdown write must fit in SHUTDOWN_WRITE_TIMEOUT_S.
 CATCH_UP_FACTOR = 16
 # The per-minute counters (rum.ingest_health) go out with a write at most this
-# often, and when the writer is idle: one statement a second, not one a batch.
+# often, and on a timer this long after the last flush when no write comes (a
+# burst's last second, rejected beacons only): one statement a second, not one a
+# batch, and the view at most about this far behind (issue 20: within 2 s).
 COUNTS_FLUSH_S = 1.0
 # A write that takes longer than this is abandoned and its batch spooled; at
 # shutdown the limit is shorter, so SIGTERM ends in seconds whatever PostgreSQL does.
@@ -59,8 +61,13 @@ SHUTDOWN_WRITE_TIMEOUT_S = 5.0
 class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
                  queue_max: int, spool: Spool, retry_max_s: float = 1.0,
-                 on_written: Callable[[], None] | None = None) -> None:
+                 on_written: Callable[[], None] | None = None,
+                 before_first_write: Callable[[], Awaitable[object]] | None = None) -> None:
         self._database_url = database_url
+        # Given (migrations deferred: PostgreSQL was down at start), awaited before
+        # the first write; until it succeeds, writes fail and batches are spooled.
+        self._before_first_write = before_first_write
+        self._first_write_lock = asyncio.Lock()
         # Given (the collector's folder), page views are queued to be folded
         # behind the writes, and on_written called after each (collector/folder.py).
         self._on_written = on_written
@@ -211,7 +218,7 @@ class BeaconWriter:
                     return
                 self._has_data.clear()
                 try:
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(self._idle_wait()):
                         await self._has_data.wait()
                 except TimeoutError:
                     await self._idle_tick()
@@ -245,6 +252,13 @@ class BeaconWriter:
             if self._pending:
                 self._oldest_at = loop_time()
             telemetry.QUEUE_DEPTH.set(len(self._pending))
+
+    def _idle_wait(self) -> float:
+        """Seconds until the counters are due, or a second while writes fail."""
+        if self.last_error is not None:
+            return 1.0
+        due = self._counts_flushed_at + COUNTS_FLUSH_S - time.monotonic()
+        return min(COUNTS_FLUSH_S, max(0.0, due))
 
     async def _idle_tick(self) -> None:
         telemetry.QUEUE_DEPTH.set(len(self._pending))
@@ -333,6 +347,11 @@ class BeaconWriter:
         raised, the batch untouched, for the caller to spool or retry.
         """
         assert self._pool is not None
+        if self._before_first_write is not None:
+            async with self._first_write_lock:
+                if self._before_first_write is not None:
+                    await self._before_first_write()
+                    self._before_first_write = None
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
             rows_by_site = await store.write_batch(conn, batch, self._known_days)

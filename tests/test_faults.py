@@ -12,6 +12,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -222,8 +223,9 @@ def test_outage_every_204_is_stored_exactly_once(
           f"{count} of {len(accepted)} stored; replay: {done}")
 
 
-def _serve(database_url: str, spool_dir: Path, log: Path, *args: str,
+def _serve(database_url: str, spool_dir: Path, log: Path, *args: str, probe: str = "/readyz",
            **settings: Any) -> tuple[subprocess.Popen[bytes], str]:
+    """`binome serve`, once each worker has started and `probe` answers 200."""
     port = free_port()
     env = {**os.environ, "BINOME_DATABASE_URL": database_url, "BINOME_SPOOL_DIR": str(spool_dir),
            "BINOME_RATE_LIMIT_PER_MINUTE": "0"}
@@ -244,7 +246,7 @@ def _serve(database_url: str, spool_dir: Path, log: Path, *args: str,
         try:
             # Every worker up: one still starting would find PostgreSQL stopped.
             if (started == workers
-                    and httpx.get(url + "/readyz", timeout=1).status_code == 200):
+                    and httpx.get(url + probe, timeout=1).status_code == 200):
                 return process, url
         except httpx.HTTPError:
             pass
@@ -428,3 +430,61 @@ def test_a_damaged_spool_file_is_quarantined_and_the_collector_starts(
     quarantined = [e for e in log_events(collector.log_path)
                    if e.get("event") == "damaged spool file quarantined"]
     assert len(quarantined) == 2 and all(e["damage"] for e in quarantined)
+
+
+def test_serve_starts_while_postgresql_is_down_and_stores_once_it_is_back(
+    cluster: Any, fault_db: str, tmp_path: Path
+) -> None:
+    """A collector started with PostgreSQL stopped answers /healthz, is not ready,
+    accepts beacons for the sites it read last time (the registry cached on disk),
+    spools them, and once PostgreSQL is back applies the pending migration and
+    stores each of them once."""
+    spool_dir = tmp_path / "spool"
+    log = tmp_path / "serve.log"
+    process, url = _serve(fault_db, spool_dir, log)  # reads the registry: cached
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert "demo" in json.loads((spool_dir / "sites.json").read_text())
+
+    # The next version brings a migration: pending while PostgreSQL is down.
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(PROJECT_ROOT / "sql", sql_dir)
+    (sql_dir / "migrations" / "9999_startup_probe.sql").write_text(
+        "CREATE TABLE binome.startup_probe (x int);")
+    cluster.stop()
+    try:
+        process, url = _serve(fault_db, spool_dir, log, probe="/healthz", sql_dir=sql_dir,
+                              batch_max_ms=20)
+        ready = httpx.get(url + "/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert "database unreachable" in ready.json()["reason"]
+        known = httpx.post(url + "/beacon", content=json.dumps(make_beacon(pv="downstart1")),
+                           headers=TEXT, timeout=10)
+        assert known.status_code == 204
+        # A site it never read may exist: come back later, not "unknown site".
+        other = httpx.post(url + "/beacon", timeout=10, headers=TEXT,
+                           content=json.dumps(make_beacon(site="elsewhere")))
+        assert other.status_code == 503 and other.headers["Retry-After"] == "30"
+        assert other.json()["error"] == "sites_unavailable"
+    finally:
+        cluster.start()
+    try:
+        assert wait_until_stored(fault_db, "downstart", {"downstart1"}) == (1, {"downstart1"})
+        assert wait_for_status(url, 200).status_code == 200
+
+        async def migrations() -> list[str]:
+            conn = await asyncpg.connect(fault_db)
+            try:
+                return [r["name"] for r in await conn.fetch(
+                    "SELECT name FROM binome.schema_migrations ORDER BY version")]
+            finally:
+                await conn.close()
+
+        assert asyncio.run(migrations())[-1] == "9999_startup_probe"
+        time.sleep(1)  # a resend would show by now
+        assert asyncio.run(stored(fault_db, "downstart")) == (1, {"downstart1"})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    text = log.read_text()
+    assert "PostgreSQL unreachable" in text and "Traceback" not in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import PROJECT_ROOT
+from collector import PROJECT_ROOT, db
+from tests.conftest import make_beacon, wait_for
 
 DASHBOARDS = sorted((PROJECT_ROOT / "grafana" / "dashboards").glob("*.json"))
 # The analyst views (docs/beacon-format.md, "Views"): what the analyst role may read.
@@ -207,3 +209,32 @@ def test_readme_tells_how_to_give_the_analyst_role_a_password() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "ALTER ROLE binome_analyst" in readme and "ANALYST_PASSWORD" in readme
     assert Path(PROJECT_ROOT / "grafana" / "dashboards").is_dir()
+
+
+async def test_ingest_health_counts_reach_the_view_within_two_seconds(
+        fresh_database: str, start_collector: Any) -> None:
+    """The per-minute counts are flushed on a timer too, not only with a write:
+    a burst's last beacons, and rejected beacons alone (nothing to write), show up
+    in rum.ingest_health without another beacon."""
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        await db.add_site(conn, "demo", [])
+        collector = start_collector(fresh_database, batch_max_ms=20, rate_limit_per_minute=0,
+                                    store_automated=True, sites_refresh_seconds=1)
+        query = ("SELECT concat_ws(',', sum(received), sum(accepted), sum(rejected),"
+                 " sum(rows_written)) FROM rum.ingest_health WHERE site = $1")
+        with httpx.Client(base_url=collector.url,
+                          headers={"content-type": "text/plain"}) as client:
+            for site, status, expected in (("demo", 204, "20,20,0,20"),
+                                           ("nowhere", 403, "3,0,3,0")):
+                for _ in range(int(expected.split(",")[0])):
+                    answer = client.post("/beacon", content=json.dumps(make_beacon(site=site)))
+                    assert answer.status_code == status
+                sent = time.monotonic()
+                counted = await wait_for(conn, query, "demo" if site == "demo" else "(unknown)",
+                                         expect=expected, timeout=5)
+                assert counted == expected
+                assert time.monotonic() - sent < 2.0
+    finally:
+        await conn.close()

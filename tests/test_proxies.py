@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from collector.proxies import ClientAddress
+from collector.proxies import ClientAddress, untrusted_hops_problem
 
 
 def test_off_by_default_the_peer_is_the_client() -> None:
@@ -58,3 +62,31 @@ def test_a_forged_entry_is_never_the_client_with_one_trusted_hop() -> None:
     keys = {resolver.resolve("192.0.2.1", {"x-forwarded-for": f"{i}.{i}.{i}.{i}, 198.51.100.7"})
             for i in range(1, 50)}
     assert keys == {"198.51.100.7"}
+
+
+@pytest.mark.parametrize(
+    ("header", "networks", "host", "refused"),
+    [
+        ("X-Forwarded-For", "", "0.0.0.0", True),
+        ("X-Forwarded-For", "", "::", True),
+        ("X-Forwarded-For", "", "192.0.2.10", True),
+        ("X-Forwarded-For", "", "127.0.0.1", False),  # only a local proxy can connect
+        ("X-Forwarded-For", "", "::1", False),
+        ("X-Forwarded-For", "", "localhost", False),
+        ("X-Forwarded-For", "172.30.0.0/24", "0.0.0.0", False),  # the peer is checked
+        ("", "", "0.0.0.0", False),  # the header is not read at all
+    ],
+)
+def test_hops_mode_needs_a_loopback_bind_or_trusted_proxies(
+        header: str, networks: str, host: str, refused: bool) -> None:
+    assert (untrusted_hops_problem(header, networks, host) is not None) is refused
+
+
+def test_serve_refuses_hops_mode_on_a_public_bind() -> None:
+    env = {**os.environ, "BINOME_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+           "BINOME_TRUSTED_PROXY_HOPS": "1", "BINOME_TRUSTED_PROXIES": "",
+           "BINOME_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = subprocess.run([sys.executable, "-m", "collector.cli", "serve", "--host", "0.0.0.0"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "BINOME_TRUSTED_PROXIES" in result.stderr
