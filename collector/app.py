@@ -6,9 +6,8 @@ import contextlib
 import datetime as dt
 import gc
 import hashlib
-import hmac
-import ipaddress
 import logging
+from urllib.parse import parse_qs
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector import PROJECT_ROOT, db, telemetry
+from collector.access import BearerToken, DashboardAccess
 from collector.beacon import json_schema
 from collector.dashboard import FilterError, ScorecardCache, parse_filters
 from collector.ingest import BeaconIngest, CollectorApp
@@ -41,6 +41,8 @@ DASHBOARD_DIR = PROJECT_ROOT / "dashboard"
 # visitor within minutes, and the strong ETag makes each revalidation a cheap
 # 304. A long max-age would pin a buggy snippet in caches for days.
 SNIPPET_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
+# The sign-in form's body: one token field.
+SIGN_IN_MAX_BYTES = 4096
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     state: dict[str, object] = {}
     snippet = _Snippet(settings.snippet_path)
     dashboard_page = _DashboardPage(DASHBOARD_DIR)
+    access = DashboardAccess(settings)
+    metrics_access = BearerToken(settings.metrics_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: CollectorApp) -> AsyncIterator[None]:
@@ -129,6 +133,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ready", **figures})
 
     async def metrics(request: Request) -> Response:
+        if refusal := metrics_access.refusal(request):
+            return refusal
         writer: BeaconWriter = state["writer"]  # type: ignore[assignment]
         telemetry.QUEUE_DEPTH.set(writer.depth)
         spool_bytes, spool_files = writer.spool_usage()
@@ -138,13 +144,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(body, media_type=content_type)
 
     async def dashboard(request: Request) -> Response:
-        if not _dashboard_allowed(request, settings.dashboard_token):
-            return _unauthorized()
+        given = request.query_params.get("token")
+        if given is not None and (signed_in := access.sign_in(request, given)):
+            return signed_in
+        if refusal := access.refusal(request):
+            return dashboard_page.sign_in(refusal, request)
         return dashboard_page.response()
 
+    async def dashboard_sign_in(request: Request) -> Response:
+        """The sign-in form's POST: token=... (a form field, so never in a URL)."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > SIGN_IN_MAX_BYTES:
+                return JSONResponse({"error": "too_large", "detail": "a token is not that long"},
+                                    413)
+        given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        return access.sign_in(request, given) or dashboard_page.sign_in(access.wrong_token(),
+                                                                         request)
+
     async def dashboard_data(request: Request) -> Response:
-        if not _dashboard_allowed(request, settings.dashboard_token):
-            return _unauthorized()
+        if refusal := access.refusal(request):
+            return refusal
         try:
             filters = parse_filters(request.query_params, dt.datetime.now(dt.UTC).date())
         except FilterError as exc:
@@ -175,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         Route("/dashboard", dashboard),
         Route("/dashboard/data", dashboard_data),
+        Route("/dashboard/sign-in", dashboard_sign_in, methods=["POST"]),
         # Code and styles only (no figures): served without the token, like /binome.js.
         Mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_DIR / "dist", check_dir=False)),
         Route("/", demo_index),
@@ -210,30 +232,10 @@ class _Snippet:
         return Response(self._body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
-def _dashboard_allowed(request: Request, token: str | None) -> bool:
-    if token:
-        given = request.query_params.get("token") or ""
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        return hmac.compare_digest(given.encode(), token.encode())
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _unauthorized() -> Response:
-    return JSONResponse({"error": "unauthorized", "detail": "token required"}, 401,
-                        headers={"WWW-Authenticate": "Bearer"})
-
-
 class _DashboardPage:
     """dashboard/index.html with its assets' URLs versioned by their content."""
 
-    # Nothing from outside the collector, no inline script; the token rides in
-    # the page's URL, so no Referer carries it anywhere.
+    # Nothing from outside the collector, no inline script, no Referer sent anywhere.
     HEADERS = {
         "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -257,3 +259,18 @@ class _DashboardPage:
                 return JSONResponse({"error": "not_built", "detail": str(exc)}, 404)
             self._html = html.replace("{{version}}", hashlib.sha256(bundle).hexdigest()[:12])
         return HTMLResponse(self._html, headers=self.HEADERS)
+
+    def sign_in(self, refusal: Response, request: Request) -> Response:
+        """A browser refused for want of the token gets the sign-in form (still 401)."""
+        if refusal.status_code != 401 or "text/html" not in request.headers.get("accept", ""):
+            return refusal
+        try:
+            form = (self._directory / "sign-in.html").read_bytes()
+        except OSError:
+            return refusal
+        headers = {**self.HEADERS, **refusal.headers, "Content-Security-Policy":
+                   "default-src 'none'; form-action 'self'; base-uri 'none'; "
+                   "frame-ancestors 'none'"}
+        headers.pop("content-length", None)
+        headers.pop("content-type", None)
+        return HTMLResponse(form, 401, headers=headers)

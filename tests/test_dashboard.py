@@ -45,7 +45,7 @@ from tests.conftest import (
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DASHBOARD = PROJECT_ROOT / "dashboard"
-TOKEN = "dash-" + secrets.token_hex(8)
+TOKEN = "dash-" + secrets.token_hex(16)
 TODAY = dt.datetime.now(dt.UTC).date()
 PERIOD_DAYS = 14
 FIRST_DAY = TODAY - dt.timedelta(days=PERIOD_DAYS - 1)
@@ -385,8 +385,9 @@ def test_page_and_data_need_the_token(collector: Collector, site: str) -> None:
     for path in ("/dashboard", "/dashboard/data"):
         assert httpx.get(collector.url + path).status_code == 401
         assert httpx.get(collector.url + path, params={"token": "wrong"}).status_code == 401
-        assert httpx.get(collector.url + path, params={"token": TOKEN, "site": site},
-                         timeout=60).status_code == 200
+    # The page trades a token in its URL for a cookie (tests/test_access.py).
+    assert httpx.get(collector.url + "/dashboard", params={"token": TOKEN, "site": site},
+                     timeout=60).status_code == 303
     page = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
@@ -876,7 +877,7 @@ async def test_filters_reload_the_figures(browser: Any, collector: Collector, si
         await page.page.wait_for_url(lambda url: all(
             httpx.URL(url).params.get(k) == v for k, v in wanted.items()))
         await page.page.wait_for_selector("body[data-state=ready]")
-        assert new_url_keeps_token(page.page.url)
+        assert "token" not in httpx.URL(page.page.url).params
 
     last7 = TODAY - dt.timedelta(days=6)
     await choose("#device_class", "mobile", {"device_class": "mobile"})
@@ -894,10 +895,6 @@ async def test_filters_reload_the_figures(browser: Any, collector: Collector, si
     await assert_tiles(page, conn, other_site, last7, TODAY)
     await assert_campaign_table(page, await view_campaigns(conn, other_site, last7, TODAY))
     assert page.errors == []
-
-
-def new_url_keeps_token(url: str) -> bool:
-    return httpx.URL(url).params.get("token") == TOKEN
 
 
 @pytest.mark.browser
@@ -955,6 +952,31 @@ async def test_fits_a_phone_screen(browser: Any, collector: Collector, site: str
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_sign_in_keeps_the_token_out_of_urls(browser: Any, collector: Collector,
+                                                   site: str) -> None:
+    """Issue 20: the sign-in form trades the token for an HttpOnly cookie, and the
+    page's own requests for figures carry that cookie, not the token."""
+    context = await browser.new_context()
+    page = Page(await context.new_page())
+    query = httpx.QueryParams(period(site))
+    form = await page.page.goto(f"{collector.url}/dashboard?{query}")
+    assert form is not None and form.status == 401
+    await page.page.fill("input[name=token]", TOKEN)
+    await page.page.click("button[type=submit]")
+    await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert httpx.URL(page.page.url).path == "/dashboard"
+    data = [url for url in page.requests if "/dashboard/data" in url]
+    assert data and all(TOKEN not in url for url in page.requests)
+    (cookie,) = await context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != TOKEN
+    # Opened with ?token=, the page is left at once for the same page without it.
+    page = await open_dashboard(browser, collector, site)
+    assert "token" not in httpx.URL(page.page.url).params
+    assert page.errors == []
+    await context.close()
 
 
 @pytest.mark.browser
