@@ -121,7 +121,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await writer.ping()
         except Exception as exc:  # any failure to reach PostgreSQL means "not ready"
-            reasons.append(f"database unreachable: {type(exc).__name__}: {exc}")
+            # A short reason: the driver's text names hosts, ports, roles and
+            # databases, which an unauthenticated route must not tell (issue 20).
+            log.debug("readiness: database unreachable", extra={"error": repr(exc)})
+            reasons.append("database unreachable")
         writer_reason = writer.unready_reason()
         if writer_reason is not None:
             reasons.append(writer_reason)
