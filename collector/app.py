@@ -22,7 +22,8 @@ from starlette.staticfiles import StaticFiles
 from collector import PROJECT_ROOT, db, telemetry
 from collector.access import BearerToken, DashboardAccess
 from collector.beacon import json_schema
-from collector.dashboard import FilterError, ScorecardCache, parse_filters
+from collector.dashboard import (BUSY_RETRY_AFTER_SECONDS, Busy, FilterError, ScorecardCache,
+                                 parse_filters)
 from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
 from collector.folder import PageViewFolder
@@ -178,6 +179,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except asyncpg.QueryCanceledError:
             return JSONResponse({"error": "too_slow", "detail": "the rum views took too long"},
                                 503, headers={"Retry-After": "60"})
+        except Busy as exc:
+            return JSONResponse({"error": "busy", "detail": f"{exc}; try again shortly"}, 503,
+                                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
         return Response(orjson.dumps(figures), media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 

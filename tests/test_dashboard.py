@@ -408,9 +408,40 @@ def test_bad_filters_are_400(collector: Collector, site: str) -> None:
                    # NUL cannot reach PostgreSQL's text (it was a 500, found by test_fuzz)
                    {"site": "demo\x00"}, {"site": "Not A Site"},
                    {"device_class": "mobile\x00"}, {"country": "F\x00"},
-                   {"country": "x" * 65}):
+                   {"country": "x" * 65},
+                   # the previous period's dates overflowed (a 500, issue 20)
+                   {"from": "0001-01-01", "to": "0001-01-01"}, {"to": "9999-12-31"},
+                   {"from": "1999-12-31", "to": "2000-01-01"}):
         response = httpx.get(collector.url + "/dashboard/data", params=params, headers=auth)
         assert response.status_code == 400 and response.json()["error"] == "bad_filter"
+
+
+async def test_computations_at_once_are_bounded(collector: Collector, site: str,
+                                               conn: asyncpg.Connection) -> None:
+    """Issue 20: beyond dashboard.MAX_COMPUTATIONS filters computed at once, a JSON
+    503 with Retry-After, not a queue on the pool. The computations are held by a
+    lock on the sites they read first."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    days = [TODAY - dt.timedelta(days=n) for n in range(dashboard.MAX_COMPUTATIONS + 1)]
+    async with httpx.AsyncClient(base_url=collector.url, headers=auth, timeout=60) as client:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("LOCK TABLE binome.sites IN ACCESS EXCLUSIVE MODE")
+        try:
+            held = [asyncio.ensure_future(client.get("/dashboard/data", params={
+                "site": site, "from": day.isoformat(), "to": day.isoformat()}))
+                for day in days[:-1]]
+            await asyncio.sleep(1)
+            busy = await client.get("/dashboard/data", params={
+                "site": site, "from": days[-1].isoformat(), "to": days[-1].isoformat()})
+        finally:
+            await tx.rollback()
+        assert busy.status_code == 503 and busy.json()["error"] == "busy"
+        assert busy.headers["retry-after"] == str(dashboard.BUSY_RETRY_AFTER_SECONDS)
+        assert [r.status_code for r in await asyncio.gather(*held)] == [200] * len(held)
+        again = await client.get("/dashboard/data", params={
+            "site": site, "from": days[-1].isoformat(), "to": days[-1].isoformat()})
+        assert again.status_code == 200
 
 
 async def test_period_figures_equal_the_views(collector: Collector, site: str,
