@@ -51,7 +51,7 @@ from collector.settings import Settings  # noqa: E402
 from tests.conftest import Collector  # noqa: E402
 
 SITE = "bench"
-TOKEN = "bench-token"
+TOKEN = "bench-token-" + "0" * 20  # 32 characters, as settings.py requires
 CHANNELS = [("search", 0.35), ("direct", 0.2), ("social", 0.12), ("email", 0.1),
             ("paid", 0.13), ("referral", 0.06), ("internal", 0.04)]
 CAMPAIGNS = ["(none)"] * 8 + [f"campaign-{i:02d}" for i in range(30)]

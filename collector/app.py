@@ -7,12 +7,11 @@ import datetime as dt
 import functools
 import gc
 import hashlib
-import hmac
-import ipaddress
 import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import asyncpg
 import orjson
@@ -23,8 +22,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector import PROJECT_ROOT, db, telemetry
+from collector.access import BearerToken, DashboardAccess
 from collector.beacon import json_schema
-from collector.dashboard import FilterError, ScorecardCache, parse_filters
+from collector.dashboard import (BUSY_RETRY_AFTER_SECONDS, Busy, FilterError, ScorecardCache,
+                                 parse_filters)
 from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
 from collector.folder import PageViewFolder
@@ -44,6 +45,8 @@ DASHBOARD_DIR = PROJECT_ROOT / "dashboard"
 # visitor within minutes, and the strong ETag makes each revalidation a cheap
 # 304. A long max-age would pin a buggy snippet in caches for days.
 SNIPPET_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
+# The sign-in form's body: one token field.
+SIGN_IN_MAX_BYTES = 4096
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -54,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     state: dict[str, object] = {}
     snippet = _Snippet(settings.snippet_path)
     dashboard_page = _DashboardPage(DASHBOARD_DIR)
+    access = DashboardAccess(settings)
+    metrics_access = BearerToken(settings.metrics_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: CollectorApp) -> AsyncIterator[None]:
@@ -127,7 +132,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await writer.ping()
         except Exception as exc:  # any failure to reach PostgreSQL means "not ready"
-            reasons.append(f"database unreachable: {type(exc).__name__}: {exc}")
+            # A short reason: the driver's text names hosts, ports, roles and
+            # databases, which an unauthenticated route must not tell (issue 20).
+            log.debug("readiness: database unreachable", extra={"error": repr(exc)})
+            reasons.append("database unreachable")
         writer_reason = writer.unready_reason()
         if writer_reason is not None:
             reasons.append(writer_reason)
@@ -139,6 +147,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ready", **figures})
 
     async def metrics(request: Request) -> Response:
+        if refusal := metrics_access.refusal(request):
+            return refusal
         writer: BeaconWriter = state["writer"]  # type: ignore[assignment]
         telemetry.QUEUE_DEPTH.set(writer.depth)
         spool_bytes, spool_files = writer.spool_usage()
@@ -148,13 +158,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(body, media_type=content_type)
 
     async def dashboard(request: Request) -> Response:
-        if not _dashboard_allowed(request, settings.dashboard_token):
-            return _unauthorized()
+        given = request.query_params.get("token")
+        if given is not None and (signed_in := access.sign_in(request, given)):
+            return signed_in
+        if refusal := access.refusal(request):
+            return dashboard_page.sign_in(refusal, request)
         return dashboard_page.response()
 
+    async def dashboard_sign_in(request: Request) -> Response:
+        """The sign-in form's POST: token=... (a form field, so never in a URL)."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > SIGN_IN_MAX_BYTES:
+                return JSONResponse({"error": "too_large", "detail": "a token is not that long"},
+                                    413)
+        given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        return access.sign_in(request, given) or dashboard_page.sign_in(access.wrong_token(),
+                                                                         request)
+
     async def dashboard_data(request: Request) -> Response:
-        if not _dashboard_allowed(request, settings.dashboard_token):
-            return _unauthorized()
+        if refusal := access.refusal(request):
+            return refusal
         try:
             filters = parse_filters(request.query_params, dt.datetime.now(dt.UTC).date())
         except FilterError as exc:
@@ -164,6 +189,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except asyncpg.QueryCanceledError:
             return JSONResponse({"error": "too_slow", "detail": "the rum views took too long"},
                                 503, headers={"Retry-After": "60"})
+        except Busy as exc:
+            return JSONResponse({"error": "busy", "detail": f"{exc}; try again shortly"}, 503,
+                                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
         return Response(orjson.dumps(figures), media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
@@ -185,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         Route("/dashboard", dashboard),
         Route("/dashboard/data", dashboard_data),
+        Route("/dashboard/sign-in", dashboard_sign_in, methods=["POST"]),
         # Code and styles only (no figures): served without the token, like /binome.js.
         Mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_DIR / "dist", check_dir=False)),
         Route("/", demo_index),
@@ -220,30 +249,10 @@ class _Snippet:
         return Response(self._body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
-def _dashboard_allowed(request: Request, token: str | None) -> bool:
-    if token:
-        given = request.query_params.get("token") or ""
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        return hmac.compare_digest(given.encode(), token.encode())
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _unauthorized() -> Response:
-    return JSONResponse({"error": "unauthorized", "detail": "token required"}, 401,
-                        headers={"WWW-Authenticate": "Bearer"})
-
-
 class _DashboardPage:
     """dashboard/index.html with its assets' URLs versioned by their content."""
 
-    # Nothing from outside the collector, no inline script; the token rides in
-    # the page's URL, so no Referer carries it anywhere.
+    # Nothing from outside the collector, no inline script, no Referer sent anywhere.
     HEADERS = {
         "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -267,3 +276,18 @@ class _DashboardPage:
                 return JSONResponse({"error": "not_built", "detail": str(exc)}, 404)
             self._html = html.replace("{{version}}", hashlib.sha256(bundle).hexdigest()[:12])
         return HTMLResponse(self._html, headers=self.HEADERS)
+
+    def sign_in(self, refusal: Response, request: Request) -> Response:
+        """A browser refused for want of the token gets the sign-in form (still 401)."""
+        if refusal.status_code != 401 or "text/html" not in request.headers.get("accept", ""):
+            return refusal
+        try:
+            form = (self._directory / "sign-in.html").read_bytes()
+        except OSError:
+            return refusal
+        headers = {**self.HEADERS, **refusal.headers, "Content-Security-Policy":
+                   "default-src 'none'; form-action 'self'; base-uri 'none'; "
+                   "frame-ancestors 'none'"}
+        headers.pop("content-length", None)
+        headers.pop("content-type", None)
+        return HTMLResponse(form, 401, headers=headers)

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
+from pydantic import ValidationError
+
 from collector import db
 from collector.beacon import SITE_NAME_PATTERN
 from collector.logs import configure_logging
@@ -109,6 +111,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="binome-metrics-")
         print(f"binome: serving on http://{args.host}:{args.port}", file=sys.stderr)
+        # The app's workers judge the dashboard's access by the address bound (access.py).
+        os.environ["BINOME_HOST"] = args.host
+        from collector.access import bind_refusal
+
+        refusal = bind_refusal(settings.model_copy(update={"host": args.host}))
+        if refusal:
+            log.warning(refusal)
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal
         # under the handler it found. A no-op handler here lets the process go on to
         # stop the embedded PostgreSQL and exit 0, as an orchestrator expects.
@@ -197,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # one line per bad setting, not pydantic's report
+        for error in exc.errors():
+            name = "BINOME_" + str(error["loc"][0]).upper() if error["loc"] else "a setting"
+            print(f"binome: {name}: {error['msg'].removeprefix('Value error, ')}",
+                  file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     if getattr(args, "host", None) is None and args.command == "serve":
         args.host = settings.host

@@ -45,12 +45,25 @@ WORK_MEM = "64MB"
 # pool (db.create_pool: 4): one stays free for the site registry.
 PARALLEL_STATEMENTS = 3
 MAX_PERIOD_DAYS = 366
+# Days the filters may name: nothing was measured before web-vitals' era, and a
+# day far out makes the previous period's dates overflow (a 500, issue 20).
+FIRST_VALID_DAY = dt.date(2000, 1, 1)
+DAYS_AHEAD = 366
+# Computations of different filters running at once: each takes up to
+# PARALLEL_STATEMENTS of the pool's connections. Beyond it, a 503 with
+# Retry-After instead of a queue on the pool that the site registry shares.
+MAX_COMPUTATIONS = 2
+BUSY_RETRY_AFTER_SECONDS = 5
 DEFAULT_PERIOD_DAYS = 28
 MAX_LABEL_CHARS = 64
 
 
 class FilterError(ValueError):
     """A query parameter the data endpoint cannot use (answered with 400)."""
+
+
+class Busy(RuntimeError):
+    """MAX_COMPUTATIONS are running already (answered with 503 and Retry-After)."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +92,13 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
         if value is None:
             return None
         try:
-            return dt.date.fromisoformat(value)
+            parsed = dt.date.fromisoformat(value)
         except ValueError:
             raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {value[:40]!r}") from None
+        last_valid = today + dt.timedelta(days=DAYS_AHEAD)
+        if not FIRST_VALID_DAY <= parsed <= last_valid:
+            raise FilterError(f"{name}: days go from {FIRST_VALID_DAY} to {last_valid}")
+        return parsed
 
     last_day = day("to") or today
     first_day = day("from") or last_day - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
@@ -432,11 +449,15 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
 class ScorecardCache:
     """scorecard() per filters, computed once at a time and then shared for
     CACHE_SECONDS after it is done (not after it started: on slow views the
-    computation alone can outlast the cache time)."""
+    computation alone can outlast the cache time). At most `computations`
+    filters are computed at once; a request for yet another raises Busy."""
 
-    def __init__(self, pool: asyncpg.Pool, seconds: float = CACHE_SECONDS) -> None:
+    def __init__(self, pool: asyncpg.Pool, seconds: float = CACHE_SECONDS,
+                 computations: int = MAX_COMPUTATIONS) -> None:
         self._pool = pool
         self._seconds = seconds
+        self._computations = computations
+        self._running = 0
         self._tasks: dict[Filters, asyncio.Task[dict[str, Any]]] = {}
         self._done_at: dict[Filters, float] = {}
 
@@ -455,8 +476,15 @@ class ScorecardCache:
             for stale in [f for f in self._tasks if not self._fresh(f, now)]:
                 del self._tasks[stale]
                 self._done_at.pop(stale, None)
+            if self._running >= self._computations:
+                raise Busy(f"{self._running} computations of the figures are running")
+            self._running += 1
             task = asyncio.ensure_future(scorecard(self._pool, filters))
-            task.add_done_callback(lambda _: self._done_at.__setitem__(filters, time.monotonic()))
+            task.add_done_callback(lambda _: self._done(filters))
             self._tasks[filters] = task
         # shield: a viewer who goes away does not cancel the others' answer.
         return await asyncio.shield(self._tasks[filters])
+
+    def _done(self, filters: Filters) -> None:
+        self._running -= 1
+        self._done_at[filters] = time.monotonic()

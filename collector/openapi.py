@@ -106,20 +106,29 @@ def openapi_document() -> dict[str, Any]:
                                 "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "The page.",
                                       "content": {"text/html": {"schema": {"type": "string"}}}},
-                              "401": _error("Token required.")},
+                              "303": {"description": "?token= traded for a cookie."},
+                              "401": _error("Token required."),
+                              "403": _error("No token set and not a loopback client.")},
+            }},
+            "/dashboard/sign-in": {"post": {
+                "summary": "The sign-in form: its token traded for a cookie.",
+                "responses": {"303": {"description": "Signed in: back to the page."},
+                              "401": _error("Wrong token."),
+                              "403": _error("No token set.")},
             }},
             "/dashboard/data": {"get": {
                 "summary": "The scorecard page's figures, read from the rum views.",
                 "parameters": [
                     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for name in ("token", "site", "from", "to", "device_class", "country")
+                    for name in ("site", "from", "to", "device_class", "country")
                 ],
                 "responses": {"200": {"description": "Figures for the period and filters.",
                                       "content": {"application/json": {"schema": {
                                           "type": "object"}}}},
                               "400": _error("Bad filters."),
                               "401": _error("Token required."),
-                              "503": _error("The figures took too long.")},
+                              "403": _error("No token set and not a loopback client."),
+                              "503": _error("The figures took too long, or too many at once.")},
             }},
         },
         "components": {"schemas": schemas},

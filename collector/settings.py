@@ -9,10 +9,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector import PROJECT_ROOT
+
+# A token guessed online must take longer than anyone tries (issue 20): 32
+# characters, e.g. `openssl rand -hex 32`.
+MIN_TOKEN_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -32,7 +36,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `binome serve` listens on.")
     port: int = Field(8000, description="Port `binome serve` listens on.")
     dashboard_token: str | None = Field(
-        None, description="Token /dashboard requires; unset means loopback clients only."
+        None, description="Token /dashboard requires (32 characters or more); unset: only "
+        "loopback clients with a loopback Host, and nobody when `binome serve` listens on "
+        "another address."
+    )
+    metrics_token: str | None = Field(
+        None, description="Token /metrics requires as `Authorization: Bearer` (32 characters "
+        "or more); unset: /metrics answers anyone who reaches the port."
     )
     rate_limit_per_minute: int = Field(
         600, ge=0, description="Beacons a minute accepted from one client before 429; 0 = off."
@@ -149,6 +159,16 @@ class Settings(BaseSettings):
     pg_bin: Path | None = Field(
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
+
+    @field_validator("dashboard_token", "metrics_token")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if not value:  # empty, as compose passes an unset variable: no token
+            return None
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(f"shorter than {MIN_TOKEN_CHARS} characters; "
+                             "make one with `openssl rand -hex 32`")
+        return value
 
     @property
     def spool_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,6 +33,15 @@ async def _migrate(url: str) -> None:
         await conn.close()
 
 
+async def connection_failure(url: str) -> Exception:
+    try:
+        conn = await db.connect(url)
+    except Exception as exc:  # whatever the driver raises while the server is down
+        return exc
+    await conn.close()
+    raise AssertionError("the database is up")
+
+
 def test_readyz_is_503_with_the_reason_while_the_database_is_down(
     tmp_path: Path, start_collector: Any
 ) -> None:
@@ -47,7 +57,12 @@ def test_readyz_is_503_with_the_reason_while_the_database_is_down(
         cluster.stop()
         down = httpx.get(collector.url + "/readyz", timeout=10)
         assert down.status_code == 503
-        assert "database" in down.json()["reason"]
+        assert down.json()["reason"].startswith("database unreachable")
+        # A short reason, never the driver's text (it names hosts, ports, roles).
+        failure = asyncio.run(connection_failure(url))
+        assert str(failure) and str(failure) not in down.text
+        assert type(failure).__name__ not in down.text
+        assert f":{urlsplit(url).port}" not in down.text
         assert httpx.get(collector.url + "/healthz").status_code == 200
         cluster.start()
         assert httpx.get(collector.url + "/readyz", timeout=10).status_code == 200
@@ -56,11 +71,13 @@ def test_readyz_is_503_with_the_reason_while_the_database_is_down(
 
 
 def test_dashboard_token(start_collector: Any) -> None:
-    collector = start_collector(dashboard_token="s3cret")
+    """tests/test_access.py has the rule case by case."""
+    token = "s3cret-" + "0" * 25
+    collector = start_collector(dashboard_token=token)
     assert httpx.get(collector.url + "/dashboard").status_code == 401
     assert httpx.get(collector.url + "/dashboard?token=wrong").status_code == 401
-    assert httpx.get(collector.url + "/dashboard?token=s3cret").status_code == 200
-    bearer = httpx.get(collector.url + "/dashboard", headers={"Authorization": "Bearer s3cret"})
+    assert httpx.get(collector.url + f"/dashboard?token={token}").status_code == 303
+    bearer = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {token}"})
     assert bearer.status_code == 200 and "dashboard/assets/dashboard.js" in bearer.text
 
 
@@ -83,18 +100,3 @@ def test_demo_page_embeds_the_snippet(live_server: str) -> None:
     page = httpx.get(live_server + "/")
     assert page.status_code == 200
     assert 'src="/binome.js"' in page.text and 'data-site="demo"' in page.text
-
-
-def test_dashboard_refuses_remote_clients_when_no_token_is_set() -> None:
-    from starlette.requests import Request
-
-    from collector.app import _dashboard_allowed
-
-    def request(host: str) -> Request:
-        return Request({"type": "http", "method": "GET", "path": "/dashboard", "headers": [],
-                        "query_string": b"", "client": (host, 40000)})
-
-    assert _dashboard_allowed(request("127.0.0.1"), None)
-    assert _dashboard_allowed(request("::1"), None)
-    assert not _dashboard_allowed(request("203.0.113.9"), None)
-    assert not _dashboard_allowed(request("127.0.0.1"), "token")  # a set token binds everyone

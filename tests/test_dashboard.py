@@ -45,7 +45,7 @@ from tests.conftest import (
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DASHBOARD = PROJECT_ROOT / "dashboard"
-TOKEN = "dash-" + secrets.token_hex(8)
+TOKEN = "dash-" + secrets.token_hex(16)
 TODAY = dt.datetime.now(dt.UTC).date()
 PERIOD_DAYS = 14
 FIRST_DAY = TODAY - dt.timedelta(days=PERIOD_DAYS - 1)
@@ -385,8 +385,9 @@ def test_page_and_data_need_the_token(collector: Collector, site: str) -> None:
     for path in ("/dashboard", "/dashboard/data"):
         assert httpx.get(collector.url + path).status_code == 401
         assert httpx.get(collector.url + path, params={"token": "wrong"}).status_code == 401
-        assert httpx.get(collector.url + path, params={"token": TOKEN, "site": site},
-                         timeout=60).status_code == 200
+    # The page trades a token in its URL for a cookie (tests/test_access.py).
+    assert httpx.get(collector.url + "/dashboard", params={"token": TOKEN, "site": site},
+                     timeout=60).status_code == 303
     page = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
@@ -407,9 +408,40 @@ def test_bad_filters_are_400(collector: Collector, site: str) -> None:
                    # NUL cannot reach PostgreSQL's text (it was a 500, found by test_fuzz)
                    {"site": "demo\x00"}, {"site": "Not A Site"},
                    {"device_class": "mobile\x00"}, {"country": "F\x00"},
-                   {"country": "x" * 65}):
+                   {"country": "x" * 65},
+                   # the previous period's dates overflowed (a 500, issue 20)
+                   {"from": "0001-01-01", "to": "0001-01-01"}, {"to": "9999-12-31"},
+                   {"from": "1999-12-31", "to": "2000-01-01"}):
         response = httpx.get(collector.url + "/dashboard/data", params=params, headers=auth)
         assert response.status_code == 400 and response.json()["error"] == "bad_filter"
+
+
+async def test_computations_at_once_are_bounded(collector: Collector, site: str,
+                                               conn: asyncpg.Connection) -> None:
+    """Issue 20: beyond dashboard.MAX_COMPUTATIONS filters computed at once, a JSON
+    503 with Retry-After, not a queue on the pool. The computations are held by a
+    lock on the sites they read first."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    days = [TODAY - dt.timedelta(days=n) for n in range(dashboard.MAX_COMPUTATIONS + 1)]
+    async with httpx.AsyncClient(base_url=collector.url, headers=auth, timeout=60) as client:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("LOCK TABLE binome.sites IN ACCESS EXCLUSIVE MODE")
+        try:
+            held = [asyncio.ensure_future(client.get("/dashboard/data", params={
+                "site": site, "from": day.isoformat(), "to": day.isoformat()}))
+                for day in days[:-1]]
+            await asyncio.sleep(1)
+            busy = await client.get("/dashboard/data", params={
+                "site": site, "from": days[-1].isoformat(), "to": days[-1].isoformat()})
+        finally:
+            await tx.rollback()
+        assert busy.status_code == 503 and busy.json()["error"] == "busy"
+        assert busy.headers["retry-after"] == str(dashboard.BUSY_RETRY_AFTER_SECONDS)
+        assert [r.status_code for r in await asyncio.gather(*held)] == [200] * len(held)
+        again = await client.get("/dashboard/data", params={
+            "site": site, "from": days[-1].isoformat(), "to": days[-1].isoformat()})
+        assert again.status_code == 200
 
 
 async def test_period_figures_equal_the_views(collector: Collector, site: str,
@@ -876,7 +908,7 @@ async def test_filters_reload_the_figures(browser: Any, collector: Collector, si
         await page.page.wait_for_url(lambda url: all(
             httpx.URL(url).params.get(k) == v for k, v in wanted.items()))
         await page.page.wait_for_selector("body[data-state=ready]")
-        assert new_url_keeps_token(page.page.url)
+        assert "token" not in httpx.URL(page.page.url).params
 
     last7 = TODAY - dt.timedelta(days=6)
     await choose("#device_class", "mobile", {"device_class": "mobile"})
@@ -894,10 +926,6 @@ async def test_filters_reload_the_figures(browser: Any, collector: Collector, si
     await assert_tiles(page, conn, other_site, last7, TODAY)
     await assert_campaign_table(page, await view_campaigns(conn, other_site, last7, TODAY))
     assert page.errors == []
-
-
-def new_url_keeps_token(url: str) -> bool:
-    return httpx.URL(url).params.get("token") == TOKEN
 
 
 @pytest.mark.browser
@@ -955,6 +983,31 @@ async def test_fits_a_phone_screen(browser: Any, collector: Collector, site: str
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     assert page.errors == []
+
+
+@pytest.mark.browser
+async def test_sign_in_keeps_the_token_out_of_urls(browser: Any, collector: Collector,
+                                                   site: str) -> None:
+    """Issue 20: the sign-in form trades the token for an HttpOnly cookie, and the
+    page's own requests for figures carry that cookie, not the token."""
+    context = await browser.new_context()
+    page = Page(await context.new_page())
+    query = httpx.QueryParams(period(site))
+    form = await page.page.goto(f"{collector.url}/dashboard?{query}")
+    assert form is not None and form.status == 401
+    await page.page.fill("input[name=token]", TOKEN)
+    await page.page.click("button[type=submit]")
+    await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert httpx.URL(page.page.url).path == "/dashboard"
+    data = [url for url in page.requests if "/dashboard/data" in url]
+    assert data and all(TOKEN not in url for url in page.requests)
+    (cookie,) = await context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != TOKEN
+    # Opened with ?token=, the page is left at once for the same page without it.
+    page = await open_dashboard(browser, collector, site)
+    assert "token" not in httpx.URL(page.page.url).params
+    assert page.errors == []
+    await context.close()
 
 
 @pytest.mark.browser

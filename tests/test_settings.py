@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from collector import PROJECT_ROOT
 from collector.settings import Settings
@@ -27,6 +28,16 @@ def test_contract_settings_and_defaults() -> None:
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BINOME_RATE_LIMIT_PER_MINUTE", "0")
-    monkeypatch.setenv("BINOME_DASHBOARD_TOKEN", "t")
+    monkeypatch.setenv("BINOME_DASHBOARD_TOKEN", "t" * 32)
     settings = Settings()
-    assert settings.rate_limit_per_minute == 0 and settings.dashboard_token == "t"
+    assert settings.rate_limit_per_minute == 0 and settings.dashboard_token == "t" * 32
+
+
+@pytest.mark.parametrize("name", ["dashboard_token", "metrics_token"])
+def test_tokens_are_32_characters_or_none(name: str) -> None:
+    """Issue 20: a short token is refused; an empty one (compose's unset
+    variable) is no token."""
+    with pytest.raises(ValidationError, match="shorter than 32 characters"):
+        Settings(**{name: "t" * 31})
+    assert getattr(Settings(**{name: ""}), name) is None
+    assert getattr(Settings(**{name: "t" * 32}), name) == "t" * 32

@@ -1,6 +1,7 @@
 // The page's state lives in its URL (?site=&from=&to=&device_class=&country=),
-// so a view can be bookmarked and shared; the token the page was opened with
-// (?token=) is sent to the data endpoint as a Bearer token.
+// so a view can be bookmarked and shared. The token never is: signing in trades
+// it for an HttpOnly cookie (collector/access.py), which the page's requests
+// carry (credentials: 'same-origin').
 
 export const FILTER_KEYS = /** @type {const} */ (['site', 'from', 'to', 'device_class', 'country']);
 
@@ -18,7 +19,7 @@ export const filtersFromSearch = (search) => {
   return filters;
 };
 
-/** The page's URL for these filters, keeping the token and anything else. @param {string} href @param {Filters} filters */
+/** The page's URL for these filters, keeping anything else. @param {string} href @param {Filters} filters */
 export const hrefFor = (href, filters) => {
   const url = new URL(href);
   for (const key of FILTER_KEYS) {
@@ -47,9 +48,7 @@ export const fetchScorecard = async (filters, pageHref) => {
   const page = new URL(pageHref);
   const url = new URL('dashboard/data', page);
   for (const [key, value] of Object.entries(filters)) if (value) url.searchParams.set(key, value);
-  const token = page.searchParams.get('token');
   const response = await fetch(url, {
-    headers: token ? {Authorization: `Bearer ${token}`} : {},
     credentials: 'same-origin',
     cache: 'no-store',
   });

@@ -1,11 +1,11 @@
-// The page's filters live in its URL; the token stays there.
+// The page's filters live in its URL; the token never does (the sign-in's cookie carries it).
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 import {DataError, fetchScorecard, filtersFromSearch, hrefFor} from '../src/api.js';
 import {bucketLabel, pooledRate} from '../src/speed.js';
 import {formatter} from '../src/format.js';
 
-test('filters from and to the URL, keeping the token', () => {
+test('filters from and to the URL, keeping its other parameters', () => {
   assert.deepEqual(filtersFromSearch('?token=x&site=shop&from=2026-03-01&country='), {site: 'shop', from: '2026-03-01'});
   const href = hrefFor('http://h/dashboard?token=x&country=FR', {site: 'shop', device_class: 'mobile'});
   assert.equal(href, 'http://h/dashboard?token=x&site=shop&device_class=mobile');
@@ -25,6 +25,18 @@ test('speed buckets and the pooled conversion rate of fast and slow landings', (
   assert.equal(pooledRate(rows, (ms) => ms + 500 <= 2500), 8);
   assert.equal(pooledRate(rows, (ms) => ms >= 4000), 2.5);
   assert.equal(pooledRate(rows, () => false), null);
+});
+
+test('the data request carries the cookie, never a token from the URL', async (t) => {
+  const calls = [];
+  t.mock.method(globalThis, 'fetch', async (url, init) => {
+    calls.push([String(url), init]);
+    return new Response('{}', {status: 200});
+  });
+  await fetchScorecard({site: 'shop'}, 'http://h/dashboard?token=x');
+  assert.equal(calls[0][0], 'http://h/dashboard/data?site=shop');
+  assert.equal(calls[0][1].credentials, 'same-origin');
+  assert.equal(calls[0][1].headers, undefined);
 });
 
 test('a refusal keeps its status, and the endpoint\'s detail when it gave one', async (t) => {
