@@ -187,6 +187,46 @@ def test_to_record_metric_attribution_urls_lose_their_query() -> None:
         "url": "https://cdn.example/hero.jpg", "target": "img.hero"}
 
 
+@pytest.mark.parametrize("consent", ["performance", "marketing"])
+def test_to_record_scrubs_every_string_the_client_sends(consent: str) -> None:
+    """Personal data in any free string of a beacon, attribution included, is
+    scrubbed at both consent levels (issue 20)."""
+    email, phone = "jean.dupont+news@gmail.com", "06 12 34 56 78"
+    row = _row(_beacon(
+        consent=consent,
+        url=f"https://shop.example/u/{email}?utm_campaign=rappel-{quote(phone)}",
+        release=f"build {email}",
+        dims={"page_type": f"account-{phone}", "owner": email},
+        nav={"type": "navigate", "protocol": "h2"},
+        metrics=[{"name": "INP", "value": 80.0, "id": f"id {email}", "attribution": {
+            "interactionTarget": "#user-jean.dupont@example.fr>img.avatar",
+            "url": f"https://shop.example/u/{email}?x=1", f"by {email}": "184127645108946",
+            "loadState": "complete", "interactionTargetElement": None}}],
+        events=[{"name": f"callback {phone}", "value": 1.0}]))
+    text = _row_text(row)
+    for secret in ("jean.dupont", "gmail", "06 12", "12 34", "1841276451"):
+        assert secret not in text, secret
+    assert row["path"] == "/u/:email"
+    assert row["release"] == "build :email"
+    assert orjson.loads(row["dims"])["page_type"] == "account-:phone"
+    [metric] = orjson.loads(row["metrics"])
+    assert metric["id"] == "id :email"
+    assert metric["attribution"] == {
+        "interactionTarget": "#:email>img.avatar", "url": "https://shop.example/u/:email",
+        "by :email": ":nir", "loadState": "complete", "interactionTargetElement": None}
+    if consent == "marketing":
+        assert row["utm_campaign"] == "rappel-:phone"
+        assert orjson.loads(row["dims"])["owner"] == ":email"
+        assert orjson.loads(row["events"]) == [{"name": "callback :phone", "value": 1.0}]
+
+
+def test_to_record_keeps_web_vitals_metric_ids_and_plain_attribution() -> None:
+    row = _row(_beacon())
+    assert [m["id"] for m in orjson.loads(row["metrics"])] == [
+        "v5-1764150000000-1234", "v5-1764150000000-5678"]
+    assert orjson.loads(row["metrics"])[0]["attribution"] == {"target": "img.hero"}
+
+
 def test_to_record_last_report_of_a_metric_wins() -> None:
     metrics = [
         {"name": "LCP", "value": 1000.0}, {"name": "INP", "value": 80.0},
