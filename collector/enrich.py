@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -27,6 +28,7 @@ from collector.beacon_decoder import Beacon
 from collector.channels import classify
 from collector.row import Record, page_view_day
 from collector.scrub import scrub_text, split_url
+from collector.session_keys import SessionKeys
 from collector.useragents import parse_user_agent
 
 # web-vitals' metric id: v<version>-<page load time in ms>-<random number>. Unique
@@ -35,28 +37,35 @@ from collector.useragents import parse_user_agent
 _WEB_VITALS_ID = re.compile(r"v[0-9]{1,2}-[0-9]{1,16}-[0-9]{1,16}")
 
 
-def session_pseudonym(site: str, day: dt.date, sid: str) -> str:
-    """The `sid` stored for a page view of `day`: a hash of the snippet's session id
-    and the day, so one visitor's sessions on two days share no identifier.
+def session_pseudonym(key: bytes, site: str, day: dt.date, sid: str) -> str:
+    """The `sid` stored for a page view of `day`: HMAC-SHA256 of the site, the day
+    and the snippet's session id under the day's key (collector/session_keys.py),
+    so one visitor's sessions on two days share no identifier, and a session id
+    read from the page gives nothing without the key.
 
-    The snippet's sid is 80 random bits kept in the tab's sessionStorage; without
-    it, which only the visitor's tab holds, two days' pseudonyms cannot be linked.
-    The result has the form of a sid (16 of [A-Za-z0-9_-]).
+    The result has the form of a sid (16 of [A-Za-z0-9_-]: 96 bits).
     """
-    digest = hashlib.blake2b(f"{site}\x00{day.isoformat()}\x00{sid}".encode(),
-                             digest_size=12, person=b"binome.sid.v1").digest()
-    return base64.urlsafe_b64encode(digest).decode()
+    digest = hmac.new(key, f"{site}\x00{day.isoformat()}\x00{sid}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
+
+
+# Keys local to this process, for callers that pass none (tests, benches);
+# `binome serve` passes the keys it shares through PostgreSQL (collector/ingest.py).
+_LOCAL_SESSION_KEYS = SessionKeys()
 
 
 def to_record(
     beacon: Beacon, received_at: dt.datetime, user_agent: str,
     country: str | None, *, session_per_day: bool = True,
+    session_keys: SessionKeys = _LOCAL_SESSION_KEYS,
 ) -> Record:
     """One row of binome.beacons, in COLUMNS order.
 
     JSON columns are returned as JSON text: the writer COPYs into jsonb without
     registering a codec. With `session_per_day`, `sid` is stored as its
-    session_pseudonym for the page view's day.
+    session_pseudonym for the page view's day, under that day's key in
+    `session_keys`.
     """
     page_host, path, utm, click_ids = split_url(beacon.url)
     device_class, browser, os = parse_user_agent(user_agent)
@@ -66,7 +75,7 @@ def to_record(
     day = page_view_day(beacon.t0, received_at)
     sid = beacon.sid
     if sid is not None and session_per_day:
-        sid = session_pseudonym(beacon.site, day, sid)
+        sid = session_pseudonym(session_keys.key(day), beacon.site, day, sid)
 
     if beacon.consent == "marketing":
         ref_origin, channel = classify(beacon.ref, page_host, utm, click_ids)

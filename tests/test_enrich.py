@@ -7,7 +7,11 @@ referrer path or marketing field reaches the row.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 import string
 from decimal import Decimal
 from typing import Any
@@ -23,6 +27,7 @@ from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import session_pseudonym, to_record
 from collector.row import COLUMNS
 from collector.scrub import scrub_text
+from collector.session_keys import SessionKeys
 from tests.conftest import make_beacon
 from tests.test_useragents import UA
 
@@ -30,6 +35,7 @@ UTC = dt.UTC
 # 2025-11-26T09:40:00.500Z, the contract's example t0.
 T0 = 1764150000000.5
 RECEIVED = dt.datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
+KEYS = SessionKeys()  # day keys of this process only: no database here
 
 
 def _beacon(**overrides: Any) -> Beacon:
@@ -45,7 +51,7 @@ def _beacon(**overrides: Any) -> Beacon:
 
 def _row(beacon: Beacon, user_agent: str = UA["iphone_safari"],
          country: str | None = "FR") -> dict[str, Any]:
-    record = to_record(beacon, RECEIVED, user_agent, country)
+    record = to_record(beacon, RECEIVED, user_agent, country, session_keys=KEYS)
     assert len(record) == len(COLUMNS)
     return dict(zip(COLUMNS, record, strict=True))
 
@@ -69,7 +75,8 @@ def test_to_record_marketing_keeps_everything() -> None:
     assert row["day"] == dt.date(2025, 11, 26)
     assert row["pv"] == "q3Zk9f0aT1xw2bYc"
     assert row["seq"] == 0
-    assert row["sid"] == session_pseudonym("demo", dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k")
+    assert row["sid"] == session_pseudonym(KEYS.key(dt.date(2025, 11, 26)), "demo",
+                                           dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k")
     assert row["received_at"] is RECEIVED
     assert row["t0"] == dt.datetime(2025, 11, 26, 9, 40, 0, 500, tzinfo=UTC)
     assert row["t0"].tzinfo is not None
@@ -333,12 +340,30 @@ def test_personal_data_is_scrubbed_from_path_utm_and_dims() -> None:
 def test_session_pseudonym_changes_with_the_day_and_site() -> None:
     day = dt.date(2025, 11, 26)
     sid = "Hc8s0d9f8g7h6j5k"
-    same = session_pseudonym("demo", day, sid)
-    assert same == session_pseudonym("demo", day, sid)
+    key = secrets.token_bytes(32)
+    same = session_pseudonym(key, "demo", day, sid)
+    assert same == session_pseudonym(key, "demo", day, sid)
     assert same != sid and len(same) == 16 and set(same) <= set(
         string.ascii_letters + string.digits + "-_")
-    assert session_pseudonym("demo", day + dt.timedelta(days=1), sid) != same
-    assert session_pseudonym("other", day, sid) != same
+    assert session_pseudonym(key, "demo", day + dt.timedelta(days=1), sid) != same
+    assert session_pseudonym(key, "other", day, sid) != same
+
+
+def test_session_pseudonym_is_keyed() -> None:
+    """Without the day's key, the session id (readable by any script on the page)
+    does not give the stored value (issue 20): not the former unkeyed hash, and
+    another key gives another value."""
+    day, sid = dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k"
+    key = secrets.token_bytes(32)
+    unkeyed = base64.urlsafe_b64encode(hashlib.blake2b(
+        f"demo\x00{day.isoformat()}\x00{sid}".encode(), digest_size=12,
+        person=b"binome.sid.v1").digest()).decode()
+    pseudonym = session_pseudonym(key, "demo", day, sid)
+    assert pseudonym != unkeyed
+    assert pseudonym != session_pseudonym(secrets.token_bytes(32), "demo", day, sid)
+    assert pseudonym == base64.urlsafe_b64encode(hmac.new(
+        key, f"demo\x00{day.isoformat()}\x00{sid}".encode(), hashlib.sha256).digest()[:12]
+    ).decode()
 
 
 def test_a_sessions_page_views_share_the_pseudonym_of_their_day() -> None:
