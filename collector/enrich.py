@@ -27,7 +27,7 @@ import orjson
 from collector.beacon_decoder import Beacon
 from collector.channels import classify
 from collector.row import Record, page_view_day
-from collector.scrub import scrub_text, split_url
+from collector.scrub import scrub_label, scrub_text, split_url
 from collector.session_keys import SessionKeys
 from collector.useragents import parse_user_agent
 
@@ -116,7 +116,7 @@ def to_record(
         utm.get("utm_content"),
         ref_origin,
         channel,
-        None if beacon.release is None else scrub_text(beacon.release),
+        None if beacon.release is None else scrub_label(beacon.release),
         _json(dims),
         device_class,
         browser,

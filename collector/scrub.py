@@ -112,25 +112,38 @@ def scrub_text(text: str) -> str:
     several a beacon: cached, as most repeat (a site's dimension values, event
     names, selectors); a string with nothing suspect costs one regex search.
     """
-    if not _SUSPECT.search(text):
-        return text
+    return _scrub(text, ids=True) if _SUSPECT.search(text) else text
+
+
+@functools.lru_cache(maxsize=1024)
+def scrub_label(text: str) -> str:
+    """scrub_text for a build label (the release): control characters, e-mails,
+    card, NIR and phone numbers, but not the id, token and IP rules, which would
+    erase what names a build (a git commit hash, a build number, 1.2.3.4)."""
+    return _scrub(text, ids=False) if _SUSPECT.search(text) else text
+
+
+def _scrub(text: str, *, ids: bool) -> str:
     text = strip_controls(text)
     if "@" in text or "%40" in text:
         text = _EMAIL.sub(":email", text)
-    if "eyJ" in text:
-        text = _JWT.sub(":token", text)
-    if "-" in text:
-        text = _UUID.sub(":id", text)
-    if ":" in text:
-        text = _IPV6.sub(_ip_or_kept, text)
-    if "." in text:
-        text = _IPV4.sub(_ip_or_kept, text)
+    if ids:
+        if "eyJ" in text:
+            text = _JWT.sub(":token", text)
+        if "-" in text:
+            text = _UUID.sub(":id", text)
+        if ":" in text:
+            text = _IPV6.sub(_ip_or_kept, text)
+        if "." in text:
+            text = _IPV4.sub(_ip_or_kept, text)
     text = _CARD.sub(_card_or_kept, text)
     text = _NIR.sub(_nir_or_kept, text)
     if _PHONE_CANDIDATE.search(text):
         text = _scrub_phones(text)
-    text = _TOKEN_CANDIDATE.sub(_token_or_kept, text)
-    return _DIGIT_RUN.sub(":id", text)
+    if ids:
+        text = _TOKEN_CANDIDATE.sub(_token_or_kept, text)
+        text = _DIGIT_RUN.sub(":id", text)
+    return text
 
 
 def _ip_or_kept(match: re.Match[str]) -> str:

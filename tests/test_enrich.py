@@ -227,6 +227,15 @@ def test_to_record_scrubs_every_string_the_client_sends(consent: str) -> None:
         assert orjson.loads(row["events"]) == [{"name": "callback :phone", "value": 1.0}]
 
 
+@pytest.mark.parametrize("release", [
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "9f86d08", "2026.11.3+9f86d08", "1.2.3.4",
+    "build-20261103", "e2e-243463b6", "v2.3.1-rc.1"])
+def test_to_record_keeps_build_labels_as_releases(release: str) -> None:
+    """A release names a build: commit hashes, build numbers and versions stay
+    (scrub_label), so that releases can be compared."""
+    assert _row(_beacon(release=release))["release"] == release
+
+
 def test_to_record_keeps_web_vitals_metric_ids_and_plain_attribution() -> None:
     row = _row(_beacon())
     assert [m["id"] for m in orjson.loads(row["metrics"])] == [
