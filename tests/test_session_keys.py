@@ -37,7 +37,8 @@ def unkeyed_pseudonym(site: str, day: dt.date, sid: str) -> str:
 
 
 async def utc_today(conn: asyncpg.Connection) -> dt.date:
-    return await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")  # type: ignore[no-any-return]
+    today: dt.date = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    return today
 
 
 async def test_two_collectors_of_one_database_store_one_pseudonym(
