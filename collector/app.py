@@ -30,6 +30,7 @@ from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
 from collector.folder import PageViewFolder
 from collector.maintenance import periodic_maintenance
+from collector.session_keys import SessionKeys
 from collector.settings import Settings, get_settings
 from collector.sites import CACHE_NAME as SITES_CACHE
 from collector.sites import SiteRegistry
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if folder:
             await folder.start()
         await writer.start()
-        ingest = BeaconIngest(settings, sites, writer)
+        session_keys = SessionKeys(pool)  # the day keys of the session pseudonyms
+        await session_keys.start()
+        ingest = BeaconIngest(settings, sites, writer, session_keys)
         state.update(pool=pool, writer=writer, ingest=ingest, scorecards=ScorecardCache(pool))
         app.ingest = ingest
         # What start-up built (modules, settings, the pool) lives as long as the
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # now is answered 503 (writer.offer refuses once closing).
             log.info("collector stopping: flushing the queue")
             await writer.stop()
+            await session_keys.stop()
             if folder:
                 await folder.stop()
             await pool.close()

@@ -39,6 +39,7 @@ from collector.caps import BeaconCaps
 from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
+from collector.session_keys import SessionKeys
 from collector.settings import Settings
 from collector.sites import SiteRegistry, origin_of
 from collector.useragents import automation_reason
@@ -71,7 +72,8 @@ class Refusal(Exception):
 
 
 class BeaconIngest:
-    def __init__(self, settings: Settings, sites: SiteRegistry, writer: BeaconWriter) -> None:
+    def __init__(self, settings: Settings, sites: SiteRegistry, writer: BeaconWriter,
+                 session_keys: SessionKeys | None = None) -> None:
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout_seconds
         self._sites = sites
@@ -82,6 +84,7 @@ class BeaconIngest:
         self._caps = BeaconCaps(settings.max_beacons_per_page_view,
                                 settings.max_beacons_per_session)
         self._session_per_day = settings.session_id_per_day
+        self._session_keys = session_keys or SessionKeys()
         self._store_automated = settings.store_automated
         self._country_headers = [
             h.strip().lower() for h in settings.country_headers.split(",") if h.strip()
@@ -216,6 +219,7 @@ class BeaconIngest:
             user_agent,
             self._country(headers),
             session_per_day=self._session_per_day,
+            session_keys=self._session_keys,
         )
         if not self._writer.offer(record):
             if self._writer.closing:

@@ -1,4 +1,5 @@
-"""`binome maintain`: tomorrow's partitions, rollups of closed days, retention.
+"""`binome maintain`: tomorrow's partitions, rollups of closed days, retention,
+and the deletion of past days' session keys (collector/session_keys.py).
 
 `binome serve` also runs it every BINOME_MAINTENANCE_MINUTES. A session-level
 advisory lock makes a second run (another worker, another collector) skip
@@ -53,6 +54,7 @@ class MaintenanceReport:
     rolled_up: list[tuple[str, dt.date]] = field(default_factory=list)
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
+    session_keys_deleted: int = 0
     folded: int = 0
     snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
     seconds: float = 0.0
@@ -65,6 +67,8 @@ class MaintenanceReport:
                  f"{len(self.still_dirty)} changed meanwhile (next run)"
                  if self.still_dirty else "",
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
+                 f"{self.session_keys_deleted} past session keys deleted"
+                 if self.session_keys_deleted else "",
                  f"{len(self.snapshots)} busy live site-days snapshotted" if self.snapshots else "",
                  f"{self.seconds:.1f} s"]
         return "; ".join(p for p in parts if p)
@@ -107,6 +111,9 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
                 report.still_dirty.append((row["site"], row["day"]))
         report.partitions_dropped = await conn.fetchval(
             "SELECT binome.apply_retention($1)", cutoff)
+        # The keys of days over: no session id links to stored rows after this
+        # (collector/session_keys.py).
+        report.session_keys_deleted = await conn.fetchval("SELECT binome.forget_session_keys()")
         if snapshot_page_views is not None:
             report.snapshots = await refresh_snapshots(
                 conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []

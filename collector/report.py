@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
+from collector.scrub import strip_controls
 
 # Bin widths where p75s usually fall (binome.metric_bin_edges).
 BIN_WIDTH = {"lcp": "100 ms", "inp": "10 ms", "cls": "0.01"}
@@ -145,6 +146,12 @@ def _metric(metric: str, value: float | None, samples: int | None = None) -> Tex
     return text
 
 
+def _data(value: str | None) -> Text:
+    """A stored string as plain text: never read as rich markup ([link=...]), and
+    without control characters (terminal escapes), whatever a beacon put in it."""
+    return Text(strip_controls(str(value)) if value is not None else "–")
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} %"
 
@@ -161,7 +168,7 @@ _P75S = tuple(f"{metric.upper()} p75 (n)" for metric in CORE_WEB_VITALS)
 
 def _table(title: str, labels: tuple[str, ...], figures: tuple[str, ...]) -> Table:
     """A table whose label columns are left-aligned and figure columns right-aligned."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=_data(title), title_justify="left")
     for header in labels:
         table.add_column(header, justify="left")
     for header in figures:
@@ -185,13 +192,13 @@ async def print_report(database_url: str, *, site: str | None, days: int,
     since = today - dt.timedelta(days=days - 1)
     title = f"Shared scorecard — {site or 'all sites'}, {since} to {today} (UTC)"
     if not scorecard:
-        console.print(Text(f"{title}: no page views yet.", style="dim"))
+        console.print(_data(f"{title}: no page views yet."), style="dim")
     else:
         table = _table(title, ("channel", "campaign"), ("page views", "sessions", *_P75S,
                                                          "good CWV", "conversion", "revenue"))
         for row in scorecard:
             table.add_row(
-                row.channel, row.campaign, _size(row.page_views), f"{row.sessions:,}",
+                _data(row.channel), _data(row.campaign), _size(row.page_views), f"{row.sessions:,}",
                 _metric("lcp", row.p75("lcp"), row.samples("lcp")),
                 _metric("inp", row.p75("inp"), row.samples("inp")),
                 _metric("cls", row.p75("cls"), row.samples("cls")),
@@ -213,7 +220,7 @@ async def print_report(database_url: str, *, site: str | None, days: int,
                              "conversion"))
         for row in releases:
             by_release.add_row(
-                row["site"], row["release"], f"{row['first_seen']:%Y-%m-%d %H:%M}",
+                _data(row["site"]), _data(row["release"]), f"{row['first_seen']:%Y-%m-%d %H:%M}",
                 f"{row['last_seen']:%Y-%m-%d %H:%M}", _size(row["page_views"]),
                 _metric("lcp", row["lcp_p75"], row["lcp_samples"]),
                 _metric("inp", row["inp_p75"], row["inp_samples"]),

@@ -140,3 +140,38 @@ def test_serve_with_the_embedded_postgresql(tmp_path: Path) -> None:
         from collector.embedded import EmbeddedPostgres
 
         EmbeddedPostgres(tmp_path / "binome").remove()
+
+
+# What one unauthenticated beacon put in the analyst's terminal (issue 20): a
+# window-title change (OSC 0), a rich hyperlink, a colour (CSI).
+HOSTILE_CAMPAIGN = "\x1b]0;pwned\x07[link=https://evil.example]x[/link]\x1b[31mred"
+
+
+async def test_report_prints_stored_strings_as_plain_text(
+    live_server: str, conn: asyncpg.Connection, database_url: str
+) -> None:
+    from io import StringIO
+    from urllib.parse import quote
+
+    from rich.console import Console
+
+    from collector.report import print_report
+    from tests.conftest import stored
+
+    beacon = make_beacon(
+        url="https://shop.example/p/42?utm_medium=email&utm_campaign=" + quote(HOSTILE_CAMPAIGN),
+        release="[link=https://evil.example]r1[/link]\x1b[31m\x9b31m")
+    answer = httpx.post(live_server + "/beacon", content=json.dumps(beacon),
+                        headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 204
+    await stored(conn, beacon["pv"])
+    output = StringIO()
+    console = Console(file=output, force_terminal=True, color_system="truecolor", width=400)
+    await print_report(database_url, site="demo", days=7, console=console)
+    rendered = output.getvalue()
+    assert "\x1b]" not in rendered  # no title change, no hyperlink (OSC 8)
+    assert "\x07" not in rendered and "\x9b" not in rendered
+    assert "\x1b[31mred" not in rendered and "\x1b[31m\x9b" not in rendered
+    # the markup shows as the text it is
+    assert "[link=https://evil.example]x[/link]" in rendered
+    assert "[link=https://evil.example]r1[/link]" in rendered

@@ -7,7 +7,11 @@ referrer path or marketing field reaches the row.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 import string
 from decimal import Decimal
 from typing import Any
@@ -23,6 +27,7 @@ from collector.beacon_decoder import parse as parse_beacon
 from collector.enrich import session_pseudonym, to_record
 from collector.row import COLUMNS
 from collector.scrub import scrub_text
+from collector.session_keys import SessionKeys
 from tests.conftest import make_beacon
 from tests.test_useragents import UA
 
@@ -30,6 +35,7 @@ UTC = dt.UTC
 # 2025-11-26T09:40:00.500Z, the contract's example t0.
 T0 = 1764150000000.5
 RECEIVED = dt.datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
+KEYS = SessionKeys()  # day keys of this process only: no database here
 
 
 def _beacon(**overrides: Any) -> Beacon:
@@ -45,7 +51,7 @@ def _beacon(**overrides: Any) -> Beacon:
 
 def _row(beacon: Beacon, user_agent: str = UA["iphone_safari"],
          country: str | None = "FR") -> dict[str, Any]:
-    record = to_record(beacon, RECEIVED, user_agent, country)
+    record = to_record(beacon, RECEIVED, user_agent, country, session_keys=KEYS)
     assert len(record) == len(COLUMNS)
     return dict(zip(COLUMNS, record, strict=True))
 
@@ -69,7 +75,8 @@ def test_to_record_marketing_keeps_everything() -> None:
     assert row["day"] == dt.date(2025, 11, 26)
     assert row["pv"] == "q3Zk9f0aT1xw2bYc"
     assert row["seq"] == 0
-    assert row["sid"] == session_pseudonym("demo", dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k")
+    assert row["sid"] == session_pseudonym(KEYS.key(dt.date(2025, 11, 26)), "demo",
+                                           dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k")
     assert row["received_at"] is RECEIVED
     assert row["t0"] == dt.datetime(2025, 11, 26, 9, 40, 0, 500, tzinfo=UTC)
     assert row["t0"].tzinfo is not None
@@ -187,6 +194,55 @@ def test_to_record_metric_attribution_urls_lose_their_query() -> None:
         "url": "https://cdn.example/hero.jpg", "target": "img.hero"}
 
 
+@pytest.mark.parametrize("consent", ["performance", "marketing"])
+def test_to_record_scrubs_every_string_the_client_sends(consent: str) -> None:
+    """Personal data in any free string of a beacon, attribution included, is
+    scrubbed at both consent levels (issue 20)."""
+    email, phone = "jean.dupont+news@gmail.com", "06 12 34 56 78"
+    row = _row(_beacon(
+        consent=consent,
+        url=f"https://shop.example/u/{email}?utm_campaign=rappel-{quote(phone)}",
+        release=f"build {email}",
+        dims={"page_type": f"account-{phone}", "owner": email},
+        nav={"type": "navigate", "protocol": "h2"},
+        metrics=[{"name": "INP", "value": 80.0, "id": f"id {email}", "attribution": {
+            "interactionTarget": "#user-jean.dupont@example.fr>img.avatar",
+            "url": f"https://shop.example/u/{email}?x=1", f"by {email}": "184127645108946",
+            "loadState": "complete", "interactionTargetElement": None}}],
+        events=[{"name": f"callback {phone}", "value": 1.0}]))
+    text = _row_text(row)
+    for secret in ("jean.dupont", "gmail", "06 12", "12 34", "1841276451"):
+        assert secret not in text, secret
+    assert row["path"] == "/u/:email"
+    assert row["release"] == "build :email"
+    assert orjson.loads(row["dims"])["page_type"] == "account-:phone"
+    [metric] = orjson.loads(row["metrics"])
+    assert metric["id"] == "id :email"
+    assert metric["attribution"] == {
+        "interactionTarget": "#:email>img.avatar", "url": "https://shop.example/u/:email",
+        "by :email": ":nir", "loadState": "complete", "interactionTargetElement": None}
+    if consent == "marketing":
+        assert row["utm_campaign"] == "rappel-:phone"
+        assert orjson.loads(row["dims"])["owner"] == ":email"
+        assert orjson.loads(row["events"]) == [{"name": "callback :phone", "value": 1.0}]
+
+
+@pytest.mark.parametrize("release", [
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "9f86d08", "2026.11.3+9f86d08", "1.2.3.4",
+    "build-20261103", "e2e-243463b6", "v2.3.1-rc.1"])
+def test_to_record_keeps_build_labels_as_releases(release: str) -> None:
+    """A release names a build: commit hashes, build numbers and versions stay
+    (scrub_label), so that releases can be compared."""
+    assert _row(_beacon(release=release))["release"] == release
+
+
+def test_to_record_keeps_web_vitals_metric_ids_and_plain_attribution() -> None:
+    row = _row(_beacon())
+    assert [m["id"] for m in orjson.loads(row["metrics"])] == [
+        "v5-1764150000000-1234", "v5-1764150000000-5678"]
+    assert orjson.loads(row["metrics"])[0]["attribution"] == {"target": "img.hero"}
+
+
 def test_to_record_last_report_of_a_metric_wins() -> None:
     metrics = [
         {"name": "LCP", "value": 1000.0}, {"name": "INP", "value": 80.0},
@@ -293,12 +349,30 @@ def test_personal_data_is_scrubbed_from_path_utm_and_dims() -> None:
 def test_session_pseudonym_changes_with_the_day_and_site() -> None:
     day = dt.date(2025, 11, 26)
     sid = "Hc8s0d9f8g7h6j5k"
-    same = session_pseudonym("demo", day, sid)
-    assert same == session_pseudonym("demo", day, sid)
+    key = secrets.token_bytes(32)
+    same = session_pseudonym(key, "demo", day, sid)
+    assert same == session_pseudonym(key, "demo", day, sid)
     assert same != sid and len(same) == 16 and set(same) <= set(
         string.ascii_letters + string.digits + "-_")
-    assert session_pseudonym("demo", day + dt.timedelta(days=1), sid) != same
-    assert session_pseudonym("other", day, sid) != same
+    assert session_pseudonym(key, "demo", day + dt.timedelta(days=1), sid) != same
+    assert session_pseudonym(key, "other", day, sid) != same
+
+
+def test_session_pseudonym_is_keyed() -> None:
+    """Without the day's key, the session id (readable by any script on the page)
+    does not give the stored value (issue 20): not the former unkeyed hash, and
+    another key gives another value."""
+    day, sid = dt.date(2025, 11, 26), "Hc8s0d9f8g7h6j5k"
+    key = secrets.token_bytes(32)
+    unkeyed = base64.urlsafe_b64encode(hashlib.blake2b(
+        f"demo\x00{day.isoformat()}\x00{sid}".encode(), digest_size=12,
+        person=b"binome.sid.v1").digest()).decode()
+    pseudonym = session_pseudonym(key, "demo", day, sid)
+    assert pseudonym != unkeyed
+    assert pseudonym != session_pseudonym(secrets.token_bytes(32), "demo", day, sid)
+    assert pseudonym == base64.urlsafe_b64encode(hmac.new(
+        key, f"demo\x00{day.isoformat()}\x00{sid}".encode(), hashlib.sha256).digest()[:12]
+    ).decode()
 
 
 def test_a_sessions_page_views_share_the_pseudonym_of_their_day() -> None:

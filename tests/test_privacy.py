@@ -10,7 +10,7 @@ import secrets
 import subprocess
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 import httpx
@@ -148,3 +148,37 @@ async def test_the_collector_runs_as_a_least_privileged_role(
         collector.stop()
     finally:
         await conn.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+async def test_control_characters_never_reach_the_database(
+    live_server: str, conn: asyncpg.Connection
+) -> None:
+    """Terminal escapes in every free string of a beacon (issue 20): C0 and C1
+    controls are gone from what is stored; the rest of the text stays."""
+    title, csi, c1 = "\x1b]0;pwned\x07", "\x1b[31m", "\x9b31m\x85"
+    hostile = f"{title}[link=https://evil.example]x[/link]{csi}{c1}"
+    beacon = make_beacon(
+        url="https://shop.example/p/\x1b[31m42\x9b?utm_campaign=" + quote(hostile)
+            + "&utm_source=" + quote(csi + "news"),
+        release=csi + "r1" + c1,
+        dims={"page_type": title + "product", "ab_variant": csi + "B"},
+        nav={"type": "navigate", "protocol": csi + "h2"},
+        metrics=[{"name": "LCP", "value": 2140.5, "id": title + "v5-1",
+                  "attribution": {csi + "target": hostile, "url": "https://cdn.example/"
+                                  + csi + "hero.jpg?sig=1"}}],
+        events=[{"name": title + "purchase", "value": 1.0, "currency": "EUR"}])
+    assert post(live_server, beacon).status_code == 204
+    [row] = await stored(conn, beacon["pv"])
+    dump = json.dumps([str(value) for value in row.values()])
+    for control in ("\\u001b", "\\u0007", "\\u009b", "\\u0085"):
+        assert control not in dump, control
+    assert row["path"] == "/p/[31m42"
+    assert row["utm_campaign"] == "]0;pwned[link=https://evil.example]x[/link][31m31m"
+    assert (row["utm_source"], row["release"]) == ("[31mnews", "[31mr131m")
+    assert json.loads(row["dims"]) == {"page_type": "]0;pwnedproduct", "ab_variant": "[31mB"}
+    assert json.loads(row["events"])[0]["name"] == "]0;pwnedpurchase"
+    assert json.loads(row["nav"])["protocol"] == "[31mh2"
+    [metric] = json.loads(row["metrics"])
+    assert metric["attribution"] == {
+        "[31mtarget": "]0;pwned[link=https://evil.example]x[/link][31m31m",
+        "url": "https://cdn.example/[31mhero.jpg"}
