@@ -37,7 +37,14 @@ def database(settings: Settings) -> Iterator[str]:
 async def _migrate(url: str, settings: Settings) -> list[str]:
     conn = await db.connect(url)
     try:
-        return await db.migrate_or_check(conn, settings.sql_dir)
+        applied = await db.migrate_or_check(conn, settings.sql_dir)
+        # The retention period binome.apply_retention is held to: the owner's
+        # to set (sql/migrations/0003_maintainer.sql); other roles leave it.
+        if await conn.fetchval(
+                "SELECT has_table_privilege('binome.retention_policy', 'UPDATE')"):
+            await conn.execute("UPDATE binome.retention_policy SET months = $1",
+                               settings.retention_months)
+        return applied
     finally:
         await conn.close()
 
@@ -127,7 +134,7 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from collector.maintenance import maintain_once
 
     with database(settings) as url:
-        asyncio.run(_migrate(url, settings))
+        asyncio.run(_migrate(owner_url(url, settings), settings))
         report = asyncio.run(maintain_once(url, settings))
     if report is None:
         print("binome: another maintenance run is in progress; nothing done", file=sys.stderr)

@@ -3,7 +3,12 @@
 `binome serve` also runs it every BINOME_MAINTENANCE_MINUTES. A session-level
 advisory lock makes a second run (another worker, another collector) skip
 instead of collide. Everything it does goes through SECURITY DEFINER functions
-(sql/functions/), so it works under the binome_writer role.
+(sql/functions/), so it works under the binome_writer role, except retention:
+only binome_maintainer (or the owner) may run binome.apply_retention, whose
+cutoff is never later than today minus the retention policy's months (issue
+20). Under a role that may not, the run skips retention and says so; `binome
+serve` and `binome maintain` connect with BINOME_MAINTENANCE_DATABASE_URL when
+it is set (README, "Roles").
 
 Rollups (docs/analyst-guide.md, "Where the figures come from"): a UTC day is
 closed once BINOME_ROLLUP_LAG_DAYS whole days have followed it, so the
@@ -53,6 +58,7 @@ class MaintenanceReport:
     rolled_up: list[tuple[str, dt.date]] = field(default_factory=list)
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
+    retention_skipped: bool = False
     folded: int = 0
     snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
     seconds: float = 0.0
@@ -64,6 +70,7 @@ class MaintenanceReport:
                  f"{len(self.rolled_up)} site-days rolled up",
                  f"{len(self.still_dirty)} changed meanwhile (next run)"
                  if self.still_dirty else "",
+                 "retention skipped (this role may not run it)" if self.retention_skipped else
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
                  f"{len(self.snapshots)} busy live site-days snapshotted" if self.snapshots else "",
                  f"{self.seconds:.1f} s"]
@@ -82,8 +89,10 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
         if today is None:
             today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
         assert today is not None
+        # The cutoff binome.apply_retention will apply (sql/functions/10_partitions.sql).
         cutoff = await conn.fetchval(
-            "SELECT ($1::date - make_interval(months => $2))::date", today, retention_months)
+            "SELECT binome.retention_cutoff(($1::date - make_interval(months => $2))::date)",
+            today, retention_months)
         report = MaintenanceReport(
             today=today, closed_through=today - dt.timedelta(days=rollup_lag_days + 1),
             retention_cutoff=cutoff)
@@ -105,8 +114,15 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
                 report.rolled_up.append((row["site"], row["day"]))
             else:
                 report.still_dirty.append((row["site"], row["day"]))
-        report.partitions_dropped = await conn.fetchval(
-            "SELECT binome.apply_retention($1)", cutoff)
+        if await conn.fetchval(
+                "SELECT has_function_privilege('binome.apply_retention(date)', 'EXECUTE')"):
+            report.partitions_dropped = await conn.fetchval(
+                "SELECT binome.apply_retention($1)", cutoff)
+        else:
+            report.retention_skipped = True
+            log.info("retention skipped: this role may not run it; set "
+                     "BINOME_MAINTENANCE_DATABASE_URL to a binome_maintainer login",
+                     extra={"role": await conn.fetchval("SELECT current_user")})
         if snapshot_page_views is not None:
             report.snapshots = await refresh_snapshots(
                 conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []
@@ -137,7 +153,10 @@ async def refresh_snapshots(conn: asyncpg.Connection, *, min_page_views: int,
 
 async def maintain_once(database_url: str, settings: Settings,
                         today: dt.date | None = None) -> MaintenanceReport | None:
-    conn = await db.connect(database_url, "binome-maintenance")
+    """One run on its own connection, as BINOME_MAINTENANCE_DATABASE_URL's role
+    when set, else as database_url's."""
+    conn = await db.connect(settings.maintenance_database_url or database_url,
+                            "binome-maintenance")
     try:
         return await maintain(
             conn, retention_months=settings.retention_months,

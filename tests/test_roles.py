@@ -52,7 +52,7 @@ async def test_a_collector_runs_as_binome_writer(
     writer = await asyncpg.connect(writer_login)
     try:
         report = await maintain(writer, retention_months=25, rollup_lag_days=1)
-        assert report is not None
+        assert report is not None and report.retention_skipped
         tomorrow = report.today + dt.timedelta(days=1)
         assert await conn.fetchval("SELECT to_regclass($1)",
                                    f"binome.beacons_{tomorrow:%Y%m%d}") is not None
@@ -107,6 +107,9 @@ async def test_binome_writer_may_only_write_beacons(as_role: Any) -> None:
         "DROP TABLE binome.sites",
         "SELECT binome.refold_days('2020-01-01', '2020-01-02')",
         "ALTER TABLE binome.beacons DISABLE TRIGGER fold_page_views",
+        # Retention is binome_maintainer's: as the writer it would drop every day.
+        "SELECT binome.apply_retention('2100-01-01')",
+        "UPDATE binome.retention_policy SET months = 1",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
 
@@ -149,3 +152,41 @@ async def test_serve_as_binome_writer_checks_instead_of_migrating(
             await db.migrate_or_check(writer, sql)
     finally:
         await writer.close()
+
+
+@pytest.fixture
+async def maintainer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
+    name = "binome_test_maintainer_" + secrets.token_hex(3)
+    yield await create_login(conn, database_url, name, in_role="binome_maintainer")
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+    await conn.execute(f"DROP OWNED BY {name}")
+    await conn.execute(f"DROP ROLE {name}")
+
+
+async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
+    maintainer_login: str, conn: asyncpg.Connection
+) -> None:
+    """binome.apply_retention clamps its cutoff to today minus binome.retention_policy's
+    months (25 here), whatever the maintainer asks; older days it drops."""
+    today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    old = today - dt.timedelta(days=40 * 31)
+    for day, pv in ((today, "keptpage" + secrets.token_hex(4)), (old, "oldpage" + secrets.token_hex(4))):
+        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+        await conn.execute(
+            "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path)"
+            " VALUES ('demo', $1, $2, 0, $3, 'performance', '/')",
+            day, pv, dt.datetime.combine(day, dt.time(12), dt.UTC))
+    maintainer = await asyncpg.connect(maintainer_login)
+    try:
+        assert await maintainer.fetchval("SELECT binome.apply_retention('2100-01-01')") >= 1
+        assert await maintainer.fetchval(
+            "SELECT binome.retention_cutoff('2100-01-01')") <= today - dt.timedelta(days=25 * 28)
+        report = await maintain(maintainer, retention_months=1, rollup_lag_days=1)
+        assert report is not None and not report.retention_skipped
+        assert report.retention_cutoff <= today - dt.timedelta(days=25 * 28)
+        assert await refused(maintainer, "UPDATE binome.retention_policy SET months = 1")
+    finally:
+        await maintainer.close()
+    assert await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE day = $1", today) > 0
+    assert await conn.fetchval("SELECT to_regclass($1)", f"binome.beacons_{old:%Y%m%d}") is None
