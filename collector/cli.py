@@ -89,6 +89,19 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def serve_without_owner(args: argparse.Namespace) -> None:
+    """Replace this process by `binome serve` without BINOME_MIGRATION_DATABASE_URL:
+    the serving process never holds the owner's credentials (issue 20), not even
+    in /proc/<pid>/environ, which keeps the environment the process was started
+    with whatever os.environ drops. Same pid, so an orchestrator sees no change."""
+    env = {k: v for k, v in os.environ.items() if k != "BINOME_MIGRATION_DATABASE_URL"}
+    argv = [sys.executable, "-m", "collector.cli", "serve", "--host", args.host,
+            "--port", str(args.port), "--workers", str(args.workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -96,6 +109,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(owner_url(url, settings), settings))
         if args.demo:
             asyncio.run(_add_site(owner_url(url, settings), "demo", []))
+        if settings.migration_database_url and settings.database_url:
+            serve_without_owner(args)  # migrated: serve as BINOME_DATABASE_URL's role
         # Workers are separate processes: they read the URL from the environment.
         os.environ["BINOME_DATABASE_URL"] = url
         get_settings.cache_clear()

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -60,9 +61,8 @@ def test_compose_runs_postgres_16_and_the_collector_once_healthy() -> None:
     assert collector["depends_on"]["postgres"]["condition"] == "service_healthy"
     url = collector["environment"]["BINOME_DATABASE_URL"]
     assert "@postgres:5432/" in url
-    user = postgres["environment"]["POSTGRES_USER"]
     database = postgres["environment"]["POSTGRES_DB"]
-    assert url.startswith(f"postgresql://{user}:") and url.endswith(f"/{database}")
+    assert url.startswith("postgresql://binome_writer:") and url.endswith(f"/{database}")
     known = {f"BINOME_{name.upper()}" for name in Settings.model_fields}
     assert set(collector["environment"]) <= known
 
@@ -71,6 +71,57 @@ def compose_services() -> dict[str, Any]:
     services: dict[str, Any] = yaml.safe_load(
         (PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
     return services
+
+
+def test_compose_has_no_default_password_and_least_privileged_services() -> None:
+    """Issue 20: the owner migrates in a one-shot service; the collector serves as
+    binome_writer once it is done, retention runs as binome_maintainer, the dashboard
+    and Grafana read as binome_analyst; every secret is required, none defaulted."""
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    services = compose_services()
+    secrets_ = ("POSTGRES_PASSWORD", "BINOME_WRITER_PASSWORD", "BINOME_MAINTAINER_PASSWORD",
+                "BINOME_ANALYST_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+    for name in secrets_:
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)
+        assert uses and all(use == f":?set {name}" for use in uses), (name, uses)
+    # Any variable naming a password, secret or token has no default.
+    for name, rest in re.findall(r"\$\{([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*)([^}]*)\}", text):
+        assert rest.startswith(":?"), name
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    assert all(re.search(rf"^{name}=$", example, re.M) for name in secrets_)
+
+    migrate, roles = services["migrate"], services["roles"]
+    assert migrate["command"] == ["binome", "migrate"] and migrate["build"] == "."
+    assert migrate["environment"]["BINOME_DATABASE_URL"].startswith("postgresql://binome:")
+    assert migrate["restart"] == "no" and roles["restart"] == "no"
+    assert roles["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "/roles.sql" in roles["command"]
+    roles_sql = (PROJECT_ROOT / "deploy" / "roles.sql").read_text()
+    for role in ("writer", "maintainer", "analyst"):
+        assert f"ALTER ROLE binome_{role} LOGIN PASSWORD :'{role}_password'" in roles_sql
+        assert f"\\getenv {role}_password BINOME_{role.upper()}_PASSWORD" in roles_sql
+        assert f"BINOME_{role.upper()}_PASSWORD" in roles["environment"]
+
+    collector = services["collector"]
+    env = collector["environment"]
+    assert "BINOME_MIGRATION_DATABASE_URL" not in env
+    assert "postgresql://binome:" not in str(env)
+    users = {key: urlsplit(re.sub(r"\$\{[^}]*\}", "secret", env[key])).username
+             for key in ("BINOME_DATABASE_URL", "BINOME_MAINTENANCE_DATABASE_URL",
+                         "BINOME_DASHBOARD_DATABASE_URL")}
+    assert users == {"BINOME_DATABASE_URL": "binome_writer",
+                     "BINOME_MAINTENANCE_DATABASE_URL": "binome_maintainer",
+                     "BINOME_DASHBOARD_DATABASE_URL": "binome_analyst"}
+    for step in ("migrate", "roles"):
+        assert collector["depends_on"][step]["condition"] == "service_completed_successfully"
+    grafana = services["grafana"]
+    assert grafana["depends_on"]["roles"]["condition"] == "service_completed_successfully"
+    datasources = yaml.safe_load(
+        (PROJECT_ROOT / "grafana" / "provisioning" / "datasources" / "binome.yml").read_text())
+    postgres_source = next(d for d in datasources["datasources"] if d["uid"] == "binome-postgres")
+    assert postgres_source["user"] == "binome_analyst"
+    variable = postgres_source["secureJsonData"]["password"].lstrip("$")
+    assert variable in grafana["environment"]
 
 
 def caddyfile_directives() -> list[list[str]]:

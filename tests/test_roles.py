@@ -190,3 +190,30 @@ async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
         await maintainer.close()
     assert await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE day = $1", today) > 0
     assert await conn.fetchval("SELECT to_regclass($1)", f"binome.beacons_{old:%Y%m%d}") is None
+
+
+@pytest.fixture
+async def analyst_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
+    name = "binome_test_analyst_" + secrets.token_hex(3)
+    yield await create_login(conn, database_url, name, in_role="binome_analyst")
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+    await conn.execute(f"DROP ROLE {name}")
+
+
+async def test_serve_drops_the_owners_url_once_migrated_and_reads_the_dashboard_as_analyst(
+    writer_login: str, analyst_login: str, database_url: str, start_collector: Any
+) -> None:
+    """The serving process holds neither BINOME_MIGRATION_DATABASE_URL nor the owner's
+    URL (not even in the environment it was started with), and /dashboard/data reads
+    the rum views through BINOME_DASHBOARD_DATABASE_URL, a binome_analyst login."""
+    collector = start_collector(database_url=writer_login, migration_database_url=database_url,
+                                dashboard_database_url=analyst_login)
+    environ = open(f"/proc/{collector.process.pid}/environ", "rb").read().split(b"\0")
+    assert not [v for v in environ if v.startswith(b"BINOME_MIGRATION_DATABASE_URL=")
+                or database_url.encode() in v]
+    assert f"BINOME_DATABASE_URL={writer_login}".encode() in environ
+    response = httpx.get(collector.url + "/dashboard/data")
+    assert response.status_code == 200, response.text
+    assert "demo" in response.json()["sites"]
+    assert httpx.get(collector.url + "/readyz").status_code == 200
