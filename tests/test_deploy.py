@@ -197,3 +197,67 @@ def test_makefile_has_the_two_commands() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert Path(PROJECT_ROOT / "README.md").read_text().count("make run") >= 1
+
+
+def locked_versions() -> dict[str, str]:
+    """requirements.lock's pins: canonical name -> version, each pin with its hashes."""
+    from packaging.utils import canonicalize_name
+
+    text = re.sub(r"\\\n", " ", (PROJECT_ROOT / "requirements.lock").read_text())
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)",
+                                 line)
+            assert match, f"requirements.lock: not a pin with hashes: {line[:80]}"
+            pins[canonicalize_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def test_the_image_installs_pinned_dependencies_covering_pyproject() -> None:
+    """Pin what is deployed (issue 20): every runtime dependency of pyproject.toml (and
+    its extras) is in requirements.lock at a version it allows, and the Dockerfile
+    installs from the lock with --require-hashes, the project itself with --no-deps."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = locked_versions()
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock"
+        assert requirement.specifier.contains(pins[name]), (name, pins[name])
+    assert {"uvloop", "httptools", "ua-parser-rs"} <= set(pins)  # the extras' packages
+    runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in runs
+    assert "pip install -e ." not in runs and "pip install --no-deps -e ." in runs
+
+
+def test_the_ci_audit_fails_on_advisories_and_on_unaudited_dependencies() -> None:
+    """.ci/run's audit step (scripts/audit_verdict.py on pip-audit's JSON report): an
+    advisory fails it, so does a dependency left unaudited; only an advisory source
+    out of reach for every dependency is a loud 'NOT RUN' (issue 20)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "audit_verdict", PROJECT_ROOT / "scripts" / "audit_verdict.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clean = {"name": "orjson", "version": "3.10.0", "vulns": []}
+    vulnerable = {"name": "starlette", "version": "0.1", "vulns": [{"id": "PYSEC-1"}]}
+    skipped = {"name": "asyncpg", "skip_reason": "Dependency not found on PyPI"}
+    assert module.verdict({"dependencies": [clean]}, 0)[0] == 0
+    code, message = module.verdict({"dependencies": [clean, vulnerable]}, 1)
+    assert code == 1 and "PYSEC-1" in message
+    assert module.verdict({"dependencies": [clean, skipped]}, 0)[0] == 1
+    assert module.verdict({"dependencies": []}, 0)[0] == 1
+    code, message = module.verdict({"dependencies": [skipped]}, 0)
+    assert code == 0 and "NOT RUN" in message
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "pip-audit" in ci and "-r requirements.lock" in ci
+    assert "scripts/audit_verdict.py" in ci and "BINOME_AUDIT_REQUIRED" in ci
