@@ -17,8 +17,11 @@ import pytest
 from collector.maintenance import maintain
 from tests.conftest import MOBILE_UA, create_login, make_beacon, wait_for
 
-RUM_VIEWS = ("page_views_enriched", "sessions", "scorecard_daily", "scorecard_histograms",
-             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily")
+# binome_analyst reads the grouped views; the row-level ones are binome_analyst_rows'
+# (sql/views/99_grants.sql, docs/privacy.md).
+RUM_VIEWS = ("scorecard_daily", "scorecard_histograms", "campaign_histograms",
+             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily", "sites")
+ROW_LEVEL_VIEWS = ("page_views_enriched", "sessions")
 
 
 @pytest.fixture
@@ -130,8 +133,39 @@ async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
         "CREATE VIEW rum.intruder AS SELECT 1",
         "SELECT binome.close_days(current_date)",
         "SELECT binome.ensure_beacon_partition(current_date + 400)",
+        # One row per page view: binome_analyst_rows' only (issue 20).
+        *(f"SELECT * FROM rum.{view} LIMIT 1" for view in ROW_LEVEL_VIEWS),
+        "SELECT * FROM binome.page_view_facts_of('demo', current_date,"
+        " '00000000-0000-0000-0000-000000000000')",
+        "SELECT * FROM binome.live_facts_key",
+        "SELECT * FROM binome.live_page_views",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
+
+
+async def test_binome_analyst_rows_reads_the_row_level_views(
+    as_role: Any, conn: asyncpg.Connection
+) -> None:
+    pv = "rowsrole" + secrets.token_hex(4)
+    today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    await conn.execute("SELECT binome.ensure_beacon_partition($1)", today)
+    await conn.execute(
+        "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path, lcp)"
+        " VALUES ('demo', $1, $2, 0, date_trunc('minute', now()) + interval '17.25 s',"
+        " 'performance', '/', 1500)", today, pv)
+    await wait_for(conn, "SELECT count(*) FROM rum.page_views_enriched WHERE pv = $1", pv,
+                   expect=1)
+    rows = await as_role("binome_analyst_rows")
+    assert await rows.fetchval("SELECT count(*) FROM rum.page_views_enriched WHERE pv = $1",
+                               pv) == 1
+    # received_at to the minute (sql/views/10_page_views_enriched.sql, 20_sessions.sql).
+    for sql in ("SELECT received_at FROM rum.page_views_enriched WHERE pv = $1",
+                "SELECT received_at FROM rum.sessions WHERE landing_pv = $1"):
+        received_at = await rows.fetchval(sql, pv)
+        assert received_at is not None and (received_at.second, received_at.microsecond) == (0, 0)
+    for view in RUM_VIEWS:  # and, as a member of binome_analyst, the grouped ones
+        await rows.fetch(f"SELECT * FROM rum.{view} LIMIT 5")
+    assert await refused(rows, "SELECT * FROM binome.page_views")
 
 
 async def test_serve_as_binome_writer_checks_instead_of_migrating(

@@ -42,8 +42,22 @@ $$;
 -- The retention period, one row, written by the schema's owner at every
 -- `binome migrate` from BINOME_RETENTION_MONTHS (collector/cli.py). No other
 -- role may write it: it bounds what binome.apply_retention may drop.
+-- One row (the unique index on a constant): a setting, not keyed by site, so
+-- neither a key (tests/test_db.py: every key starts with site).
 CREATE TABLE binome.retention_policy (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     months integer NOT NULL CHECK (months >= 1)
 );
+CREATE UNIQUE INDEX retention_policy_one_row ON binome.retention_policy ((true));
 INSERT INTO binome.retention_policy (months) VALUES (25);
+
+-- The capability binome.live_page_views passes to binome.page_view_facts_of
+-- (sql/views/05_live_page_views.sql). PostgreSQL checks EXECUTE on a function a
+-- view calls as the querying role, so binome_analyst, which reads the grouped
+-- live views, must hold EXECUTE on that function; the function refuses a
+-- caller without this key, which only the views' owner can read: a direct call
+-- (one row per page view) is refused to the analyst.
+CREATE TABLE binome.live_facts_key (
+    key uuid NOT NULL DEFAULT gen_random_uuid()
+);
+CREATE UNIQUE INDEX live_facts_key_one_row ON binome.live_facts_key ((true));
+INSERT INTO binome.live_facts_key DEFAULT VALUES;
