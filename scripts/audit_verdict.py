@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 
-def verdict(report: dict, status: int) -> tuple[int, str]:
+def verdict(report: dict[str, Any], status: int) -> tuple[int, str]:
     deps = report.get("dependencies", [])
     vulnerable = [f"{d['name']} {d['version']}: {', '.join(v['id'] for v in d['vulns'])}"
                   for d in deps if d.get("vulns")]

@@ -88,7 +88,7 @@ def test_compose_has_no_default_password_and_least_privileged_services() -> None
     for name, rest in re.findall(r"\$\{([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*)([^}]*)\}", text):
         assert rest.startswith(":?"), name
     example = (PROJECT_ROOT / ".env.example").read_text()
-    assert all(re.search(rf"^{name}=$", example, re.M) for name in secrets_)
+    assert all(re.search(rf"^{name}=$", example, re.MULTILINE) for name in secrets_)
 
     migrate, roles = services["migrate"], services["roles"]
     assert migrate["command"] == ["binome", "migrate"] and migrate["build"] == "."
@@ -195,7 +195,7 @@ def test_ci_script_is_executable() -> None:
 
 def test_makefile_has_the_two_commands() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert re.search(r"^run:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
     assert Path(PROJECT_ROOT / "README.md").read_text().count("make run") >= 1
 
 

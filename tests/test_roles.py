@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -135,8 +136,8 @@ async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
         "SELECT binome.ensure_beacon_partition(current_date + 400)",
         # One row per page view: binome_analyst_rows' only (issue 20).
         *(f"SELECT * FROM rum.{view} LIMIT 1" for view in ROW_LEVEL_VIEWS),
-        "SELECT * FROM binome.page_view_facts_of('demo', current_date,"
-        " '00000000-0000-0000-0000-000000000000')",
+        ("SELECT * FROM binome.page_view_facts_of('demo', current_date,"
+         " '00000000-0000-0000-0000-000000000000')"),
         "SELECT * FROM binome.live_facts_key",
         "SELECT * FROM binome.live_page_views",
     ]
@@ -205,7 +206,7 @@ async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
     months (25 here), whatever the maintainer asks; older days it drops."""
     today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
     old = today - dt.timedelta(days=40 * 31)
-    for day, pv in ((today, "keptpage" + secrets.token_hex(4)), (old, "oldpage" + secrets.token_hex(4))):
+    for day, pv in ((today, "kept" + secrets.token_hex(4)), (old, "old" + secrets.token_hex(4))):
         await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
         await conn.execute(
             "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path)"
@@ -243,7 +244,7 @@ async def test_serve_drops_the_owners_url_once_migrated_and_reads_the_dashboard_
     the rum views through BINOME_DASHBOARD_DATABASE_URL, a binome_analyst login."""
     collector = start_collector(database_url=writer_login, migration_database_url=database_url,
                                 dashboard_database_url=analyst_login)
-    environ = open(f"/proc/{collector.process.pid}/environ", "rb").read().split(b"\0")
+    environ = Path(f"/proc/{collector.process.pid}/environ").read_bytes().split(b"\0")
     assert not [v for v in environ if v.startswith(b"BINOME_MIGRATION_DATABASE_URL=")
                 or database_url.encode() in v]
     assert f"BINOME_DATABASE_URL={writer_login}".encode() in environ
