@@ -4,6 +4,7 @@ the writer stores beacons and maintains; each role is refused what it must not d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -25,15 +26,23 @@ RUM_VIEWS = ("scorecard_daily", "scorecard_histograms", "campaign_histograms",
 ROW_LEVEL_VIEWS = ("page_views_enriched", "sessions")
 
 
+@contextlib.asynccontextmanager
+async def login_in(conn: asyncpg.Connection, database_url: str, role: str) -> AsyncIterator[str]:
+    """A login role that is a member of `role`, as the README says to set up."""
+    name = f"binome_test_{role.removeprefix('binome_')}_" + secrets.token_hex(3)
+    try:
+        yield await create_login(conn, database_url, name, in_role=role)
+    finally:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+        await conn.execute(f"DROP OWNED BY {name}")
+        await conn.execute(f"DROP ROLE {name}")
+
+
 @pytest.fixture
 async def writer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
-    """A login role that is a member of binome_writer, as the README says to set up."""
-    name = "binome_test_writer_" + secrets.token_hex(3)
-    yield await create_login(conn, database_url, name, in_role="binome_writer")
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
-    await conn.execute(f"DROP OWNED BY {name}")
-    await conn.execute(f"DROP ROLE {name}")
+    async with login_in(conn, database_url, "binome_writer") as url:
+        yield url
 
 
 async def test_a_collector_runs_as_binome_writer(
@@ -191,12 +200,8 @@ async def test_serve_as_binome_writer_checks_instead_of_migrating(
 
 @pytest.fixture
 async def maintainer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
-    name = "binome_test_maintainer_" + secrets.token_hex(3)
-    yield await create_login(conn, database_url, name, in_role="binome_maintainer")
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
-    await conn.execute(f"DROP OWNED BY {name}")
-    await conn.execute(f"DROP ROLE {name}")
+    async with login_in(conn, database_url, "binome_maintainer") as url:
+        yield url
 
 
 async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
@@ -229,11 +234,8 @@ async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
 
 @pytest.fixture
 async def analyst_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
-    name = "binome_test_analyst_" + secrets.token_hex(3)
-    yield await create_login(conn, database_url, name, in_role="binome_analyst")
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
-    await conn.execute(f"DROP ROLE {name}")
+    async with login_in(conn, database_url, "binome_analyst") as url:
+        yield url
 
 
 async def test_serve_drops_the_owners_url_once_migrated_and_reads_the_dashboard_as_analyst(
