@@ -9,15 +9,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BINOME_DATA_DIR=/var/lib/binome
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY collector ./collector
 COPY sql ./sql
 COPY js-snippet/dist ./js-snippet/dist
 COPY dashboard/index.html ./dashboard/index.html
 COPY dashboard/dist ./dashboard/dist
 COPY demo ./demo
-# Editable, so sql/, js-snippet/dist/, dashboard/ and demo/ are found beside the package.
-RUN pip install -e . \
+# What is deployed is pinned (issue 20): the runtime dependencies exactly as
+# requirements.lock lists them, each checked against its hashes, then the
+# project itself without resolving anything more. Editable, so sql/,
+# js-snippet/dist/, dashboard/ and demo/ are found beside the package.
+RUN pip install --require-hashes --no-deps -r requirements.lock \
+ && pip install --no-deps -e . \
  && useradd --system --uid 10001 --no-create-home binome \
  && mkdir -p /var/lib/binome && chown binome /var/lib/binome
 

@@ -90,7 +90,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         session_keys = SessionKeys(pool)  # the day keys of the session pseudonyms
         await session_keys.start()
         ingest = BeaconIngest(settings, sites, writer, session_keys)
-        state.update(pool=pool, writer=writer, ingest=ingest, scorecards=ScorecardCache(pool))
+        # The dashboard reads schema rum as its own role (binome_analyst), which
+        # the collector's binome_writer may not (issue 20); unset: the same pool.
+        dashboard_pool = (await db.create_pool(settings.dashboard_database_url, min_size=0)
+                          if settings.dashboard_database_url else pool)
+        state.update(pool=pool, writer=writer, ingest=ingest,
+                     scorecards=ScorecardCache(dashboard_pool))
         app.ingest = ingest
         # What start-up built (modules, settings, the pool) lives as long as the
         # process: frozen out of the collector's sight, the full collections that
@@ -110,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if folder:
                 await folder.stop()
             await pool.close()
+            if dashboard_pool is not pool:
+                await dashboard_pool.close()
             telemetry.mark_process_dead()
             log.info("collector stopped", extra={"spool_bytes": writer.spool_usage()[0]})
 

@@ -37,7 +37,18 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 async def _migrate(url: str, settings: Settings) -> list[str]:
-    return await db.migrate_at(url, settings.sql_dir)
+    conn = await db.connect(url)
+    try:
+        applied = await db.migrate_or_check(conn, settings.sql_dir)
+        # The retention period binome.apply_retention is held to: the owner's
+        # to set (sql/migrations/0003_maintainer.sql); other roles leave it.
+        if await conn.fetchval(
+                "SELECT has_table_privilege('binome.retention_policy', 'UPDATE')"):
+            await conn.execute("UPDATE binome.retention_policy SET months = $1",
+                               settings.retention_months)
+        return applied
+    finally:
+        await conn.close()
 
 
 async def _add_site(url: str, site: str, origins: list[str]) -> None:
@@ -80,6 +91,20 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def serve_without_owner(args: argparse.Namespace) -> None:
+    """Replace this process by `binome serve` without BINOME_MIGRATION_DATABASE_URL:
+    the serving process never holds the owner's credentials (issue 20), not even
+    in /proc/<pid>/environ, which keeps the environment the process was started
+    with whatever os.environ drops. Same pid, so an orchestrator sees no change."""
+    env = {k: v for k, v in os.environ.items() if k != "BINOME_MIGRATION_DATABASE_URL"}
+    argv = [sys.executable, "-m", "collector.cli", "serve", "--host", args.host,
+            "--port", str(args.port), "--workers", str(args.workers),
+            *(["--demo"] if args.demo else [])]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -100,11 +125,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             if not db.unreachable(exc):
                 raise
             # Serve anyway (issue 20): beacons for the sites last read are spooled,
-            # and the workers migrate when PostgreSQL answers, before they write.
+            # and the workers migrate when PostgreSQL answers, before they write
+            # (with the owner's URL, kept for that until then).
             print(f"binome: PostgreSQL unreachable ({type(exc).__name__}: {exc}); serving "
                   "anyway: migrations wait for it, beacons for known sites are spooled",
                   file=sys.stderr)
             os.environ[db.MIGRATION_DEFERRED_ENV] = "1"
+        else:
+            if settings.migration_database_url and settings.database_url:
+                serve_without_owner(args)  # migrated: serve as BINOME_DATABASE_URL's role
         # Workers are separate processes: they read the URL from the environment.
         os.environ["BINOME_DATABASE_URL"] = url
         get_settings.cache_clear()
@@ -150,7 +179,7 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from collector.maintenance import maintain_once
 
     with database(settings) as url:
-        asyncio.run(_migrate(url, settings))
+        asyncio.run(_migrate(owner_url(url, settings), settings))
         report = asyncio.run(maintain_once(url, settings))
     if report is None:
         print("binome: another maintenance run is in progress; nothing done", file=sys.stderr)

@@ -4,7 +4,12 @@ and the deletion of past days' session keys (collector/session_keys.py).
 `binome serve` also runs it every BINOME_MAINTENANCE_MINUTES. A session-level
 advisory lock makes a second run (another worker, another collector) skip
 instead of collide. Everything it does goes through SECURITY DEFINER functions
-(sql/functions/), so it works under the binome_writer role.
+(sql/functions/), so it works under the binome_writer role, except retention:
+only binome_maintainer (or the owner) may run binome.apply_retention, whose
+cutoff is never later than today minus the retention policy's months (issue
+20). Under a role that may not, the run skips retention and says so; `binome
+serve` and `binome maintain` connect with BINOME_MAINTENANCE_DATABASE_URL when
+it is set (README, "Roles").
 
 Rollups (docs/analyst-guide.md, "Where the figures come from"): a UTC day is
 closed once BINOME_ROLLUP_LAG_DAYS whole days have followed it, so the
@@ -55,6 +60,7 @@ class MaintenanceReport:
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
     session_keys_deleted: int = 0
+    retention_skipped: bool = False
     folded: int = 0
     snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
     seconds: float = 0.0
@@ -66,6 +72,7 @@ class MaintenanceReport:
                  f"{len(self.rolled_up)} site-days rolled up",
                  f"{len(self.still_dirty)} changed meanwhile (next run)"
                  if self.still_dirty else "",
+                 "retention skipped (this role may not run it)" if self.retention_skipped else
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
                  f"{self.session_keys_deleted} past session keys deleted"
                  if self.session_keys_deleted else "",
@@ -86,8 +93,10 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
         if today is None:
             today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
         assert today is not None
+        # The cutoff binome.apply_retention will apply (sql/functions/10_partitions.sql).
         cutoff = await conn.fetchval(
-            "SELECT ($1::date - make_interval(months => $2))::date", today, retention_months)
+            "SELECT binome.retention_cutoff(($1::date - make_interval(months => $2))::date)",
+            today, retention_months)
         report = MaintenanceReport(
             today=today, closed_through=today - dt.timedelta(days=rollup_lag_days + 1),
             retention_cutoff=cutoff)
@@ -109,8 +118,15 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
                 report.rolled_up.append((row["site"], row["day"]))
             else:
                 report.still_dirty.append((row["site"], row["day"]))
-        report.partitions_dropped = await conn.fetchval(
-            "SELECT binome.apply_retention($1)", cutoff)
+        if await conn.fetchval(
+                "SELECT has_function_privilege('binome.apply_retention(date)', 'EXECUTE')"):
+            report.partitions_dropped = await conn.fetchval(
+                "SELECT binome.apply_retention($1)", cutoff)
+        else:
+            report.retention_skipped = True
+            log.info("retention skipped: this role may not run it; set "
+                     "BINOME_MAINTENANCE_DATABASE_URL to a binome_maintainer login",
+                     extra={"role": await conn.fetchval("SELECT current_user")})
         # The keys of days over: no session id links to stored rows after this
         # (collector/session_keys.py).
         report.session_keys_deleted = await conn.fetchval("SELECT binome.forget_session_keys()")
@@ -144,7 +160,10 @@ async def refresh_snapshots(conn: asyncpg.Connection, *, min_page_views: int,
 
 async def maintain_once(database_url: str, settings: Settings,
                         today: dt.date | None = None) -> MaintenanceReport | None:
-    conn = await db.connect(database_url, "binome-maintenance")
+    """One run on its own connection, as BINOME_MAINTENANCE_DATABASE_URL's role
+    when set, else as database_url's."""
+    conn = await db.connect(settings.maintenance_database_url or database_url,
+                            "binome-maintenance")
     try:
         return await maintain(
             conn, retention_months=settings.retention_months,

@@ -29,6 +29,17 @@ class Settings(BaseSettings):
         None, description="libpq URL migrations and `site add` use (the schema's owner); "
         "unset: BINOME_DATABASE_URL, which may then be a least-privileged role."
     )
+    maintenance_database_url: str | None = Field(
+        None, description="libpq URL `binome maintain` and `binome serve`'s periodic "
+        "maintenance use: a binome_maintainer login, the only role besides the owner that "
+        "may apply retention; unset: BINOME_DATABASE_URL (retention skipped if that role "
+        "may not run it)."
+    )
+    dashboard_database_url: str | None = Field(
+        None, description="libpq URL /dashboard/data reads the `rum` views with: a "
+        "binome_analyst login when BINOME_DATABASE_URL is binome_writer, which may not read "
+        "them; unset: BINOME_DATABASE_URL (the embedded single-user mode)."
+    )
     data_dir: Path = Field(
         PROJECT_ROOT / ".binome",
         description="Where the embedded PostgreSQL and, by default, the spool keep their files.",

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -60,9 +61,8 @@ def test_compose_runs_postgres_16_and_the_collector_once_healthy() -> None:
     assert collector["depends_on"]["postgres"]["condition"] == "service_healthy"
     url = collector["environment"]["BINOME_DATABASE_URL"]
     assert "@postgres:5432/" in url
-    user = postgres["environment"]["POSTGRES_USER"]
     database = postgres["environment"]["POSTGRES_DB"]
-    assert url.startswith(f"postgresql://{user}:") and url.endswith(f"/{database}")
+    assert url.startswith("postgresql://binome_writer:") and url.endswith(f"/{database}")
     known = {f"BINOME_{name.upper()}" for name in Settings.model_fields}
     assert set(collector["environment"]) <= known
 
@@ -71,6 +71,57 @@ def compose_services() -> dict[str, Any]:
     services: dict[str, Any] = yaml.safe_load(
         (PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
     return services
+
+
+def test_compose_has_no_default_password_and_least_privileged_services() -> None:
+    """Issue 20: the owner migrates in a one-shot service; the collector serves as
+    binome_writer once it is done, retention runs as binome_maintainer, the dashboard
+    and Grafana read as binome_analyst; every secret is required, none defaulted."""
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    services = compose_services()
+    secrets_ = ("POSTGRES_PASSWORD", "BINOME_WRITER_PASSWORD", "BINOME_MAINTAINER_PASSWORD",
+                "BINOME_ANALYST_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+    for name in secrets_:
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)
+        assert uses and all(use == f":?set {name}" for use in uses), (name, uses)
+    # Any variable naming a password, secret or token has no default.
+    for name, rest in re.findall(r"\$\{([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*)([^}]*)\}", text):
+        assert rest.startswith(":?"), name
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    assert all(re.search(rf"^{name}=$", example, re.MULTILINE) for name in secrets_)
+
+    migrate, roles = services["migrate"], services["roles"]
+    assert migrate["command"] == ["binome", "migrate"] and migrate["build"] == "."
+    assert migrate["environment"]["BINOME_DATABASE_URL"].startswith("postgresql://binome:")
+    assert migrate["restart"] == "no" and roles["restart"] == "no"
+    assert roles["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "/roles.sql" in roles["command"]
+    roles_sql = (PROJECT_ROOT / "deploy" / "roles.sql").read_text()
+    for role in ("writer", "maintainer", "analyst"):
+        assert f"ALTER ROLE binome_{role} LOGIN PASSWORD :'{role}_password'" in roles_sql
+        assert f"\\getenv {role}_password BINOME_{role.upper()}_PASSWORD" in roles_sql
+        assert f"BINOME_{role.upper()}_PASSWORD" in roles["environment"]
+
+    collector = services["collector"]
+    env = collector["environment"]
+    assert "BINOME_MIGRATION_DATABASE_URL" not in env
+    assert "postgresql://binome:" not in str(env)
+    users = {key: urlsplit(re.sub(r"\$\{[^}]*\}", "secret", env[key])).username
+             for key in ("BINOME_DATABASE_URL", "BINOME_MAINTENANCE_DATABASE_URL",
+                         "BINOME_DASHBOARD_DATABASE_URL")}
+    assert users == {"BINOME_DATABASE_URL": "binome_writer",
+                     "BINOME_MAINTENANCE_DATABASE_URL": "binome_maintainer",
+                     "BINOME_DASHBOARD_DATABASE_URL": "binome_analyst"}
+    for step in ("migrate", "roles"):
+        assert collector["depends_on"][step]["condition"] == "service_completed_successfully"
+    grafana = services["grafana"]
+    assert grafana["depends_on"]["roles"]["condition"] == "service_completed_successfully"
+    datasources = yaml.safe_load(
+        (PROJECT_ROOT / "grafana" / "provisioning" / "datasources" / "binome.yml").read_text())
+    postgres_source = next(d for d in datasources["datasources"] if d["uid"] == "binome-postgres")
+    assert postgres_source["user"] == "binome_analyst"
+    variable = postgres_source["secureJsonData"]["password"].lstrip("$")
+    assert variable in grafana["environment"]
 
 
 def caddyfile_directives() -> list[list[str]]:
@@ -144,5 +195,69 @@ def test_ci_script_is_executable() -> None:
 
 def test_makefile_has_the_two_commands() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert re.search(r"^run:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
     assert Path(PROJECT_ROOT / "README.md").read_text().count("make run") >= 1
+
+
+def locked_versions() -> dict[str, str]:
+    """requirements.lock's pins: canonical name -> version, each pin with its hashes."""
+    from packaging.utils import canonicalize_name
+
+    text = re.sub(r"\\\n", " ", (PROJECT_ROOT / "requirements.lock").read_text())
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)",
+                                 line)
+            assert match, f"requirements.lock: not a pin with hashes: {line[:80]}"
+            pins[canonicalize_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def test_the_image_installs_pinned_dependencies_covering_pyproject() -> None:
+    """Pin what is deployed (issue 20): every runtime dependency of pyproject.toml (and
+    its extras) is in requirements.lock at a version it allows, and the Dockerfile
+    installs from the lock with --require-hashes, the project itself with --no-deps."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = locked_versions()
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock"
+        assert requirement.specifier.contains(pins[name]), (name, pins[name])
+    assert {"uvloop", "httptools", "ua-parser-rs"} <= set(pins)  # the extras' packages
+    runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in runs
+    assert "pip install -e ." not in runs and "pip install --no-deps -e ." in runs
+
+
+def test_the_ci_audit_fails_on_advisories_and_on_unaudited_dependencies() -> None:
+    """.ci/run's audit step (scripts/audit_verdict.py on pip-audit's JSON report): an
+    advisory fails it, so does a dependency left unaudited; only an advisory source
+    out of reach for every dependency is a loud 'NOT RUN' (issue 20)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "audit_verdict", PROJECT_ROOT / "scripts" / "audit_verdict.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clean = {"name": "orjson", "version": "3.10.0", "vulns": []}
+    vulnerable = {"name": "starlette", "version": "0.1", "vulns": [{"id": "PYSEC-1"}]}
+    skipped = {"name": "asyncpg", "skip_reason": "Dependency not found on PyPI"}
+    assert module.verdict({"dependencies": [clean]}, 0)[0] == 0
+    code, message = module.verdict({"dependencies": [clean, vulnerable]}, 1)
+    assert code == 1 and "PYSEC-1" in message
+    assert module.verdict({"dependencies": [clean, skipped]}, 0)[0] == 1
+    assert module.verdict({"dependencies": []}, 0)[0] == 1
+    code, message = module.verdict({"dependencies": [skipped]}, 0)
+    assert code == 0 and "NOT RUN" in message
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "pip-audit" in ci and "-r requirements.lock" in ci
+    assert "scripts/audit_verdict.py" in ci and "BINOME_AUDIT_REQUIRED" in ci

@@ -23,8 +23,10 @@ from tests.conftest import make_beacon, wait_for
 
 DASHBOARDS = sorted((PROJECT_ROOT / "grafana" / "dashboards").glob("*.json"))
 # The analyst views (docs/beacon-format.md, "Views"): what the analyst role may read.
-ANALYST_VIEWS = {"page_views_enriched", "scorecard_daily", "perf_vs_conversion",
-                 "release_comparison", "ingest_health"}
+# What Grafana (binome_analyst) may read: the grouped views, never the row-level
+# ones (sql/views/99_grants.sql), and the p75 aggregate.
+ANALYST_VIEWS = {"scorecard_daily", "campaign_histograms", "perf_vs_conversion",
+                 "release_comparison", "ingest_health", "p75_from_histogram"}
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up"}
 PROMQL_FUNCTIONS = {

@@ -4,10 +4,12 @@ the writer stores beacons and maintains; each role is refused what it must not d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,19 +19,30 @@ import pytest
 from collector.maintenance import maintain
 from tests.conftest import MOBILE_UA, create_login, make_beacon, wait_for
 
-RUM_VIEWS = ("page_views_enriched", "sessions", "scorecard_daily", "scorecard_histograms",
-             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily")
+# binome_analyst reads the grouped views; the row-level ones are binome_analyst_rows'
+# (sql/views/99_grants.sql, docs/privacy.md).
+RUM_VIEWS = ("scorecard_daily", "scorecard_histograms", "campaign_histograms",
+             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily", "sites")
+ROW_LEVEL_VIEWS = ("page_views_enriched", "sessions")
+
+
+@contextlib.asynccontextmanager
+async def login_in(conn: asyncpg.Connection, database_url: str, role: str) -> AsyncIterator[str]:
+    """A login role that is a member of `role`, as the README says to set up."""
+    name = f"binome_test_{role.removeprefix('binome_')}_" + secrets.token_hex(3)
+    try:
+        yield await create_login(conn, database_url, name, in_role=role)
+    finally:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+        await conn.execute(f"DROP OWNED BY {name}")
+        await conn.execute(f"DROP ROLE {name}")
 
 
 @pytest.fixture
 async def writer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
-    """A login role that is a member of binome_writer, as the README says to set up."""
-    name = "binome_test_writer_" + secrets.token_hex(3)
-    yield await create_login(conn, database_url, name, in_role="binome_writer")
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
-    await conn.execute(f"DROP OWNED BY {name}")
-    await conn.execute(f"DROP ROLE {name}")
+    async with login_in(conn, database_url, "binome_writer") as url:
+        yield url
 
 
 async def test_a_collector_runs_as_binome_writer(
@@ -52,7 +65,7 @@ async def test_a_collector_runs_as_binome_writer(
     writer = await asyncpg.connect(writer_login)
     try:
         report = await maintain(writer, retention_months=25, rollup_lag_days=1)
-        assert report is not None
+        assert report is not None and report.retention_skipped
         tomorrow = report.today + dt.timedelta(days=1)
         assert await conn.fetchval("SELECT to_regclass($1)",
                                    f"binome.beacons_{tomorrow:%Y%m%d}") is not None
@@ -107,6 +120,9 @@ async def test_binome_writer_may_only_write_beacons(as_role: Any) -> None:
         "DROP TABLE binome.sites",
         "SELECT binome.refold_days('2020-01-01', '2020-01-02')",
         "ALTER TABLE binome.beacons DISABLE TRIGGER fold_page_views",
+        # Retention is binome_maintainer's: as the writer it would drop every day.
+        "SELECT binome.apply_retention('2100-01-01')",
+        "UPDATE binome.retention_policy SET months = 1",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
 
@@ -127,8 +143,39 @@ async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
         "CREATE VIEW rum.intruder AS SELECT 1",
         "SELECT binome.close_days(current_date)",
         "SELECT binome.ensure_beacon_partition(current_date + 400)",
+        # One row per page view: binome_analyst_rows' only (issue 20).
+        *(f"SELECT * FROM rum.{view} LIMIT 1" for view in ROW_LEVEL_VIEWS),
+        ("SELECT * FROM binome.page_view_facts_of('demo', current_date,"
+         " '00000000-0000-0000-0000-000000000000')"),
+        "SELECT * FROM binome.live_facts_key",
+        "SELECT * FROM binome.live_page_views",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
+
+
+async def test_binome_analyst_rows_reads_the_row_level_views(
+    as_role: Any, conn: asyncpg.Connection
+) -> None:
+    pv = "rowsrole" + secrets.token_hex(4)
+    today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    await conn.execute("SELECT binome.ensure_beacon_partition($1)", today)
+    await conn.execute(
+        "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path, lcp)"
+        " VALUES ('demo', $1, $2, 0, date_trunc('minute', now()) + interval '17.25 s',"
+        " 'performance', '/', 1500)", today, pv)
+    await wait_for(conn, "SELECT count(*) FROM rum.page_views_enriched WHERE pv = $1", pv,
+                   expect=1)
+    rows = await as_role("binome_analyst_rows")
+    assert await rows.fetchval("SELECT count(*) FROM rum.page_views_enriched WHERE pv = $1",
+                               pv) == 1
+    # received_at to the minute (sql/views/10_page_views_enriched.sql, 20_sessions.sql).
+    for sql in ("SELECT received_at FROM rum.page_views_enriched WHERE pv = $1",
+                "SELECT received_at FROM rum.sessions WHERE landing_pv = $1"):
+        received_at = await rows.fetchval(sql, pv)
+        assert received_at is not None and (received_at.second, received_at.microsecond) == (0, 0)
+    for view in RUM_VIEWS:  # and, as a member of binome_analyst, the grouped ones
+        await rows.fetch(f"SELECT * FROM rum.{view} LIMIT 5")
+    assert await refused(rows, "SELECT * FROM binome.page_views")
 
 
 async def test_serve_as_binome_writer_checks_instead_of_migrating(
@@ -149,3 +196,61 @@ async def test_serve_as_binome_writer_checks_instead_of_migrating(
             await db.migrate_or_check(writer, sql)
     finally:
         await writer.close()
+
+
+@pytest.fixture
+async def maintainer_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
+    async with login_in(conn, database_url, "binome_maintainer") as url:
+        yield url
+
+
+async def test_the_maintainer_cannot_drop_data_newer_than_the_retention_period(
+    maintainer_login: str, conn: asyncpg.Connection
+) -> None:
+    """binome.apply_retention clamps its cutoff to today minus binome.retention_policy's
+    months (25 here), whatever the maintainer asks; older days it drops."""
+    today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    old = today - dt.timedelta(days=40 * 31)
+    for day, pv in ((today, "kept" + secrets.token_hex(4)), (old, "old" + secrets.token_hex(4))):
+        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+        await conn.execute(
+            "INSERT INTO binome.beacons (site, day, pv, seq, received_at, consent, path)"
+            " VALUES ('demo', $1, $2, 0, $3, 'performance', '/')",
+            day, pv, dt.datetime.combine(day, dt.time(12), dt.UTC))
+    maintainer = await asyncpg.connect(maintainer_login)
+    try:
+        assert await maintainer.fetchval("SELECT binome.apply_retention('2100-01-01')") >= 1
+        assert await maintainer.fetchval(
+            "SELECT binome.retention_cutoff('2100-01-01')") <= today - dt.timedelta(days=25 * 28)
+        report = await maintain(maintainer, retention_months=1, rollup_lag_days=1)
+        assert report is not None and not report.retention_skipped
+        assert report.retention_cutoff <= today - dt.timedelta(days=25 * 28)
+        assert await refused(maintainer, "UPDATE binome.retention_policy SET months = 1")
+    finally:
+        await maintainer.close()
+    assert await conn.fetchval("SELECT count(*) FROM binome.beacons WHERE day = $1", today) > 0
+    assert await conn.fetchval("SELECT to_regclass($1)", f"binome.beacons_{old:%Y%m%d}") is None
+
+
+@pytest.fixture
+async def analyst_login(conn: asyncpg.Connection, database_url: str) -> AsyncIterator[str]:
+    async with login_in(conn, database_url, "binome_analyst") as url:
+        yield url
+
+
+async def test_serve_drops_the_owners_url_once_migrated_and_reads_the_dashboard_as_analyst(
+    writer_login: str, analyst_login: str, database_url: str, start_collector: Any
+) -> None:
+    """The serving process holds neither BINOME_MIGRATION_DATABASE_URL nor the owner's
+    URL (not even in the environment it was started with), and /dashboard/data reads
+    the rum views through BINOME_DASHBOARD_DATABASE_URL, a binome_analyst login."""
+    collector = start_collector(database_url=writer_login, migration_database_url=database_url,
+                                dashboard_database_url=analyst_login)
+    environ = Path(f"/proc/{collector.process.pid}/environ").read_bytes().split(b"\0")
+    assert not [v for v in environ if v.startswith(b"BINOME_MIGRATION_DATABASE_URL=")
+                or database_url.encode() in v]
+    assert f"BINOME_DATABASE_URL={writer_login}".encode() in environ
+    response = httpx.get(collector.url + "/dashboard/data")
+    assert response.status_code == 200, response.text
+    assert "demo" in response.json()["sites"]
+    assert httpx.get(collector.url + "/readyz").status_code == 200

@@ -1,6 +1,8 @@
 -- Who may call what. Every function that writes is revoked from PUBLIC: the
 -- definer's functions run as the schema's owner. binome_writer (the collector,
--- README "Roles") gets those it calls; the views' grants are in
+-- README "Roles") gets those it calls; binome_maintainer (`binome maintain`, a
+-- member of binome_writer) gets retention besides, which the writer may not run
+-- (issue 20: it would drop every day); the views' grants are in
 -- sql/views/99_grants.sql. Given again at every migrate, so an administrator
 -- who creates the roles after the first migrate gets them too.
 REVOKE EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.apply_retention(date),
@@ -17,9 +19,14 @@ DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_writer') THEN
         GRANT EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.fold_queued(integer),
-            binome.close_days(date), binome.rollup_day(text, date), binome.apply_retention(date),
+            binome.close_days(date), binome.rollup_day(text, date),
             binome.refresh_live_snapshots(bigint, interval)
             TO binome_writer;
+        -- A database migrated by an earlier checkout had granted it: take it back.
+        REVOKE EXECUTE ON FUNCTION binome.apply_retention(date) FROM binome_writer;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_maintainer') THEN
+        GRANT EXECUTE ON FUNCTION binome.apply_retention(date) TO binome_maintainer;
     END IF;
 END
 $$;

@@ -17,10 +17,14 @@
 -- in the view, the partitioned table would be planned with every partition
 -- of the retention (25 months: about 760) in every query of the views, once
 -- per live branch. SECURITY DEFINER: the analyst role cannot read binome's
--- tables (sql/views/99_grants.sql grants it this function, not PUBLIC).
--- (date) is the signature of an earlier schema's version, which read every site.
+-- tables (sql/views/99_grants.sql grants it this function, not PUBLIC). It
+-- answers only a caller that passes binome.live_facts_key, which the view
+-- below reads as its owner: the analyst reads the grouped views over it but
+-- cannot call it for the page views' rows (sql/migrations/0003_maintainer.sql).
+-- (date) and (text, date) are the signatures of an earlier schema's versions.
 DROP FUNCTION IF EXISTS binome.page_view_facts_of(date) CASCADE;
-CREATE OR REPLACE FUNCTION binome.page_view_facts_of(p_site text, p_day date)
+DROP FUNCTION IF EXISTS binome.page_view_facts_of(text, date) CASCADE;
+CREATE OR REPLACE FUNCTION binome.page_view_facts_of(p_site text, p_day date, p_key uuid)
 RETURNS SETOF binome.page_view_facts
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
@@ -28,13 +32,17 @@ SET search_path = pg_catalog, pg_temp
 -- before the views read it from its snapshot.
 ROWS 25000 AS $$
 BEGIN
+    IF p_key IS DISTINCT FROM (SELECT key FROM binome.live_facts_key) THEN
+        RAISE EXCEPTION 'permission denied for function page_view_facts_of'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     -- EXECUTE: planned for this day at each call, never as a generic plan
     -- over every partition.
     RETURN QUERY EXECUTE 'SELECT * FROM binome.page_view_facts WHERE day = $1 AND site = $2'
         USING p_day, p_site;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION binome.page_view_facts_of(text, date) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION binome.page_view_facts_of(text, date, uuid) FROM PUBLIC;
 
 DROP VIEW IF EXISTS binome.live_page_views CASCADE;
 CREATE VIEW binome.live_page_views AS
@@ -49,4 +57,5 @@ SELECT live_days.site COLLATE "C" AS site, live_days.day, f.pv, f.sid, f.receive
        f.session_converted, f.session_revenue, f.group_channel, f.group_campaign,
        f.first_in_group, f.first_in_release
 FROM binome.live_days() AS live_days
-CROSS JOIN LATERAL binome.page_view_facts_of(live_days.site, live_days.day) AS f;
+CROSS JOIN binome.live_facts_key AS k
+CROSS JOIN LATERAL binome.page_view_facts_of(live_days.site, live_days.day, k.key) AS f;

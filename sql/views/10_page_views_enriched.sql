@@ -13,7 +13,9 @@
 --   * path, utm_* and channel come from the lowest seq that carries them (the
 --     URL the page view started on); device, browser, os and country from the
 --     first beacon; release and dims from the latest that has them;
---   * received_at is when the collector received the page view's first beacon;
+--   * received_at is when the collector received the page view's first beacon,
+--     to the minute: no finer time to match against a proxy's access log, which
+--     has the visitor's address (issue 20; docs/privacy.md);
 --     day is the UTC day of the page view's start (see enrich.page_view_day).
 -- Sessions: sid, or the page view itself when the snippet sent no sid.
 -- converted: the page view recorded at least one event (a goal); revenue: the
@@ -24,7 +26,7 @@ SELECT
     site,
     pv,
     sid,
-    received_at,
+    date_trunc('minute', received_at) AS received_at,
     day,
     consent,
     path,

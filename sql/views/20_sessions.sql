@@ -17,7 +17,7 @@ SELECT
     sid,
     pv AS landing_pv,
     day,
-    received_at,
+    date_trunc('minute', received_at) AS received_at,
     consent AS landing_consent,
     path AS landing_path,
     session_channel AS channel,
