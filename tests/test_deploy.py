@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from collector import PROJECT_ROOT
+from collector.proxies import untrusted_hops_problem
 from collector.settings import Settings
 
 
@@ -142,7 +143,25 @@ def test_compose_puts_the_proxy_in_front_and_the_collector_out_of_reach() -> Non
     # The collector keys its rate limit on the address the proxy forwards.
     env = collector["environment"]
     assert env["BINOME_TRUSTED_PROXY_HEADER"].lower() == "x-forwarded-for"
-    assert int(env["BINOME_TRUSTED_PROXY_HOPS"]) == 1
+    # ... believed from the proxy's fixed address only: binome serve refuses a
+    # forwarded header from any peer on a non-loopback bind (issue 20).
+    proxy_address = proxy["networks"]["default"]["ipv4_address"]
+    assert env["BINOME_TRUSTED_PROXIES"] == f"{proxy_address}/32"
+    assert untrusted_hops_problem(env["BINOME_TRUSTED_PROXY_HEADER"],
+                                  env["BINOME_TRUSTED_PROXIES"], "0.0.0.0") is None
+
+
+def test_prometheus_scrapes_metrics_with_the_collectors_token() -> None:
+    services = compose_services()
+    env = services["collector"]["environment"]
+    assert env["BINOME_METRICS_TOKEN"].startswith("${BINOME_METRICS_TOKEN:?")
+    assert env["BINOME_DASHBOARD_TOKEN"].startswith("${BINOME_DASHBOARD_TOKEN:?")
+    assert "binome_metrics_token" in services["prometheus"]["secrets"]
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    assert compose["secrets"]["binome_metrics_token"] == {"environment": "BINOME_METRICS_TOKEN"}
+    scrape = yaml.safe_load((PROJECT_ROOT / "prometheus" / "prometheus.yml").read_text())
+    credentials = scrape["scrape_configs"][0]["authorization"]["credentials_file"]
+    assert credentials == "/run/secrets/binome_metrics_token"
 
 
 def test_the_proxy_bounds_slow_and_greedy_clients() -> None:
