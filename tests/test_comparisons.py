@@ -69,6 +69,12 @@ async def test_release_better_no_change_and_too_few(conn: asyncpg.Connection) ->
     assert ("release", "r1", "lcp_p75") not in found  # the first release has no baseline
     assert {m for (_, s, m) in found if s == "r2"} == {
         "lcp_p75", "inp_p75", "cls_p75", "cwv_good_pct", "conversion_rate"}
+    # A grouped view: binome_analyst reads it (docs/privacy.md).
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE binome_analyst")
+        assert await conn.fetchval(
+            "SELECT verdict FROM rum.comparisons WHERE site = 'cmp-rel' AND subject = 'r2'"
+            " AND metric = 'lcp_p75'") == "better"
 
 
 async def test_ab_variant_against_a_and_conversion(conn: asyncpg.Connection) -> None:

@@ -45,11 +45,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- {low, high}: the 95 % interval of subject's p75 - baseline's, each given as
--- {p75, low, high} (rum.p75_interval). Price and Bonett (2002), "Estimating
--- the ratio of two medians / distribution-free confidence intervals for
--- differences of quantiles", Journal of Statistical Computation and
--- Simulation 72(2): the variance of each quantile estimated from its
--- interval's width, se = (high - low) / (2 z); delta +- z sqrt(se1^2 + se2^2).
+-- {p75, low, high} (rum.p75_interval). Price and Bonett (2002),
+-- "Distribution-free confidence intervals for difference and ratio of
+-- medians", Journal of Statistical Computation and Simulation 72(2): the
+-- variance of each quantile estimated from its interval's width, se = (high -
+-- low) / (2 z); delta +- z sqrt(se1^2 + se2^2).
 CREATE OR REPLACE FUNCTION rum.p75_difference_interval(subject float8[], baseline float8[])
 RETURNS float8[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
