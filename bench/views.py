@@ -218,6 +218,8 @@ QUERIES: list[tuple[str, str]] = [
      " WHERE site = 'shop' AND day >= $FROM AND metric = 'lcp' GROUP BY 1, 2"),
     ("perf_vs_conversion: every bucket (all 30 days)", "SELECT * FROM rum.perf_vs_conversion"),
     ("release_comparison: every release (all 30 days)", "SELECT * FROM rum.release_comparison"),
+    ("comparisons: every release, variant and week (all 30 days)",
+     "SELECT * FROM rum.comparisons"),
     ("ingest_health: 30 days of minutes",
      "SELECT * FROM rum.ingest_health WHERE minute >= $FROM"),
 ]

@@ -24,6 +24,12 @@ BEGIN
             EXECUTE format('GRANT SELECT ON rum.%I TO binome_analyst', view_name);
         END LOOP;
         GRANT EXECUTE ON FUNCTION rum.p75_from_histogram(float8, float8, bigint) TO binome_analyst;
+        -- rum.comparisons' intervals, for analysts' own comparisons (docs/analyst-guide.md).
+        GRANT EXECUTE ON FUNCTION rum.z95(), rum.design_effect(bigint, bigint),
+            rum.p75_interval(float8[], float8), rum.p75_difference_interval(float8[], float8[]),
+            rum.wilson_interval(bigint, bigint, float8),
+            rum.newcombe_interval(bigint, bigint, bigint, bigint, float8, float8),
+            rum.verdict(bigint, bigint, float8, float8, boolean) TO binome_analyst;
         -- The live views read raw facts through it (SECURITY DEFINER, not PUBLIC's):
         -- PostgreSQL checks it as the querying role; it refuses a direct call.
         GRANT EXECUTE ON FUNCTION binome.page_view_facts_of(text, date, uuid) TO binome_analyst;

@@ -1,0 +1,103 @@
+-- Confidence intervals for rum.comparisons (contract section 7, issue 21); the
+-- method and its sources: docs/analyst-guide.md, "How sure is a difference".
+-- z is the normal quantile of 0.975. deff, the design effect, widens an
+-- interval for page views of one session that are not independent: a side's
+-- n page views count as n / deff independent ones.
+CREATE OR REPLACE FUNCTION rum.z95() RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 1.959963984540054::float8
+$$;
+
+-- The design effect of page views grouped in sessions, m_i page views (with
+-- the metric) in session i: sum(m_i^2) / sum(m_i), the mean session size seen
+-- from a page view. It is the design effect 1 + (m - 1) * rho of Kish (1965)
+-- for an intra-session correlation rho = 1, the most a session's page views
+-- can resemble each other: an upper bound, so the intervals err wide. 1 when
+-- every session has one page view.
+CREATE OR REPLACE FUNCTION rum.design_effect(sum_m bigint, sum_m_squared bigint) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN sum_m > 0 THEN greatest(sum_m_squared::float8 / sum_m, 1) END
+$$;
+
+-- {p75, low, high} of vals: p75 is percentile_cont(0.75)'s (its own arithmetic,
+-- orderedsetaggs.c: lo + frac * (hi - lo) at h = 0.75 (n - 1)); low and high
+-- are the order statistics of ranks j and k (1-based) whose Binomial(n, 0.75)
+-- tails hold 2.5 % each, by the normal approximation (Conover, Practical
+-- Nonparametric Statistics, 3rd ed., 1999, section 3.2): j = floor(n 0.75 -
+-- z sqrt(n 0.75 0.25 deff)), k = ceil(n 0.75 + z sqrt(...)) + 1, clamped to
+-- 1..n. NULLs are ignored; NULL when vals holds no value. One sort.
+CREATE OR REPLACE FUNCTION rum.p75_interval(vals float8[], deff float8 DEFAULT 1)
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH sorted AS (
+        SELECT array_agg(v ORDER BY v) AS a, count(*) AS n
+        FROM unnest(vals) AS v WHERE v IS NOT NULL
+    ), ranks AS (
+        SELECT a, n, 0.75::float8 * (n - 1) AS h,
+               rum.z95() * sqrt(n * 0.75 * 0.25 * coalesce(deff, 1)) AS spread
+        FROM sorted WHERE n > 0
+    )
+    SELECT ARRAY[
+        a[floor(h)::int + 1] + (h - floor(h)) * (a[ceil(h)::int + 1] - a[floor(h)::int + 1]),
+        a[least(greatest(floor(n * 0.75 - spread), 1), n)::int],
+        a[least(greatest(ceil(n * 0.75 + spread) + 1, 1), n)::int]]
+    FROM ranks
+$$;
+
+-- {low, high}: the 95 % interval of subject's p75 - baseline's, each given as
+-- {p75, low, high} (rum.p75_interval). Price and Bonett (2002),
+-- "Distribution-free confidence intervals for difference and ratio of
+-- medians", Journal of Statistical Computation and Simulation 72(2): the
+-- variance of each quantile estimated from its interval's width, se = (high -
+-- low) / (2 z); delta +- z sqrt(se1^2 + se2^2).
+CREATE OR REPLACE FUNCTION rum.p75_difference_interval(subject float8[], baseline float8[])
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[subject[1] - baseline[1] - half, subject[1] - baseline[1] + half]
+    FROM (SELECT sqrt(((subject[3] - subject[2]) / 2) ^ 2
+                      + ((baseline[3] - baseline[2]) / 2) ^ 2) AS half) AS h
+$$;
+
+-- {low, high}: Wilson's score interval for x successes out of n, in n / deff
+-- independent trials (Wilson 1927, JASA 22:209).
+CREATE OR REPLACE FUNCTION rum.wilson_interval(x bigint, n bigint, deff float8 DEFAULT 1)
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[centre - half, centre + half]
+    FROM (SELECT x::float8 / n AS p, n / coalesce(deff, 1) AS m, rum.z95() AS z
+          WHERE n > 0) AS a,
+    LATERAL (SELECT (p + z * z / (2 * m)) / (1 + z * z / m) AS centre,
+                    z / (1 + z * z / m) * sqrt(p * (1 - p) / m + z * z / (4 * m * m)) AS half) AS b
+$$;
+
+-- {low, high}: the 95 % interval of the difference of two percentages, x1/n1
+-- - x2/n2, in percentage points: Newcombe's hybrid score interval (Newcombe
+-- 1998, Statistics in Medicine 17:873, method 10), the Wilson intervals of
+-- both sides combined.
+CREATE OR REPLACE FUNCTION rum.newcombe_interval(
+    x1 bigint, n1 bigint, x2 bigint, n2 bigint, deff1 float8 DEFAULT 1, deff2 float8 DEFAULT 1)
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[100 * (d - sqrt((p1 - w1[1]) ^ 2 + (w2[2] - p2) ^ 2)),
+                 100 * (d + sqrt((w1[2] - p1) ^ 2 + (p2 - w2[1]) ^ 2))]
+    FROM (SELECT x1::float8 / n1 AS p1, x2::float8 / n2 AS p2,
+                 x1::float8 / n1 - x2::float8 / n2 AS d,
+                 rum.wilson_interval(x1, n1, deff1) AS w1,
+                 rum.wilson_interval(x2, n2, deff2) AS w2
+          WHERE n1 > 0 AND n2 > 0) AS a
+$$;
+
+-- The verdict of rum.comparisons: 'too few' under 50 on either side
+-- (rum.too_small), else 'better' / 'worse' when the interval excludes 0
+-- (better: lower when lower_is_better, else higher), else 'no change'.
+CREATE OR REPLACE FUNCTION rum.verdict(
+    subject_n bigint, baseline_n bigint, low float8, high float8, lower_is_better boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN rum.too_small(subject_n) OR rum.too_small(baseline_n) THEN 'too few'
+        WHEN low IS NULL OR high IS NULL THEN NULL
+        WHEN high < 0 THEN CASE WHEN lower_is_better THEN 'better' ELSE 'worse' END
+        WHEN low > 0 THEN CASE WHEN lower_is_better THEN 'worse' ELSE 'better' END
+        ELSE 'no change' END
+$$;

@@ -1,0 +1,234 @@
+"""rum.comparisons (contract section 7, issue 21): each difference with its 95 %
+interval and a verdict; the intervals calibrated by simulation against a numpy
+reference of the same method (docs/analyst-guide.md, "How sure is a difference")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+
+import asyncpg
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.synthetic import _row, insert_beacons
+
+Z = stats.norm.ppf(0.975)
+
+
+def page_view(site: str, pv: str, day: dt.date, *, sid: str | None = None, release: str | None = None,
+              variant: str | None = None, lcp: float | None = None, cls: float | None = 0.01,
+              converted: bool = False, seconds: int = 0) -> tuple:
+    received = dt.datetime.combine(day, dt.time(12), dt.UTC) + dt.timedelta(seconds=seconds)
+    dims = {"page_type": "home"} | ({"ab_variant": variant} if variant else {})
+    return _row(site=site, day=day, pv=pv, seq=0, sid=sid or "s" + pv, received_at=received,
+                t0=received, consent="marketing", path="/", release=release,
+                dims=json.dumps(dims), lcp=lcp, cls=cls,
+                event_count=1 if converted else 0,
+                events=json.dumps([{"name": "purchase"}]) if converted else None)
+
+
+async def comparisons(conn: asyncpg.Connection, site: str) -> dict[tuple[str, str, str], asyncpg.Record]:
+    rows = await conn.fetch("SELECT * FROM rum.comparisons WHERE site = $1", site)
+    return {(r["kind"], r["subject"], r["metric"]): r for r in rows}
+
+
+async def test_release_better_no_change_and_too_few(conn: asyncpg.Connection) -> None:
+    """The issue's fixture: r2's LCPs are r1's minus 500 ms, 600 page views each;
+    r3 has r2's values; r4 only 20 page views."""
+    rng = np.random.default_rng(21)
+    r1 = np.round(rng.lognormal(np.log(2400), 0.3, 600), 1)
+    day = dt.date(2031, 3, 1)
+    rows = []
+    for release, values, offset in (("r1", r1, 0), ("r2", r1 - 500, 1000), ("r3", r1 - 500, 2000),
+                                    ("r4", r1[:20], 3000)):
+        rows += [page_view("cmp-rel", f"{release}-{i}", day, release=release, lcp=float(v),
+                           seconds=offset + i) for i, v in enumerate(values)]
+    await insert_beacons(conn, rows, random.Random(1))
+    found = await comparisons(conn, "cmp-rel")
+
+    r2 = found[("release", "r2", "lcp_p75")]
+    assert r2["baseline"] == "r1" and r2["verdict"] == "better"
+    assert r2["delta"] == pytest.approx(-500)
+    assert r2["delta_low"] < -500 < r2["delta_high"]
+    assert r2["delta_high"] - r2["delta_low"] < 400
+    assert (r2["subject_n"], r2["baseline_n"]) == (600, 600)
+    # The p75 is percentile_cont's.
+    assert r2["subject_value"] == await conn.fetchval(
+        "SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY lcp) FROM binome.page_views"
+        " WHERE site = 'cmp-rel' AND release = 'r2'")
+    r3 = found[("release", "r3", "lcp_p75")]
+    assert (r3["baseline"], r3["verdict"], r3["delta"]) == ("r2", "no change", 0)
+    assert r3["delta_low"] < 0 < r3["delta_high"]
+    r4 = found[("release", "r4", "lcp_p75")]
+    assert (r4["baseline"], r4["verdict"], r4["subject_n"]) == ("r3", "too few", 20)
+    assert r4["delta_low"] is None and r4["delta_high"] is None
+    assert ("release", "r1", "lcp_p75") not in found  # the first release has no baseline
+    assert {m for (_, s, m) in found if s == "r2"} == {
+        "lcp_p75", "inp_p75", "cls_p75", "cwv_good_pct", "conversion_rate"}
+    # A grouped view: binome_analyst reads it (docs/privacy.md).
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE binome_analyst")
+        assert await conn.fetchval(
+            "SELECT verdict FROM rum.comparisons WHERE site = 'cmp-rel' AND subject = 'r2'"
+            " AND metric = 'lcp_p75'") == "better"
+
+
+async def test_ab_variant_against_a_and_conversion(conn: asyncpg.Connection) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    rows = []
+    # A converts 10 %, B 30 % (400 sessions each), C the same as A; an old
+    # variant D outside the 28 days is not compared.
+    for variant, rate in (("A", 0.1), ("B", 0.3), ("C", 0.1), ("D", 0.9)):
+        when = today - dt.timedelta(days=40 if variant == "D" else 3)
+        rows += [page_view("cmp-ab", f"{variant}-{i}", when, variant=variant, lcp=2000.0 + i,
+                           converted=i % 10 < rate * 10, seconds=i) for i in range(400)]
+    rows += [page_view("cmp-ab", f"control-{i}", today - dt.timedelta(days=3), variant="control",
+                       lcp=2000.0) for i in range(100)]
+    await insert_beacons(conn, rows, random.Random(2))
+    found = await comparisons(conn, "cmp-ab")
+    assert {s for (k, s, _) in found if k == "ab_variant"} == {"B", "C", "control"}
+    b = found[("ab_variant", "B", "conversion_rate")]
+    assert (b["baseline"], b["verdict"], b["subject_n"]) == ("A", "better", 400)
+    assert b["delta"] == pytest.approx(20)
+    assert b["delta_low"] < 20 < b["delta_high"]
+    c = found[("ab_variant", "C", "conversion_rate")]
+    assert (c["baseline"], c["verdict"]) == ("A", "no change")
+
+
+async def test_period_last_seven_complete_days_against_the_seven_before(
+        conn: asyncpg.Connection) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    rows = []
+    # The week before is slower by 1 s; today's page views (not complete) and
+    # those of 15 days ago are outside both periods.
+    for ago, lcp in ((1, 2000.0), (7, 2000.0), (8, 3000.0), (14, 3000.0), (0, 9000.0),
+                     (15, 100.0)):
+        rows += [page_view("cmp-period", f"d{ago}-{i}", today - dt.timedelta(days=ago),
+                           lcp=lcp + i) for i in range(60)]
+    await insert_beacons(conn, rows, random.Random(3))
+    found = await comparisons(conn, "cmp-period")
+    lcp = found[("period", str(today - dt.timedelta(days=7)), "lcp_p75")]
+    assert lcp["baseline"] == str(today - dt.timedelta(days=14))
+    assert (lcp["subject_n"], lcp["baseline_n"], lcp["verdict"]) == (120, 120, "better")
+    assert lcp["delta"] == pytest.approx(-1000)
+
+
+async def test_a_session_of_many_page_views_widens_the_interval(conn: asyncpg.Connection) -> None:
+    """Page views of one session count as fewer independent ones (the design effect)."""
+    day = dt.date(2031, 4, 1)
+    rows = []
+    for release, sessions, per in (("a1", 300, 1), ("a2", 300, 1), ("b1", 60, 5), ("b2", 60, 5)):
+        base = 2000.0 if release.endswith("1") else 1900.0
+        offset = {"a": 0, "b": 10000}[release[0]] + (0 if release.endswith("1") else 5000)
+        rows += [page_view(f"cmp-deff-{release[0]}", f"{release}-{s}-{k}", day, release=release,
+                           sid=f"{release}-{s}", lcp=base + s * per, seconds=offset + s)
+                 for s in range(sessions) for k in range(per)]
+    await insert_beacons(conn, rows, random.Random(4))
+    one = (await comparisons(conn, "cmp-deff-a"))[("release", "a2", "lcp_p75")]
+    five = (await comparisons(conn, "cmp-deff-b"))[("release", "b2", "lcp_p75")]
+    assert one["subject_n"] == five["subject_n"] == 300
+    # The same spread of values, but 60 sessions of 5 identical page views carry
+    # what 60 page views carry: an interval about sqrt(5) times wider.
+    assert five["delta_high"] - five["delta_low"] > 1.8 * (one["delta_high"] - one["delta_low"])
+
+
+# --- calibration by simulation ---------------------------------------------------
+
+def reference_p75_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """numpy's p75 (linear, as percentile_cont) and the order statistics of
+    ranks j, k (docs/analyst-guide.md), written independently of the SQL."""
+    a = np.sort(values)
+    n = len(a)
+    spread = Z * np.sqrt(n * 0.75 * 0.25)
+    j = int(min(max(np.floor(n * 0.75 - spread), 1), n))
+    k = int(min(max(np.ceil(n * 0.75 + spread) + 1, 1), n))
+    return float(np.percentile(a, 75)), float(a[j - 1]), float(a[k - 1])
+
+
+def reference_newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    def wilson(x: int, n: int) -> tuple[float, float]:
+        p = x / n
+        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+        half = Z / (1 + Z * Z / n) * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+        return centre - half, centre + half
+    p1, p2 = x1 / n1, x2 / n2
+    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    d = p1 - p2
+    return (100 * (d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)),
+            100 * (d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)))
+
+
+async def p75_draws(conn: asyncpg.Connection, subject: np.ndarray, baseline: np.ndarray
+                    ) -> list[asyncpg.Record]:
+    """The view's functions on each draw (row) of subject and baseline, in one call."""
+    draws, n = subject.shape
+    ids = np.repeat(np.arange(draws), n)
+    return await conn.fetch("""
+        WITH v AS (SELECT * FROM unnest($1::int[], $2::float8[], $3::float8[]) AS u(draw, s, b)),
+        sides AS (SELECT draw, rum.p75_interval(array_agg(s)) AS s, rum.p75_interval(array_agg(b)) AS b
+                  FROM v GROUP BY draw)
+        SELECT draw, s, b, rum.p75_difference_interval(s, b) AS interval
+        FROM sides ORDER BY draw""",
+        ids.tolist(), subject.ravel().tolist(), baseline.ravel().tolist())
+
+
+async def test_p75_interval_coverage_and_power(conn: asyncpg.Connection) -> None:
+    started = time.monotonic()
+    rng = np.random.default_rng(2002)
+    sigma, median = 0.6, 2300.0
+    true_p75 = stats.lognorm.ppf(0.75, sigma, scale=median)
+
+    # Coverage: 1,000 draws of 500 page views a side, the subject 5 % faster.
+    draws, n, shift = 1000, 500, 0.95
+    subject = rng.lognormal(np.log(median * shift), sigma, (draws, n))
+    baseline = rng.lognormal(np.log(median), sigma, (draws, n))
+    rows = await p75_draws(conn, subject, baseline)
+    truth = true_p75 * shift - true_p75
+    covered = 0
+    for row, s, b in zip(rows, subject, baseline):
+        assert row["s"] == pytest.approx(reference_p75_interval(s), rel=1e-12)
+        assert row["b"] == pytest.approx(reference_p75_interval(b), rel=1e-12)
+        covered += row["interval"][0] <= truth <= row["interval"][1]
+    coverage = covered / draws
+    print(f"p75 difference: coverage {coverage:.3f}")
+    assert 0.93 <= coverage <= 0.97
+
+    # Equal distributions: the interval holds 0 (coverage of a null difference).
+    rows = await p75_draws(conn, rng.lognormal(np.log(median), sigma, (400, n)),
+                           rng.lognormal(np.log(median), sigma, (400, n)))
+    null_coverage = np.mean([r["interval"][0] <= 0 <= r["interval"][1] for r in rows])
+    print(f"p75 equal: coverage {null_coverage:.3f}")
+    assert 0.93 <= null_coverage <= 0.98
+
+    # Power: a real 10 % shift at 2,000 page views a side is found better.
+    draws, n = 200, 2000
+    rows = await p75_draws(conn, rng.lognormal(np.log(median * 0.9), sigma, (draws, n)),
+                           rng.lognormal(np.log(median), sigma, (draws, n)))
+    verdicts = await conn.fetch(
+        "SELECT rum.verdict(2000, 2000, l, h, true) AS v FROM unnest($1::float8[], $2::float8[])"
+        " AS u(l, h)", [r["interval"][0] for r in rows], [r["interval"][1] for r in rows])
+    power = np.mean([r["v"] == "better" for r in verdicts])
+    print(f"p75 10 % shift at 2,000 a side: better in {power:.3f}; {time.monotonic() - started:.1f} s")
+    assert power >= 0.8
+
+
+async def test_proportion_interval_coverage(conn: asyncpg.Connection) -> None:
+    rng = np.random.default_rng(1998)
+    draws = 2000
+    for p1, p2, n1, n2 in ((0.03, 0.02, 2000, 2000), (0.70, 0.65, 300, 500)):
+        x1 = rng.binomial(n1, p1, draws)
+        x2 = rng.binomial(n2, p2, draws)
+        rows = await conn.fetch(
+            "SELECT rum.newcombe_interval(x1, $2, x2, $3) AS i"
+            " FROM unnest($1::bigint[], $4::bigint[]) WITH ORDINALITY AS u(x1, x2, o) ORDER BY o",
+            x1.tolist(), n1, n2, x2.tolist())
+        truth = 100 * (p1 - p2)
+        for row, a, b in zip(rows[:50], x1, x2):
+            assert row["i"] == pytest.approx(reference_newcombe(int(a), n1, int(b), n2), rel=1e-9)
+        coverage = np.mean([r["i"][0] <= truth <= r["i"][1] for r in rows])
+        print(f"proportions {p1} vs {p2}, {n1}/{n2}: coverage {coverage:.3f}")
+        assert 0.93 <= coverage <= 0.97
