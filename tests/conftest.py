@@ -152,12 +152,10 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 class Collector:
     """A `binome` collector in its own process, over real HTTP.
 
-    By default it is `binome serve`, as deployed (without the reverse proxy in
-    front): uvicorn with the options of collector/cli.py. With `serve=False`
-    uvicorn's command line serves the app."""
+    It is `binome serve`, as deployed (without the reverse proxy in front):
+    uvicorn with the options of collector/cli.py."""
 
-    def __init__(self, database_url: str, log_path: Path, serve: bool = True,
-                 **settings: Any) -> None:
+    def __init__(self, database_url: str, log_path: Path, **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Each collector spools into a directory of its own: a spool replays into
@@ -170,13 +168,8 @@ class Collector:
                "BINOME_MAINTENANCE_MINUTES": "0"}
         env.update({f"BINOME_{k.upper()}": str(v) for k, v in settings.items()})
         self._log = log_path.open("wb")
-        command = (
-            [sys.executable, "-m", "collector.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)] if serve else
-            [sys.executable, "-m", "uvicorn", "collector.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--no-access-log", "--no-proxy-headers", "--no-server-header"]  # as `binome serve`
-        )
+        command = [sys.executable, "-m", "collector.cli", "serve", "--host", "127.0.0.1",
+                   "--port", str(self.port)]
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
         )

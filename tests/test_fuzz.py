@@ -76,7 +76,7 @@ class Fuzzed:
 def fuzzed(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     # `binome serve` with its production settings; only the rate limit is off.
     collector = Collector(database_url, tmp_path_factory.mktemp("fuzz") / "collector.log",
-                          serve=True, rate_limit_per_minute=0, batch_max_ms=20,
+                          rate_limit_per_minute=0, batch_max_ms=20,
                           store_automated=False)
     with httpx.Client(base_url=collector.url, timeout=15) as client:
         yield Fuzzed(collector, client)

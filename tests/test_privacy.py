@@ -127,7 +127,7 @@ async def test_the_collector_runs_as_a_least_privileged_role(
             SELECT binome.ensure_beacon_partition(current_date);
             SELECT binome.ensure_beacon_partition(current_date + 1);
         """)
-        collector = start_collector(database_url=writer_url, serve=True,
+        collector = start_collector(database_url=writer_url,
                                     migration_database_url=database_url)
         beacon = make_beacon()
         assert post(collector.url, beacon).status_code == 204

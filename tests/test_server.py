@@ -22,7 +22,7 @@ from tests.conftest import MOBILE_UA, Collector, make_beacon
 @pytest.fixture(scope="module")
 def guarded(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     collector = Collector(
-        database_url, tmp_path_factory.mktemp("guarded") / "collector.log", serve=True,
+        database_url, tmp_path_factory.mktemp("guarded") / "collector.log",
         body_timeout_seconds=1.5, rate_limit_per_minute=0,
         batch_max_ms=20,
     )
@@ -121,7 +121,7 @@ def _timed_post(client: httpx.Client, collector: Collector) -> tuple[int, float]
 def test_over_the_connection_limit_the_answer_is_json_503(start_collector: Any) -> None:
     """Four requests being answered (their bodies still coming): the fifth gets a
     JSON 503 with Retry-After; idle connections do not count."""
-    collector = start_collector(serve=True, max_connections=4, body_timeout_seconds=10)
+    collector = start_collector(max_connections=4, body_timeout_seconds=10)
     idle = [connect(collector) for _ in range(2)]
     busy = [connect(collector) for _ in range(4)]
     try:
