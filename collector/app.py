@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # anything is written (the spool waits until then).
             before_first_write=(
                 functools.partial(db.migrate_at, settings.migration_database_url
-                                  or settings.database_url or "", settings.sql_dir)
+                                  or settings.database_url or "", settings.sql_dir,
+                                  settings.retention_months)
                 if os.environ.get(db.MIGRATION_DEFERRED_ENV) else None),
         )
         sites = SiteRegistry(pool, settings.sites_refresh_seconds,

@@ -37,18 +37,7 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 async def _migrate(url: str, settings: Settings) -> list[str]:
-    conn = await db.connect(url)
-    try:
-        applied = await db.migrate_or_check(conn, settings.sql_dir)
-        # The retention period binome.apply_retention is held to: the owner's
-        # to set (sql/migrations/0003_maintainer.sql); other roles leave it.
-        if await conn.fetchval(
-                "SELECT has_table_privilege('binome.retention_policy', 'UPDATE')"):
-            await conn.execute("UPDATE binome.retention_policy SET months = $1",
-                               settings.retention_months)
-        return applied
-    finally:
-        await conn.close()
+    return await db.migrate_at(url, settings.sql_dir, settings.retention_months)
 
 
 async def _add_site(url: str, site: str, origins: list[str]) -> None:

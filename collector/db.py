@@ -143,11 +143,18 @@ async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]
 MIGRATION_DEFERRED_ENV = "BINOME_MIGRATION_DEFERRED"
 
 
-async def migrate_at(database_url: str, sql_dir: Path) -> list[str]:
-    """migrate_or_check() on a connection of its own."""
+async def migrate_at(database_url: str, sql_dir: Path, retention_months: int) -> list[str]:
+    """migrate_or_check() on a connection of its own, then the retention period
+    binome.apply_retention is held to: the owner's to set
+    (sql/migrations/0003_maintainer.sql); other roles leave it."""
     conn = await connect(database_url)
     try:
-        return await migrate_or_check(conn, sql_dir)
+        applied = await migrate_or_check(conn, sql_dir)
+        if await conn.fetchval(
+                "SELECT has_table_privilege('binome.retention_policy', 'UPDATE')"):
+            await conn.execute("UPDATE binome.retention_policy SET months = $1",
+                               retention_months)
+        return applied
     finally:
         await conn.close()
 
