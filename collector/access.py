@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from collector.proxies import ClientAddress
+from collector.proxies import ClientAddress, is_loopback
 from collector.settings import Settings
 
 COOKIE = "binome_dashboard"
@@ -34,17 +33,6 @@ COOKIE_PATH = "/dashboard"
 COOKIE_MAX_AGE = 30 * 86400
 SET_TOKEN = ("set BINOME_DASHBOARD_TOKEN (32 characters or more, e.g. `openssl rand -hex 32`) "
              "and sign in with it")
-
-
-def is_loopback(host: str) -> bool:
-    """An address or name that only this machine reaches: `localhost`, 127.0.0.0/8, ::1."""
-    host = host.strip().lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(header: str) -> str:

@@ -99,15 +99,17 @@ def untrusted_hops_problem(header: str, trusted_networks: str, host: str) -> str
     header from whichever peer sends it: fine when only the proxy can connect (a
     loopback bind), a bypass of the rate limit for anyone who reaches a public
     bind directly (issue 20). BINOME_TRUSTED_PROXIES makes the peer be checked."""
-    if not header.strip() or trusted_networks.strip() or _is_loopback(host):
+    if not header.strip() or trusted_networks.strip() or is_loopback(host):
         return None
     return (f"BINOME_TRUSTED_PROXY_HEADER without BINOME_TRUSTED_PROXIES on {host}: any "
             "client reaching it could choose its rate-limit address; set "
             "BINOME_TRUSTED_PROXIES to the proxies' networks (CIDR) or bind a loopback address")
 
 
-def _is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
+def is_loopback(host: str) -> bool:
+    """An address or name that only this machine reaches: `localhost`, 127.0.0.0/8, ::1."""
+    host = host.strip().lower()
+    if host == "localhost":
         return True
     parsed = _parse(host.strip("[]"))
     return parsed is not None and parsed.is_loopback

@@ -15,7 +15,7 @@ import httpx
 import yaml
 
 from collector import PROJECT_ROOT
-from collector.access import is_loopback
+from collector.proxies import is_loopback
 from tests.conftest import free_port
 
 TOKEN = secrets.token_hex(16)  # 32 characters
