@@ -74,6 +74,8 @@ export const needed = (subjectN, baselineN, threshold) =>
  * @param {Comparison} c @param {number} threshold @param {Format} f @param {T} t
  */
 export const verdictText = (c, threshold, f, t) => {
+  // Neither side measured the metric (no INP without interactions): nothing to say.
+  if (!c.subject_n && !c.baseline_n) return '';
   if (c.verdict === 'too few') {
     const n = f.count(needed(c.subject_n, c.baseline_n, threshold));
     return t(c.metric === 'conversion_rate' ? 'too_few_sessions' : 'too_few_page_views', {n});
@@ -93,9 +95,10 @@ export const verdictText = (c, threshold, f, t) => {
 export const renderDifference = (c, threshold, f, t, locale) => {
   if (!c) return '';
   const verdict = c.verdict || 'none';
+  const words = verdictText(c, threshold, f, t);
   return h('span', {class: `difference ${verdict.replace(' ', '-')}`, dataset: {verdict, metric: c.metric}},
     h('span', {class: 'delta'}, differenceText(kindOf(c.metric), c.delta, c.delta_low, c.delta_high, f, t, locale)),
-    ' ', h('span', {class: 'verdict'}, verdictText(c, threshold, f, t)));
+    words ? ' ' : '', words ? h('span', {class: 'verdict'}, words) : '');
 };
 
 /**

@@ -42,7 +42,8 @@ export const worthSentence = (row, data, f, t, locale) => {
   };
   if (row.extra_conversions == null) return t('worth_unknown');
   const sentence = t(row.extra_conversions > 0 ? 'worth_summary' : 'worth_nothing', values);
-  return row.extra_revenue == null || row.extra_conversions <= 0 ? sentence : `${sentence} ${t('worth_revenue', values)}`;
+  // No revenue sentence where conversions carry no value (revenue 0) or no gain is claimed.
+  return !row.revenue_per_conversion || row.extra_conversions <= 0 ? sentence : `${sentence} ${t('worth_revenue', values)}`;
 };
 
 /** @param {any} row @param {Format} f @param {T} t @param {string} locale */
@@ -56,8 +57,8 @@ const tableRow = (row, f, t, locale) => {
     h('td', {class: 'num', dataset: {col: 'rates'}}, f.percent(row.fast_conversion_rate), ' / ', f.percent(row.slow_conversion_rate)),
     h('td', {class: 'num', dataset: {col: 'extra_conversions'}},
       estimateText(row.extra_conversions, row.extra_conversions_low, row.extra_conversions_high, w.conversions, t)),
-    h('td', {class: 'num', dataset: {col: 'extra_revenue'}},
-      estimateText(row.extra_revenue, row.extra_revenue_low, row.extra_revenue_high, w.revenue, t)));
+    h('td', {class: 'num', dataset: {col: 'extra_revenue'}}, row.revenue_per_conversion
+      ? estimateText(row.extra_revenue, row.extra_revenue_low, row.extra_revenue_high, w.revenue, t) : f.missing));
 };
 
 /**

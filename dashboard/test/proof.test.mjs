@@ -62,6 +62,8 @@ test('verdicts in words', () => {
   assert.equal(verdictText({...c, verdict: 'no change'}, 50, en.f, en.t), 'no clear change');
   assert.equal(verdictText({...c, verdict: 'no change'}, 50, fr.f, fr.t), 'pas de changement net');
   assert.equal(verdictText({...c, verdict: null}, 50, en.f, en.t), '');
+  // Not measured on either side (no INP without interactions): no verdict to read.
+  assert.equal(verdictText({...c, verdict: 'too few', subject_n: 0, baseline_n: 0}, 50, en.f, en.t), '');
 });
 
 test('what speed is worth: the estimate, its interval and the sentence', () => {
@@ -72,7 +74,7 @@ test('what speed is worth: the estimate, its interval and the sentence', () => {
   assert.equal(estimateText(null, null, null, w.conversions, en.t), '–');
   const data = {thresholds: {lcp: [2500, 4000]}};
   const row = {slow_sessions: 320, fast_conversion_rate: 10, slow_conversion_rate: 5, extra_conversions: 16,
-    extra_conversions_low: 5.4, extra_conversions_high: 27.6, extra_revenue: 884.7, extra_revenue_low: 298.6, extra_revenue_high: 1526.1};
+    extra_conversions_low: 5.4, extra_conversions_high: 27.6, revenue_per_conversion: 55.29, extra_revenue: 884.7, extra_revenue_low: 298.6, extra_revenue_high: 1526.1};
   assert.equal(worthSentence(row, data, en.f, en.t, en.locale),
     'Had the 320 sessions that landed on a page slower than 2.5\u00a0s converted like those on faster pages (10.0% instead of 5.0%),'
     + ' the last 28 days would have had +16 (+5 to +28) conversions. Revenue: +884.70 (+298.60 to +1,526.10), at the mean value of a conversion.');
@@ -83,6 +85,8 @@ test('what speed is worth: the estimate, its interval and the sentence', () => {
   // Slow sessions converting as well: no gain is claimed, and no revenue.
   assert.match(worthSentence({...row, extra_conversions: -2, extra_conversions_low: -9, extra_conversions_high: 5}, data, en.f, en.t, en.locale),
     /^The 320 sessions that landed on a page slower than 2.5\u00a0s converted no worse .*: −2 \(−9 to \+5\) conversions\.$/);
+  // Conversions without a value: no revenue sentence.
+  assert.doesNotMatch(worthSentence({...row, revenue_per_conversion: 0, extra_revenue: 0}, data, en.f, en.t, en.locale), /Revenue/);
   assert.equal(worthSentence({...row, extra_conversions: null}, data, en.f, en.t, en.locale),
     'Too few sessions with marketing consent to estimate it.');
 });
