@@ -36,12 +36,8 @@ WITH period AS (
     -- expression prunes the other days' partitions when the query starts.
     WHERE f.day BETWEEN (now() AT TIME ZONE 'UTC')::date - 27 AND (now() AT TIME ZONE 'UTC')::date
       AND f.is_landing AND f.consent = 'marketing' AND f.lcp IS NOT NULL
-), sides AS (
-    SELECT site,
-           CASE GROUPING(channel, utm_campaign) WHEN 3 THEN 'site' WHEN 1 THEN 'channel'
-                ELSE 'campaign' END AS scope,
-           CASE GROUPING(channel, utm_campaign) WHEN 3 THEN '(all)' WHEN 1 THEN channel
-                ELSE utm_campaign END AS scope_value,
+), per_group AS (
+    SELECT site, channel, utm_campaign,
            count(*) AS sessions,
            count(*) FILTER (WHERE converted) AS conversions,
            sum(revenue) FILTER (WHERE converted) AS revenue,
@@ -50,7 +46,23 @@ WITH period AS (
            count(*) FILTER (WHERE NOT fast) AS slow_sessions,
            count(*) FILTER (WHERE NOT fast AND converted) AS slow_conversions
     FROM landings
-    GROUP BY GROUPING SETS ((site), (site, channel), (site, utm_campaign))
+    GROUP BY site, channel, utm_campaign
+), sides AS (
+    -- Each channel-and-campaign group counted in its site, its channel and its
+    -- campaign. Plain GROUP BYs (not GROUPING SETS, which PostgreSQL does not
+    -- push a WHERE through), so a query for one site reads that site's rows only.
+    SELECT g.site, s.scope, s.scope_value,
+           sum(g.sessions)::bigint AS sessions,
+           sum(g.conversions)::bigint AS conversions,
+           sum(g.revenue) AS revenue,
+           sum(g.fast_sessions)::bigint AS fast_sessions,
+           sum(g.fast_conversions)::bigint AS fast_conversions,
+           sum(g.slow_sessions)::bigint AS slow_sessions,
+           sum(g.slow_conversions)::bigint AS slow_conversions
+    FROM per_group g
+    CROSS JOIN LATERAL (VALUES ('site', '(all)'), ('channel', g.channel),
+                               ('campaign', g.utm_campaign)) AS s(scope, scope_value)
+    GROUP BY g.site, s.scope, s.scope_value
 ), estimated AS (
     SELECT s.*,
            rum.too_small(s.fast_sessions) OR rum.too_small(s.slow_sessions) AS too_small,
