@@ -399,8 +399,10 @@ def _every_day(trend: list[dict[str, Any]], filters: Filters) -> list[dict[str, 
             for day in days]
 
 
-async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
-    """Every figure the page shows for `filters` (the site defaults to the busiest one)."""
+async def scorecard(pool: asyncpg.Pool, filters: Filters,
+                    proof_cache: proof.ProofCache | None = None) -> dict[str, Any]:
+    """Every figure the page shows for `filters` (the site defaults to the busiest
+    one); the differences and what speed is worth from `proof_cache` when given."""
     async with pool.acquire() as conn:
         sites = [r["site"] for r in await conn.fetch(_SITES_QUERY)]
     site = filters.site or (sites[0] if sites else None)
@@ -436,23 +438,34 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
-    *per_metric, counts, releases, speed, comparisons, worth = await asyncio.gather(
+    async def proofs() -> dict[str, Any]:
+        comparisons, worth = await asyncio.gather(run("fetch", proof.COMPARISONS_QUERY, site),
+                                                  run("fetch", proof.SPEED_WORTH_QUERY, site))
+        # Whole-site figures (every device and country), as the views give them.
+        return {"comparisons": [proof.as_dict(r) for r in comparisons],
+                "speed_worth": [proof.as_dict(r) for r in worth]}
+
+    async def proofs_or_none() -> dict[str, Any]:
+        """The differences and what speed is worth; None (the page says they
+        took too long) rather than no page at all when they outlast the timeout."""
+        try:
+            return await (proof_cache.get(site, proofs) if proof_cache else proofs())
+        except asyncpg.QueryCanceledError:
+            return {"comparisons": None, "speed_worth": None}
+
+    *per_metric, counts, releases, speed, proven = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
-        run("fetch", proof.COMPARISONS_QUERY, site),
-        run("fetch", proof.SPEED_WORTH_QUERY, site))
+        proofs_or_none())
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
-                     "speed": [_speed_row(r) for r in speed],
-                     # Whole-site figures (every device and country), as the views give them.
-                     "comparisons": [proof.as_dict(r) for r in comparisons],
-                     "speed_worth": [proof.as_dict(r) for r in worth]}
+                     "speed": [_speed_row(r) for r in speed]} | proven
 
 
 class ScorecardCache:
@@ -469,6 +482,7 @@ class ScorecardCache:
         self._running = 0
         self._tasks: dict[Filters, asyncio.Task[dict[str, Any]]] = {}
         self._done_at: dict[Filters, float] = {}
+        self._proofs = proof.ProofCache()
 
     def _fresh(self, filters: Filters, now: float) -> bool:
         task = self._tasks.get(filters)
@@ -488,7 +502,7 @@ class ScorecardCache:
             if self._running >= self._computations:
                 raise Busy(f"{self._running} computations of the figures are running")
             self._running += 1
-            task = asyncio.ensure_future(scorecard(self._pool, filters))
+            task = asyncio.ensure_future(scorecard(self._pool, filters, self._proofs))
             task.add_done_callback(lambda _: self._done(filters))
             self._tasks[filters] = task
         # shield: a viewer who goes away does not cancel the others' answer.

@@ -6,10 +6,20 @@ the views' rows as they are; the verdicts and intervals are the views'.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
+# The differences and what speed is worth are the site's, whatever the page's
+# period, device or country (releases over their whole life, fixed windows of
+# 7 and 28 days), and they move slowly; rum.comparisons sorts every page view
+# of a release. So they are computed at most once per this many seconds per
+# site, and shared by every filter of the page.
+PROOF_CACHE_SECONDS = 300.0
 
 # Every site's rows when $1 is NULL (`binome report` without --site).
 COMPARISONS_QUERY = """
@@ -53,3 +63,33 @@ def needed(subject_n: int, baseline_n: int, too_small: int) -> int:
     """Page views (sessions for conversion_rate) a `too few` difference still
     needs: what each side short of the threshold lacks, added up."""
     return sum(max(0, too_small - n) for n in (subject_n, baseline_n))
+
+
+class ProofCache:
+    """compute() per site, once at a time, then shared for `seconds` after it
+    is done; a failure is not kept (the next viewer computes again)."""
+
+    def __init__(self, seconds: float = PROOF_CACHE_SECONDS) -> None:
+        self._seconds = seconds
+        self._tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._done_at: dict[str, float] = {}
+
+    def _stale(self, site: str, now: float) -> bool:
+        task = self._tasks[site]
+        if not task.done():
+            return False
+        failed = task.cancelled() or task.exception() is not None
+        return failed or now - self._done_at.get(site, now) > self._seconds
+
+    async def get(self, site: str,
+                  compute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        now = time.monotonic()
+        for stale in [s for s in self._tasks if self._stale(s, now)]:
+            del self._tasks[stale]
+            self._done_at.pop(stale, None)
+        if site not in self._tasks:
+            task = asyncio.ensure_future(compute())
+            task.add_done_callback(lambda _: self._done_at.__setitem__(site, time.monotonic()))
+            self._tasks[site] = task
+        # shield: a viewer who goes away does not cancel the others' answer.
+        return await asyncio.shield(self._tasks[site])

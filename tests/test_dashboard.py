@@ -635,7 +635,7 @@ async def test_viewers_of_the_same_filters_share_one_computation(
 ) -> None:
     calls: list[str | None] = []
 
-    async def computed(pool: Any, filters: dashboard.Filters) -> dict[str, Any]:
+    async def computed(pool: Any, filters: dashboard.Filters, *_: Any) -> dict[str, Any]:
         calls.append(filters.site)
         await asyncio.sleep(0.05)
         if filters.site == "broken":

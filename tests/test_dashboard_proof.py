@@ -22,7 +22,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from collector import db
+from collector import dashboard, db, proof
 from tests.conftest import Collector, chromium
 from tests.synthetic import insert_beacons
 from tests.test_comparisons import page_view
@@ -234,3 +234,46 @@ async def test_what_speed_is_worth_beside_what_it_costs(
     assert french(conversions).replace("\u202f", "").replace(" to ", " à ") in summary
     assert (await french_page.text("#speed-worth .caveat")).startswith(
         "Une corrélation, pas une preuve")
+
+
+# --- the figures behind them ------------------------------------------------------
+
+async def test_proofs_are_computed_once_per_site_and_failures_forgotten() -> None:
+    calls: list[str] = []
+
+    def compute(site: str) -> Any:
+        async def run() -> dict[str, Any]:
+            calls.append(site)
+            await asyncio.sleep(0.05)
+            if site == "broken":
+                raise RuntimeError("views unreachable")
+            return {"n": len(calls)}
+        return run
+
+    cache = proof.ProofCache(seconds=0.2)
+    assert await asyncio.gather(*(cache.get("shop", compute("shop")) for _ in range(3))) == [
+        {"n": 1}] * 3
+    assert await cache.get("shop", compute("shop")) == {"n": 1}  # within the cache time
+    await asyncio.sleep(0.25)
+    assert await cache.get("shop", compute("shop")) == {"n": 2}
+    for _ in range(2):  # a failure is not kept
+        with pytest.raises(RuntimeError):
+            await cache.get("broken", compute("broken"))
+    assert calls == ["shop", "shop", "broken", "broken"]
+
+
+async def test_slow_proofs_leave_the_rest_of_the_page(database_url: str, site: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Differences that outlast the statement timeout come back as None (the page
+    says they took too long); the other figures are there."""
+    monkeypatch.setattr(dashboard, "STATEMENT_TIMEOUT", "1s")
+    monkeypatch.setattr(proof, "COMPARISONS_QUERY", "SELECT pg_sleep(5), $1::text")
+    pool = await db.create_pool(database_url)
+    try:
+        answer = await dashboard.scorecard(
+            pool, dashboard.Filters(site, TODAY - dt.timedelta(days=13), TODAY), proof.ProofCache())
+    finally:
+        await pool.close()
+    assert answer["comparisons"] is None and answer["speed_worth"] is None
+    assert answer["period"]["current"]["page_views"] == 1220
+    assert [r["release"] for r in answer["releases"]] == ["r3", "r2", "r1"]

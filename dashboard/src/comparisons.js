@@ -68,8 +68,9 @@ const renderVariants = (data, f, t, locale) => {
  * @param {any} data @param {Format} f @param {T} t @param {string} locale
  * @returns {HTMLElement[]}
  */
-export const renderComparisons = (data, f, t, locale) => [
+export const renderComparisons = (data, f, t, locale) => (data.comparisons === null
+  ? [h('p', {class: 'muted unavailable'}, t('proof_unavailable'))] : [
   h('p', {class: 'muted small'}, t('comparisons_help', {min: data.too_small_page_views})),
   renderPeriod(data, f, t, locale),
   renderVariants(data, f, t, locale),
-];
+]);

@@ -66,6 +66,7 @@ const tableRow = (row, f, t, locale) => {
  * @returns {HTMLElement[]}
  */
 export const renderWorth = (data, f, t, locale) => {
+  if (data.speed_worth === null) return [h('p', {class: 'muted unavailable'}, t('proof_unavailable'))];
   const rows = data.speed_worth || [];
   const site = rows.find((/** @type {any} */ r) => r.scope === 'site');
   if (!site) return [h('p', {class: 'muted'}, t('no_worth'))];
