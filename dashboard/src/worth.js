@@ -40,7 +40,7 @@ export const worthSentence = (row, data, f, t, locale) => {
     conversions: estimateText(row.extra_conversions, row.extra_conversions_low, row.extra_conversions_high, w.conversions, t),
     revenue: estimateText(row.extra_revenue, row.extra_revenue_low, row.extra_revenue_high, w.revenue, t),
   };
-  if (row.extra_conversions == null) return t('worth_unknown');
+  if (row.extra_conversions == null) return t('no_worth');
   const sentence = t(row.extra_conversions > 0 ? 'worth_summary' : 'worth_nothing', values);
   // No revenue sentence where conversions carry no value (revenue 0) or no gain is claimed.
   return !row.revenue_per_conversion || row.extra_conversions <= 0 ? sentence : `${sentence} ${t('worth_revenue', values)}`;

@@ -84,9 +84,9 @@ test('what speed is worth: the estimate, its interval and the sentence', () => {
     + ' Chiffre d’affaires : +884,70 (+298,60 à +1\u202f526,10), à la valeur moyenne d’une conversion.');
   // Slow sessions converting as well: no gain is claimed, and no revenue.
   assert.match(worthSentence({...row, extra_conversions: -2, extra_conversions_low: -9, extra_conversions_high: 5}, data, en.f, en.t, en.locale),
-    /^The 320 sessions that landed on a page slower than 2.5\u00a0s converted no worse .*: −2 \(−9 to \+5\) conversions\.$/);
+    /^Sessions landing on pages slower than 2.5\u00a0s converted no worse \(5.0% against 10.0%\): −2 \(−9 to \+5\) conversions\.$/);
   // Conversions without a value: no revenue sentence.
   assert.doesNotMatch(worthSentence({...row, revenue_per_conversion: 0, extra_revenue: 0}, data, en.f, en.t, en.locale), /Revenue/);
   assert.equal(worthSentence({...row, extra_conversions: null}, data, en.f, en.t, en.locale),
-    'Too few sessions with marketing consent to estimate it.');
+    'Too few sessions with marketing consent in the last 28 days.');
 });
