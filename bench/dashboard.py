@@ -233,7 +233,7 @@ def time_dashboard(base: str, days: int, rounds: int) -> dict[str, Any]:
 async def time_queries(url: str, days: int) -> dict[str, float]:
     """Each of the endpoint's statements alone, one after the other (the
     endpoint runs them side by side on four connections)."""
-    from collector import dashboard
+    from collector import dashboard, proof
 
     today = dt.datetime.now(dt.UTC).date()
     filters = dashboard.Filters(SITE, today - dt.timedelta(days=days - 1), today)
@@ -244,6 +244,8 @@ async def time_queries(url: str, days: int) -> dict[str, float]:
            for (metric, split), sql in dashboard._P75_QUERIES.items()},
         "releases": (dashboard._RELEASES_QUERY, SITE, filters.first_day, filters.last_day),
         "speed": (dashboard._SPEED_QUERY, SITE),
+        "comparisons": (proof.COMPARISONS_QUERY, SITE),
+        "speed_worth": (proof.SPEED_WORTH_QUERY, SITE),
     }
     conn = await asyncpg.connect(url)
     timings = {}

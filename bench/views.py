@@ -217,6 +217,7 @@ QUERIES: list[tuple[str, str]] = [
      "SELECT channel, bin, sum(page_views) FROM rum.campaign_histograms"
      " WHERE site = 'shop' AND day >= $FROM AND metric = 'lcp' GROUP BY 1, 2"),
     ("perf_vs_conversion: every bucket (all 30 days)", "SELECT * FROM rum.perf_vs_conversion"),
+    ("speed_worth: every site, channel and campaign (28 days)", "SELECT * FROM rum.speed_worth"),
     ("release_comparison: every release (all 30 days)", "SELECT * FROM rum.release_comparison"),
     ("comparisons: every release, variant and week (all 30 days)",
      "SELECT * FROM rum.comparisons"),

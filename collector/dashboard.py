@@ -7,7 +7,9 @@ good / poor page views ...) are summed over rum.scorecard_daily's groups, so
 a share over several groups is a ratio of sums; every p75 is
 rum.p75_from_histogram over the groups' histogram bins, off by at most one bin
 width (docs/analyst-guide.md), as `binome report` reads them. The releases and
-"what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion.
+"what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion;
+the differences with their intervals and "what speed is worth", rows of
+rum.comparisons and rum.speed_worth (collector/proof.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from collector import proof
 from collector.beacon import SITE_NAME_PATTERN
 from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
@@ -396,8 +399,10 @@ def _every_day(trend: list[dict[str, Any]], filters: Filters) -> list[dict[str, 
             for day in days]
 
 
-async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
-    """Every figure the page shows for `filters` (the site defaults to the busiest one)."""
+async def scorecard(pool: asyncpg.Pool, filters: Filters,
+                    proof_cache: proof.ProofCache | None = None) -> dict[str, Any]:
+    """Every figure the page shows for `filters` (the site defaults to the busiest
+    one); the differences and what speed is worth from `proof_cache` when given."""
     async with pool.acquire() as conn:
         sites = [r["site"] for r in await conn.fetch(_SITES_QUERY)]
     site = filters.site or (sites[0] if sites else None)
@@ -418,7 +423,8 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         "too_small_page_views": TOO_SMALL,
     }
     if site is None:
-        return answer | {"period": None, "all_time": None, "releases": [], "speed": []}
+        return answer | {"period": None, "all_time": None, "releases": [], "speed": [],
+                         "comparisons": [], "speed_worth": []}
 
     args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
             filters.device_class, filters.country)
@@ -432,18 +438,34 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
-    *per_metric, counts, releases, speed = await asyncio.gather(
+    async def proofs() -> dict[str, Any]:
+        comparisons, worth = await asyncio.gather(run("fetch", proof.COMPARISONS_QUERY, site),
+                                                  run("fetch", proof.SPEED_WORTH_QUERY, site))
+        # Whole-site figures (every device and country), as the views give them.
+        return {"comparisons": [proof.as_dict(r) for r in comparisons],
+                "speed_worth": [proof.as_dict(r) for r in worth]}
+
+    async def proofs_or_none() -> dict[str, Any]:
+        """The differences and what speed is worth; None (the page says they
+        took too long) rather than no page at all when they outlast the timeout."""
+        try:
+            return await (proof_cache.get(site, proofs) if proof_cache else proofs())
+        except asyncpg.QueryCanceledError:
+            return {"comparisons": None, "speed_worth": None}
+
+    *per_metric, counts, releases, speed, proven = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
-        run("fetch", _SPEED_QUERY, site))
+        run("fetch", _SPEED_QUERY, site),
+        proofs_or_none())
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
-                     "speed": [_speed_row(r) for r in speed]}
+                     "speed": [_speed_row(r) for r in speed]} | proven
 
 
 class ScorecardCache:
@@ -460,6 +482,7 @@ class ScorecardCache:
         self._running = 0
         self._tasks: dict[Filters, asyncio.Task[dict[str, Any]]] = {}
         self._done_at: dict[Filters, float] = {}
+        self._proofs = proof.ProofCache()
 
     def _fresh(self, filters: Filters, now: float) -> bool:
         task = self._tasks.get(filters)
@@ -479,7 +502,7 @@ class ScorecardCache:
             if self._running >= self._computations:
                 raise Busy(f"{self._running} computations of the figures are running")
             self._running += 1
-            task = asyncio.ensure_future(scorecard(self._pool, filters))
+            task = asyncio.ensure_future(scorecard(self._pool, filters, self._proofs))
             task.add_done_callback(lambda _: self._done(filters))
             self._tasks[filters] = task
         # shield: a viewer who goes away does not cancel the others' answer.

@@ -2,7 +2,8 @@
 
 Per channel and campaign over the last N UTC days: page views, sessions, p75
 LCP / INP / CLS coloured good / needs improvement / poor, the share of good
-experiences, conversion rate and revenue; then the releases. A channel and
+experiences, conversion rate and revenue; then the releases, the differences
+with their intervals and what speed is worth (collector/report_proof.py). A channel and
 campaign spans many rum.scorecard_daily groups (days, devices, countries): its
 counts are sums, and its p75s are read from the summed histograms of
 rum.scorecard_histograms (off by at most one bin width), never averaged.
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from collector import proof, report_proof
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
 from collector.scrub import strip_controls
 
@@ -186,6 +188,8 @@ async def print_report(database_url: str, *, site: str | None, days: int,
         assert today is not None
         scorecard = await fetch_scorecard(conn, site=site, days=days, today=today)
         releases = await conn.fetch(_RELEASES, site, today, days)
+        comparisons = await conn.fetch(proof.COMPARISONS_QUERY, site)
+        worth = await conn.fetch(proof.SPEED_WORTH_QUERY, site)
     finally:
         await conn.close()
 
@@ -228,3 +232,22 @@ async def print_report(database_url: str, *, site: str | None, days: int,
                 _pct(row["cwv_good_pct"]), _pct(row["conversion_rate"]),
                 style="dim" if row["too_small"] else None)
         console.print(by_release)
+
+    compared = report_proof.comparisons_table(
+        comparisons, {(row["site"], row["release"]) for row in releases})
+    if compared is not None:
+        console.print(compared)
+        console.print(Text(
+            "Each difference with its 95 % interval: better or worse when the interval "
+            "excludes zero, no clear change when it holds it; too few under "
+            f"{TOO_SMALL} page views a side (sessions for conversion). Releases over their "
+            "whole life, variants over 28 days, the last 7 complete days against the 7 before; "
+            "every device and country (docs/analyst-guide.md, \"How sure is a difference\").",
+            style="dim"))
+    worth_table = report_proof.worth_table(worth)
+    if worth_table is not None:
+        console.print(worth_table)
+        console.print(Text(report_proof.CAVEAT, style="bold yellow"))
+        console.print(Text(
+            "Sessions with marketing consent, by their landing page's LCP. The revenue's "
+            "interval takes the mean value of a conversion as known.", style="dim"))

@@ -635,7 +635,7 @@ async def test_viewers_of_the_same_filters_share_one_computation(
 ) -> None:
     calls: list[str | None] = []
 
-    async def computed(pool: Any, filters: dashboard.Filters) -> dict[str, Any]:
+    async def computed(pool: Any, filters: dashboard.Filters, *_: Any) -> dict[str, Any]:
         calls.append(filters.site)
         await asyncio.sleep(0.05)
         if filters.site == "broken":
@@ -802,36 +802,34 @@ async def test_page_shows_the_views_figures(browser: Any, collector: Collector, 
     await assert_campaign_table(page, rows)
 
     # Releases seen in the period, newest first, each beside the one before it;
-    # every figure over the release's whole life and its change on the previous.
+    # every figure over the release's whole life, and its difference from the
+    # previous release with rum.comparisons' interval and verdict (the writing
+    # of differences: tests/test_dashboard_proof.py).
     releases = await view_releases(conn, site, FIRST_DAY, TODAY)
     assert [(r["release"], b["release"] if b else None) for r, b in releases] == [
         ("2026.3", "2026.2"), ("2026.2", "2026.1")]
     assert await page.page.locator("#releases tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.release)") == [r["release"] for r, _ in releases]
-    changed = 0
+    compared = {(r["subject"], r["metric"]): r for r in await conn.fetch(
+        "SELECT * FROM rum.comparisons WHERE site = $1 AND kind = 'release'", site)}
     for release, before in releases:
         assert before is not None
         tr = f"#releases tr[data-release='{release['release']}']"
         assert f"vs {before['release']}" in await page.text(f"{tr} th")
         assert await page.text(f"{tr} td[data-col=page_views]") == shown(
             "count", release["page_views"]) + ("too few to read" if release["too_small"] else "")
-        for name, kind, lower_is_better in (
-                ("lcp_p75", "lcp", True), ("inp_p75", "inp", True), ("cls_p75", "cls", True),
-                ("cwv_good_pct", "pct", False), ("conversion_rate", "pct", False)):
+        for name, kind in (("lcp_p75", "lcp"), ("inp_p75", "inp"), ("cls_p75", "cls"),
+                           ("cwv_good_pct", "pct"), ("conversion_rate", "pct")):
             td = f"{tr} td[data-col={name}]"
-            value, previous = release[name], before[name]
-            assert value is not None and previous is not None
-            delta = float(value) - float(previous)
-            expected = shown(kind, value) + (shown_delta(kind, delta) if delta else "")
-            assert await page.text(td) == expected, (release["release"], name)
-            if delta:
-                changed += 1
-                verdict = "better" if (delta < 0) == lower_is_better else "worse"
-                assert await page.page.get_attribute(f"{td} .change", "class") == (
-                    f"change {verdict}")
+            value = release[name]
+            assert value is not None
+            assert (await page.text(td)).startswith(shown(kind, value)), (release["release"], name)
+            comparison = compared[(release["release"], name)]
+            assert comparison["baseline"] == before["release"]
+            assert await page.page.get_attribute(f"{td} .difference", "data-verdict") == (
+                comparison["verdict"])
             if kind != "pct":
                 assert await page.page.get_attribute(td, "class") == f"num {rating(kind, value)}"
-    assert changed >= 8
     # Release figures span each release's life: the consented share beside
     # them is the site's over all time, not the period's.
     all_time = shown("pct", await all_time_consent_share(conn, site))

@@ -8,10 +8,12 @@ import {byId, fill, h} from './dom.js';
 import {consentShare, daysBetween, formatter, lastDays} from './format.js';
 import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
+import {renderComparisons} from './comparisons.js';
 import {renderReleases} from './releases.js';
 import {renderSpeed} from './speed.js';
 import {renderTiles} from './tiles.js';
 import {renderTrends} from './trends.js';
+import {renderWorth} from './worth.js';
 
 const PRESETS = [7, 14, 28, 90];
 
@@ -86,10 +88,12 @@ const draw = (data) => {
       renderCampaigns(data, f, t)),
     h('div', {class: 'pair'},
       h('section', {class: 'card marketing', id: 'speed'}, h('h2', null, t('speed')), ...renderSpeed(data, f, t)),
-      h('section', {class: 'card', id: 'releases'}, h('h2', null, t('releases')),
-        h('p', {class: 'muted small'}, t('releases_help')),
-        renderReleases(data, f, t, locale),
-        h('p', {class: 'consent small', dataset: {consentShare: allTimeShare}}, '* ', t('consent_all_time', {share: f.percent(allTimeShare)})))));
+      h('section', {class: 'card marketing', id: 'speed-worth'}, h('h2', null, t('speed_worth')), ...renderWorth(data, f, t, locale))),
+    h('section', {class: 'card', id: 'releases'}, h('h2', null, t('releases')),
+      h('p', {class: 'muted small'}, t('releases_help')),
+      renderReleases(data, f, t, locale),
+      h('p', {class: 'consent small', dataset: {consentShare: allTimeShare}}, '* ', t('consent_all_time', {share: f.percent(allTimeShare)}))),
+    h('section', {class: 'card', id: 'comparisons'}, h('h2', null, t('comparisons')), ...renderComparisons(data, f, t, locale)));
 };
 
 const load = async () => {

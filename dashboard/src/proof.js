@@ -1,0 +1,110 @@
+// Proof of gains (issue 21): a difference is written with its 95 % interval
+// and the verdict in words, "−340 ms (−420 to −260) better", never as a bare
+// number. The figures, intervals and verdicts are rum.comparisons' (sent by
+// the collector, collector/proof.py); only their writing is done here.
+import {h} from './dom.js';
+
+/** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
+/** @typedef {(key: string, values?: Record<string, string|number>) => string} T */
+/** @typedef {'lcp'|'inp'|'cls'|'pct'} Kind */
+/**
+ * A row of rum.comparisons.
+ * @typedef {{kind: string, subject: string, baseline: string, metric: string,
+ *   subject_value: number|null, baseline_value: number|null, delta: number|null,
+ *   delta_low: number|null, delta_high: number|null, subject_n: number, baseline_n: number,
+ *   verdict: string|null}} Comparison
+ */
+
+/** The metrics of rum.comparisons, each with how its figures are written. */
+export const METRICS = /** @type {const} */ ([
+  ['lcp_p75', 'lcp', 'lcp_short'], ['inp_p75', 'inp', 'inp_short'], ['cls_p75', 'cls', 'cls_short'],
+  ['cwv_good_pct', 'pct', 'cwv'], ['conversion_rate', 'pct', 'conversion'],
+]);
+
+/** @param {string} metric @returns {Kind} */
+export const kindOf = (metric) => /** @type {Kind} */ ((METRICS.find(([m]) => m === metric) || [])[1] || 'pct');
+
+/**
+ * "+12", "−0.90", "0": a signed figure with `digits` decimals, the sign
+ * dropped when it rounds to zero.
+ * @param {string} locale @param {number} value @param {number} digits
+ */
+export const signed = (locale, value, digits) => {
+  const size = Math.abs(value);
+  const text = new Intl.NumberFormat(locale, {minimumFractionDigits: digits, maximumFractionDigits: digits}).format(size);
+  if (Number(size.toFixed(digits)) === 0) return text;
+  return (value < 0 ? '−' : '+') + text;
+};
+
+/**
+ * The interval's bounds in the unit f.delta writes the difference in: ms under
+ * a second, else seconds with 2 decimals; CLS with 3; percentage points with 1.
+ * @param {Kind} kind @param {number} delta @returns {[number, number]} [divisor, digits]
+ */
+const unitOf = (kind, delta) => {
+  if (kind === 'cls') return [1, 3];
+  if (kind === 'pct') return [1, 1];
+  return Math.abs(delta) >= 1000 ? [1000, 2] : [1, 0];
+};
+
+/**
+ * "−340 ms (−420 to −260)": the difference with its interval; without an
+ * interval (too few), the difference alone.
+ * @param {Kind} kind @param {number|null} delta @param {number|null} low @param {number|null} high
+ * @param {Format} f @param {T} t @param {string} locale
+ */
+export const differenceText = (kind, delta, low, high, f, t, locale) => {
+  if (delta == null) return f.missing;
+  const shown = f.delta(kind, delta);
+  if (low == null || high == null) return shown;
+  const [divisor, digits] = unitOf(kind, delta);
+  return `${shown} ${t('interval', {low: signed(locale, low / divisor, digits), high: signed(locale, high / divisor, digits)})}`;
+};
+
+/**
+ * Page views (sessions for the conversion rate) a `too few` difference still
+ * needs: what each side short of rum.too_small's threshold lacks, added up.
+ * @param {number} subjectN @param {number} baselineN @param {number} threshold
+ */
+export const needed = (subjectN, baselineN, threshold) =>
+  Math.max(0, threshold - subjectN) + Math.max(0, threshold - baselineN);
+
+/**
+ * The verdict in words: "better", "no change", "too few: about 30 more page views needed".
+ * @param {Comparison} c @param {number} threshold @param {Format} f @param {T} t
+ */
+export const verdictText = (c, threshold, f, t) => {
+  // Neither side measured the metric (no INP without interactions): nothing to say.
+  if (!c.subject_n && !c.baseline_n) return '';
+  if (c.verdict === 'too few') {
+    const n = f.count(needed(c.subject_n, c.baseline_n, threshold));
+    return t(c.metric === 'conversion_rate' ? 'too_few_sessions' : 'too_few_page_views', {n});
+  }
+  if (c.verdict === 'better' || c.verdict === 'worse' || c.verdict === 'no change') {
+    return t(`verdict_${c.verdict.replace(' ', '_')}`);
+  }
+  return '';
+};
+
+/**
+ * The difference and its verdict, as one element: class and data-verdict say
+ * which verdict, for the colour and for tests.
+ * @param {Comparison|undefined} c @param {number} threshold @param {Format} f @param {T} t @param {string} locale
+ * @returns {HTMLElement|string}
+ */
+export const renderDifference = (c, threshold, f, t, locale) => {
+  if (!c) return '';
+  const verdict = c.verdict || 'none';
+  const words = verdictText(c, threshold, f, t);
+  return h('span', {class: `difference ${verdict.replace(' ', '-')}`, dataset: {verdict, metric: c.metric}},
+    h('span', {class: 'delta'}, differenceText(kindOf(c.metric), c.delta, c.delta_low, c.delta_high, f, t, locale)),
+    words ? ' ' : '', words ? h('span', {class: 'verdict'}, words) : '');
+};
+
+/**
+ * The comparisons of one kind and subject, by metric.
+ * @param {Comparison[]} rows @param {string} kind @param {string} subject
+ * @returns {Map<string, Comparison>}
+ */
+export const comparisonsOf = (rows, kind, subject) =>
+  new Map((rows || []).filter((c) => c.kind === kind && c.subject === subject).map((c) => [c.metric, c]));
