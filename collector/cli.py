@@ -187,10 +187,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _objective(url: str, action: str, args: argparse.Namespace, settings: Settings) -> int:
-    from rich.console import Console
-
     from collector import objectives
-    from collector.report import objectives_table
 
     conn = await db.connect(url)
     try:
@@ -211,16 +208,15 @@ async def _objective(url: str, action: str, args: argparse.Namespace, settings: 
             if not rows:
                 print("no objectives yet: add one with `binome objective add SITE METRIC TARGET`")
                 return 0
-            Console().print(objectives_table(rows, await objectives.fetch_weeks(conn)))
+            for row in rows:
+                print(objectives.describe(row))
             return 0
         webhook = settings.alert_webhook_url
         report = await objectives.check(conn, webhook.get_secret_value() if webhook else None)
     finally:
         await conn.close()
     for row in report.objectives:
-        print(f"{row['name']}: {row['status']} ({row['metric']} "
-              f"{objectives.format_value(row['metric'], row['value'])}, target "
-              f"{objectives.format_target(row['metric'], row['target'])})")
+        print(objectives.describe(row))
     for name, previous, status in report.posted:
         print(f"alert posted: {name} {previous or 'new'} -> {status}")
     for name, previous, status in report.undelivered:

@@ -189,6 +189,19 @@ def format_scope(scope: dict[str, Any]) -> str:
                      for key in SCOPE_KEYS if key in scope) or "all page views"
 
 
+def describe(row: asyncpg.Record) -> str:
+    """One line: name: status, value (interval), n, target, site and scope."""
+    metric = row["metric"]
+    interval = (f" ({format_value(metric, row['value_low'])} to "
+                f"{format_value(metric, row['value_high'])})"
+                if row["value_low"] is not None else "")
+    scope = row["scope"]
+    scope = orjson.loads(scope) if isinstance(scope, str) else scope
+    return (f"{row['name']}: {row['status']}: {metric} {format_value(metric, row['value'])}"
+            f"{interval}, n {row['n']:,}; target {format_target(metric, row['target'])}; "
+            f"site {row['site']}, {format_scope(scope)}")
+
+
 def alert_text(row: asyncpg.Record | dict[str, Any], previous: str | None) -> str:
     """One line a Slack or Teams channel shows as the message."""
     was = f" (was {previous})" if previous else ""

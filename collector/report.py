@@ -189,6 +189,8 @@ def objectives_table(rows: list[asyncpg.Record],
     table = _table(f"Objectives (last {objective_figures.WINDOW_DAYS} days)",
                    ("objective", "site", "scope", "status"),
                    ("value (95 % interval)", "target", "n", "8 weeks"))
+    for column in table.columns[:3]:  # names are what `objective remove` takes: never cut
+        column.overflow = "fold"
     for row in rows:
         metric = row["metric"]
         value = Text(f"{metric} {objective_figures.format_value(metric, row['value'])}")
