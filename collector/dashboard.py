@@ -7,7 +7,8 @@ good / poor page views ...) are summed over rum.scorecard_daily's groups, so
 a share over several groups is a ratio of sums; every p75 is
 rum.p75_from_histogram over the groups' histogram bins, off by at most one bin
 width (docs/analyst-guide.md), as `binome report` reads them. The releases and
-"what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion.
+"what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion;
+the objectives rows of rum.objectives and rum.objective_weeks (collector/objectives.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from collector import objectives
 from collector.beacon import SITE_NAME_PATTERN
 from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
@@ -418,7 +420,8 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         "too_small_page_views": TOO_SMALL,
     }
     if site is None:
-        return answer | {"period": None, "all_time": None, "releases": [], "speed": []}
+        return answer | {"period": None, "all_time": None, "releases": [], "speed": [],
+                         "objectives": []}
 
     args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
             filters.device_class, filters.country)
@@ -432,18 +435,20 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
-    *per_metric, counts, releases, speed = await asyncio.gather(
+    *per_metric, counts, releases, speed, objective_rows = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
-        run("fetch", _SPEED_QUERY, site))
+        run("fetch", _SPEED_QUERY, site),
+        run("fetch", objectives.DASHBOARD_QUERY, site))
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
-                     "speed": [_speed_row(r) for r in speed]}
+                     "speed": [_speed_row(r) for r in speed],
+                     "objectives": [objectives.dashboard_row(r) for r in objective_rows]}
 
 
 class ScorecardCache:

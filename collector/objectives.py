@@ -261,3 +261,27 @@ async def check(conn: asyncpg.Connection, webhook_url: str | None, *,
                 " WHERE site = $1 AND name = $2", row["site"], row["name"], row["status"])
             report.posted.append(change)
     return report
+
+
+# The scorecard page's Objectives band (collector/dashboard.py): a site's
+# objectives with their 8 weeks, oldest first, in one statement.
+DASHBOARD_QUERY = """
+WITH weeks AS (
+    SELECT name, json_agg(json_build_object('week_start', week_start, 'value', value, 'n', n)
+                          ORDER BY week_start)::text AS weeks
+    FROM rum.objective_weeks WHERE site = $1 GROUP BY name
+)
+SELECT o.name, o.metric, o.target, o.scope::text AS scope, o.value, o.value_low,
+       o.value_high, o.n, o.status, w.weeks
+FROM rum.objectives o LEFT JOIN weeks w USING (name)
+WHERE o.site = $1
+ORDER BY o.name
+"""
+
+
+def dashboard_row(row: asyncpg.Record) -> dict[str, Any]:
+    return {"name": row["name"], "metric": row["metric"], "target": row["target"],
+            "at_most": METRICS[row["metric"]], "scope": orjson.loads(row["scope"]),
+            "value": row["value"], "value_low": row["value_low"],
+            "value_high": row["value_high"], "n": row["n"], "status": row["status"],
+            "weeks": orjson.loads(row["weeks"]) if row["weeks"] else []}
