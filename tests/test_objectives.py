@@ -347,3 +347,27 @@ def test_objective_add_refuses_bad_input(fresh_database: str) -> None:
     assert "too few" in listed.stdout
     assert binome("objective", "remove", "shop-inp_p75", env=env).returncode == 0
     assert "no objectives yet" in binome("objective", "list", env=env).stdout
+
+
+async def test_binome_report_prints_the_objectives(database_url: str,
+                                                   conn: asyncpg.Connection) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from collector.report import print_report
+
+    try:
+        await _one_objective(conn, "obj-report")
+        output = StringIO()
+        await print_report(database_url, site="obj-report", days=28,
+                           console=Console(file=output, width=300))
+        rendered = output.getvalue()
+        line = next(x for x in rendered.splitlines() if "obj-report-cls" in x)
+        assert "│ met " in line and "cls_p75 0.010 (0.010 to 0.010)" in line
+        assert "≤ 0.100" in line and "│ 60 " in line
+        # The 8 weeks, oldest first: this week's value last.
+        assert line.rstrip(" │").endswith("– 0.010")
+        assert rendered.index("Objectives") < rendered.index("Shared scorecard")
+    finally:
+        await conn.execute("DELETE FROM binome.objectives WHERE site = 'obj-report'")
