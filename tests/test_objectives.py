@@ -371,3 +371,26 @@ async def test_binome_report_prints_the_objectives(database_url: str,
         assert rendered.index("Objectives") < rendered.index("Shared scorecard")
     finally:
         await conn.execute("DELETE FROM binome.objectives WHERE site = 'obj-report'")
+
+
+async def test_the_check_runs_as_binome_writer(conn: asyncpg.Connection,
+                                               receiver: Receiver) -> None:
+    """`binome serve`'s maintenance checks as binome_writer (or binome_maintainer,
+    its member): it reads rum.objectives and records what it delivered, and may
+    change nothing else of an objective."""
+    try:
+        await _one_objective(conn, "obj-writer")
+        await conn.execute("SET ROLE binome_writer")
+        report = await objectives.check(conn, receiver.url)
+        assert ("obj-writer-cls", None, "met") in report.posted
+        for statement in ("UPDATE binome.objectives SET target = 1",
+                          "DELETE FROM binome.objectives",
+                          "INSERT INTO binome.objectives (site, name, metric, target)"
+                          " VALUES ('obj-writer', 'intruder', 'lcp_p75', 1)"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with conn.transaction():
+                    await conn.execute(statement)
+    finally:
+        await conn.execute("RESET ROLE")
+        await conn.execute("DELETE FROM binome.objectives WHERE site = 'obj-writer'")
+    assert [d["objective"] for d in receiver.documents] == ["obj-writer-cls"]

@@ -24,44 +24,47 @@
 -- the target lies inside it. The p75s are held at most at their target,
 -- cwv_good_pct and conversion_rate at least at theirs.
 
--- One row per objective, period and page view in its scope: the 28-day
--- window ('28 days', from today - 27) and each of the 8 weeks ending with the
--- current one ('week', from its Monday). Filtering on period reads only that
--- branch of the UNION.
+-- One row per objective and page view in its scope, over the days any
+-- period below reaches.
+DROP VIEW IF EXISTS binome.objective_scoped CASCADE;
+CREATE VIEW binome.objective_scoped AS
+SELECT o.site, o.name, o.metric, f.day, f.sid, f.consent, f.session_converted,
+       CASE o.metric WHEN 'lcp_p75' THEN f.lcp WHEN 'inp_p75' THEN f.inp
+                     WHEN 'cls_p75' THEN f.cls END AS p75_value,
+       f.lcp IS NOT NULL AND f.cls IS NOT NULL AS cwv_sample,
+       coalesce(rum.cwv_good(f.lcp, f.inp, f.cls), false) AS cwv_good,
+       t.today
+FROM binome.objectives o
+CROSS JOIN (SELECT (now() AT TIME ZONE 'UTC')::date AS today) AS t
+JOIN binome.page_view_facts f
+  ON f.site = o.site
+ AND f.day >= least(t.today - 27, date_trunc('week', t.today)::date - 49)
+ AND f.day <= t.today
+WHERE (NOT o.scope ? 'channel' OR f.group_channel = o.scope ->> 'channel')
+  AND (NOT o.scope ? 'utm_campaign' OR f.group_campaign = o.scope ->> 'utm_campaign')
+  AND (NOT o.scope ? 'device_class' OR f.device_class = o.scope ->> 'device_class')
+  AND (NOT o.scope ? 'country' OR f.country = o.scope ->> 'country')
+  AND (NOT o.scope ? 'landing' OR f.is_landing = (o.scope ->> 'landing')::boolean)
+  -- page_type is in binome.page_views' dims only: looked up for the
+  -- objectives that name one.
+  AND (NOT o.scope ? 'page_type' OR EXISTS (
+           SELECT FROM binome.page_views p
+           WHERE p.site = f.site AND p.pv = f.pv
+             AND p.dims ->> 'page_type' = o.scope ->> 'page_type'));
+
+-- The same rows by period: the 28-day window ('28 days', from today - 27)
+-- and each of the 8 weeks ending with the current one ('week', from its
+-- Monday). A view, not a CTE, so that a query for one period plans only its
+-- branch of the UNION, and reads only that period's days.
 DROP VIEW IF EXISTS binome.objective_page_views CASCADE;
 CREATE VIEW binome.objective_page_views AS
-WITH today AS (
-    SELECT (now() AT TIME ZONE 'UTC')::date AS today
-), scoped AS (
-    SELECT o.site, o.name, o.metric, f.day, f.sid, f.consent, f.session_converted,
-           CASE o.metric WHEN 'lcp_p75' THEN f.lcp WHEN 'inp_p75' THEN f.inp
-                         WHEN 'cls_p75' THEN f.cls END AS p75_value,
-           f.lcp IS NOT NULL AND f.cls IS NOT NULL AS cwv_sample,
-           coalesce(rum.cwv_good(f.lcp, f.inp, f.cls), false) AS cwv_good,
-           t.today
-    FROM binome.objectives o
-    CROSS JOIN today t
-    JOIN binome.page_view_facts f
-      ON f.site = o.site
-     AND f.day >= least(t.today - 27, date_trunc('week', t.today)::date - 49)
-     AND f.day <= t.today
-    WHERE (NOT o.scope ? 'channel' OR f.group_channel = o.scope ->> 'channel')
-      AND (NOT o.scope ? 'utm_campaign' OR f.group_campaign = o.scope ->> 'utm_campaign')
-      AND (NOT o.scope ? 'device_class' OR f.device_class = o.scope ->> 'device_class')
-      AND (NOT o.scope ? 'country' OR f.country = o.scope ->> 'country')
-      AND (NOT o.scope ? 'landing' OR f.is_landing = (o.scope ->> 'landing')::boolean)
-      -- page_type is in binome.page_views' dims only: looked up for the
-      -- objectives that name one.
-      AND (NOT o.scope ? 'page_type' OR EXISTS (
-               SELECT FROM binome.page_views p
-               WHERE p.site = f.site AND p.pv = f.pv
-                 AND p.dims ->> 'page_type' = o.scope ->> 'page_type'))
-)
 SELECT '28 days'::text AS period, today - 27 AS period_start, s.*
-FROM scoped s WHERE day > today - 28
+FROM binome.objective_scoped s
+WHERE day > (now() AT TIME ZONE 'UTC')::date - 28
 UNION ALL
 SELECT 'week', date_trunc('week', day)::date, s.*
-FROM scoped s WHERE day >= date_trunc('week', today)::date - 49;
+FROM binome.objective_scoped s
+WHERE day >= date_trunc('week', (now() AT TIME ZONE 'UTC')::date)::date - 49;
 
 -- {value, low, high, n}: an objective's figures over one period's page views.
 DROP VIEW IF EXISTS binome.objective_values CASCADE;
