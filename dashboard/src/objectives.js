@@ -98,8 +98,7 @@ export const renderObjectives = (data, f, t, locale) => {
       sparkline(weeks, o.target), h('span', {class: 'muted small block'}, t('objective_weeks'))));
   });
   return h('section', {class: 'card', id: 'objectives'}, h('h2', null, t('objectives')),
-    objectives.length
-      ? h('ul', {class: 'objectives'}, ...items)
-      : h('p', {class: 'muted'}, t('no_objectives')),
-    h('p', {class: 'muted small'}, t('objectives_help')));
+    ...(objectives.length
+      ? [h('ul', {class: 'objectives'}, ...items), h('p', {class: 'muted small'}, t('objectives_help'))]
+      : [h('p', {class: 'muted small'}, t('no_objectives'))]));
 };
