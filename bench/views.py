@@ -404,7 +404,7 @@ async def main() -> int:
             "INSERT INTO binome.objectives (site, name, metric, target, scope)"
             " VALUES ($1, $1 || '-' || $2 || '-' || $5::text, $2, $3, $4::jsonb)"
             " ON CONFLICT DO NOTHING",
-            [(site, metric, target, json.dumps(scope), n)
+            [(site, metric, target, json.dumps(scope), str(n))
              for n, (site, metric, target, scope) in enumerate(OBJECTIVES)])
         pv = await conn.fetchval("SELECT pv FROM binome.page_views WHERE site = 'shop' LIMIT 1")
         substitutions = {"$FROM": f"'{today - dt.timedelta(days=args.days - 1)}'",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -254,12 +255,17 @@ async def test_a_webhook_failing_twice_then_answering_gets_one_document(
 
 
 async def test_a_webhook_always_failing_leaves_the_change_for_the_next_check(
-        conn: asyncpg.Connection) -> None:
+        conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture) -> None:
     hook = Receiver(always_fail=True)
     try:
         await _one_objective(conn, "obj-down")
-        report = await objectives.check(conn, hook.url, attempts=3, first_delay=0.01)
+        with caplog.at_level(logging.DEBUG):
+            report = await objectives.check(conn, hook.url, attempts=3, first_delay=0.01)
         assert hook.attempts == 3 and hook.documents == []
+        # Each failure is logged, the URL (the webhook's credential) never.
+        failures = [r for r in caplog.records if r.getMessage() == "webhook POST failed"]
+        assert len(failures) == 3 and failures[0].__dict__["reason"] == "HTTP 500"
+        assert "secret-token" not in repr([r.__dict__ for r in caplog.records])
         assert ("obj-down-cls", None, "met") in report.undelivered
         assert await conn.fetchval("SELECT notified_status FROM binome.objectives"
                                    " WHERE name = 'obj-down-cls'") is None
