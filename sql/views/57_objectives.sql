@@ -25,7 +25,8 @@
 -- cwv_good_pct and conversion_rate at least at theirs.
 
 -- One row per objective and page view in its scope, over the days any
--- period below reaches.
+-- period below reaches. Each objective's scope is read from its jsonb once
+-- (OFFSET 0 keeps that subquery apart), not once per page view.
 DROP VIEW IF EXISTS binome.objective_scoped CASCADE;
 CREATE VIEW binome.objective_scoped AS
 SELECT o.site, o.name, o.metric, f.day, f.sid, f.consent, f.session_converted,
@@ -34,23 +35,26 @@ SELECT o.site, o.name, o.metric, f.day, f.sid, f.consent, f.session_converted,
        f.lcp IS NOT NULL AND f.cls IS NOT NULL AS cwv_sample,
        coalesce(rum.cwv_good(f.lcp, f.inp, f.cls), false) AS cwv_good,
        t.today
-FROM binome.objectives o
+FROM (SELECT site, name, metric, scope ->> 'channel' AS channel,
+             scope ->> 'utm_campaign' AS utm_campaign, scope ->> 'device_class' AS device_class,
+             scope ->> 'country' AS country, scope ->> 'page_type' AS page_type,
+             coalesce((scope ->> 'landing')::boolean, false) AS landing_only
+      FROM binome.objectives OFFSET 0) AS o
 CROSS JOIN (SELECT (now() AT TIME ZONE 'UTC')::date AS today) AS t
 JOIN binome.page_view_facts f
   ON f.site = o.site
  AND f.day >= least(t.today - 27, date_trunc('week', t.today)::date - 49)
  AND f.day <= t.today
-WHERE (NOT o.scope ? 'channel' OR f.group_channel = o.scope ->> 'channel')
-  AND (NOT o.scope ? 'utm_campaign' OR f.group_campaign = o.scope ->> 'utm_campaign')
-  AND (NOT o.scope ? 'device_class' OR f.device_class = o.scope ->> 'device_class')
-  AND (NOT o.scope ? 'country' OR f.country = o.scope ->> 'country')
-  AND (NOT o.scope ? 'landing' OR f.is_landing = (o.scope ->> 'landing')::boolean)
+WHERE (o.channel IS NULL OR f.group_channel = o.channel)
+  AND (o.utm_campaign IS NULL OR f.group_campaign = o.utm_campaign)
+  AND (o.device_class IS NULL OR f.device_class = o.device_class)
+  AND (o.country IS NULL OR f.country = o.country)
+  AND (NOT o.landing_only OR f.is_landing)
   -- page_type is in binome.page_views' dims only: looked up for the
   -- objectives that name one.
-  AND (NOT o.scope ? 'page_type' OR EXISTS (
+  AND (o.page_type IS NULL OR EXISTS (
            SELECT FROM binome.page_views p
-           WHERE p.site = f.site AND p.pv = f.pv
-             AND p.dims ->> 'page_type' = o.scope ->> 'page_type'));
+           WHERE p.site = f.site AND p.pv = f.pv AND p.dims ->> 'page_type' = o.page_type));
 
 -- The same rows by period: the 28-day window ('28 days', from today - 27)
 -- and each of the 8 weeks ending with the current one ('week', from its
@@ -66,50 +70,57 @@ SELECT 'week', date_trunc('week', day)::date, s.*
 FROM binome.objective_scoped s
 WHERE day >= date_trunc('week', (now() AT TIME ZONE 'UTC')::date)::date - 49;
 
--- {value, low, high, n}: an objective's figures over one period's page views.
+-- {value, low, high, n}: an objective's figures over one period's page views,
+-- read once. Each page view learns its session's counts by a window (one
+-- sort; grouping sessions first would hold a state per session): with m_i
+-- the page views of session i with a figure, sum(m_i) is the count of page
+-- views with it and sum(m_i^2) the sum, over those page views, of their
+-- session's m_i, which rum.design_effect takes.
 DROP VIEW IF EXISTS binome.objective_values CASCADE;
 CREATE VIEW binome.objective_values AS
-WITH per_session AS (
-    SELECT site, name, metric, period, period_start, sid,
-           count(p75_value) AS m_value,
-           count(*) FILTER (WHERE cwv_sample) AS m_cwv,
-           bool_or(consent = 'marketing') AS marketing,
-           bool_or(session_converted) AS converted
+WITH per_page_view AS (
+    SELECT site, name, metric, period, period_start, p75_value, cwv_sample, cwv_good,
+           count(p75_value) OVER session AS m_value,
+           count(*) FILTER (WHERE cwv_sample) OVER session AS m_cwv,
+           bool_or(consent = 'marketing') OVER session AS marketing,
+           bool_or(session_converted) OVER session AS converted,
+           row_number() OVER session = 1 AS first_of_session
     FROM binome.objective_page_views
-    GROUP BY site, name, metric, period, period_start, sid
-), session_sums AS (
-    SELECT site, name, period, period_start,
-           rum.design_effect(sum(m_value)::bigint, sum(m_value * m_value)::bigint) AS deff_value,
-           rum.design_effect(sum(m_cwv)::bigint, sum(m_cwv * m_cwv)::bigint) AS deff_cwv,
-           count(*) FILTER (WHERE marketing) AS sessions,
-           count(*) FILTER (WHERE marketing AND converted) AS conversions
-    FROM per_session
-    GROUP BY site, name, period, period_start
+    -- site: a query for one site reads that site's page views only (a filter
+    -- goes below a window on its partitioning columns alone).
+    WINDOW session AS (PARTITION BY period, period_start, site, name, sid)
 ), per_period AS (
     SELECT site, name, metric, period, period_start,
            array_agg(p75_value) FILTER (WHERE p75_value IS NOT NULL) AS p75_values,
+           rum.design_effect(count(p75_value),
+                             sum(m_value) FILTER (WHERE p75_value IS NOT NULL)::bigint)
+               AS deff_value,
+           rum.design_effect(count(*) FILTER (WHERE cwv_sample),
+                             sum(m_cwv) FILTER (WHERE cwv_sample)::bigint) AS deff_cwv,
            count(*) FILTER (WHERE cwv_sample) AS cwv_samples,
-           count(*) FILTER (WHERE cwv_good) AS cwv_good
-    FROM binome.objective_page_views
-    GROUP BY site, name, metric, period, period_start
+           count(*) FILTER (WHERE cwv_good) AS cwv_good,
+           count(*) FILTER (WHERE first_of_session AND marketing) AS sessions,
+           count(*) FILTER (WHERE first_of_session AND marketing AND converted) AS conversions
+    FROM per_page_view
+    GROUP BY period, period_start, site, name, metric  -- the window's order: no sort again
 )
 SELECT p.site, p.name, p.period, p.period_start, v.value, v.low, v.high, v.n
 FROM per_period p
-JOIN session_sums s USING (site, name, period, period_start)
+-- (OFFSET 0: each interval computed once, not once per element read from it.)
 CROSS JOIN LATERAL (
     SELECT iv[1] AS value, iv[2] AS low, iv[3] AS high,
            coalesce(cardinality(p.p75_values), 0)::bigint AS n
-    FROM (SELECT rum.p75_interval(p.p75_values, s.deff_value) AS iv) AS i
+    FROM (SELECT rum.p75_interval(p.p75_values, p.deff_value) AS iv OFFSET 0) AS i
     WHERE p.metric IN ('lcp_p75', 'inp_p75', 'cls_p75')
     UNION ALL
     SELECT 100.0::float8 * p.cwv_good / nullif(p.cwv_samples, 0), 100 * w[1], 100 * w[2],
            p.cwv_samples
-    FROM (SELECT rum.wilson_interval(p.cwv_good, p.cwv_samples, s.deff_cwv) AS w) AS i
+    FROM (SELECT rum.wilson_interval(p.cwv_good, p.cwv_samples, p.deff_cwv) AS w OFFSET 0) AS i
     WHERE p.metric = 'cwv_good_pct'
     UNION ALL
-    SELECT 100.0::float8 * s.conversions / nullif(s.sessions, 0), 100 * w[1], 100 * w[2],
-           s.sessions
-    FROM (SELECT rum.wilson_interval(s.conversions, s.sessions) AS w) AS i
+    SELECT 100.0::float8 * p.conversions / nullif(p.sessions, 0), 100 * w[1], 100 * w[2],
+           p.sessions
+    FROM (SELECT rum.wilson_interval(p.conversions, p.sessions) AS w OFFSET 0) AS i
     WHERE p.metric = 'conversion_rate'
 ) AS v;
 
