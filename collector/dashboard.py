@@ -46,6 +46,9 @@ WORK_MEM = "64MB"
 # Statements of one computation running at once, each on a connection of the
 # pool (db.create_pool: 4): one stays free for the site registry.
 PARALLEL_STATEMENTS = 3
+# The Objectives band's statement (rum.objectives and rum.objective_weeks,
+# computed from page views): beyond it the page comes without the band's figures.
+OBJECTIVES_TIMEOUT = "10s"
 MAX_PERIOD_DAYS = 366
 # Days the filters may name: nothing was measured before web-vitals' era, and a
 # day far out makes the previous period's dates overflow (a 500, issue 20).
@@ -435,12 +438,23 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
+    async def objective_rows_or_none() -> list[asyncpg.Record] | None:
+        """rum.objectives reads every page view of the 28 days and 8 weeks (exact
+        p75s and intervals): bounded on its own, and the page shows the rest
+        without them when it takes longer."""
+        try:
+            async with slots, pool.acquire() as conn, _reading(conn):
+                await conn.execute(f"SET LOCAL statement_timeout = '{OBJECTIVES_TIMEOUT}'")
+                return await conn.fetch(objectives.DASHBOARD_QUERY, site)  # type: ignore[no-any-return]
+        except asyncpg.QueryCanceledError:
+            return None
+
     *per_metric, counts, releases, speed, objective_rows = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
-        run("fetch", objectives.DASHBOARD_QUERY, site))
+        objective_rows_or_none())
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
@@ -448,7 +462,8 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed],
-                     "objectives": [objectives.dashboard_row(r) for r in objective_rows]}
+                     "objectives": None if objective_rows is None
+                     else [objectives.dashboard_row(r) for r in objective_rows]}
 
 
 class ScorecardCache:

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from collector import objectives
+from collector import dashboard, db, objectives
 from tests.conftest import Collector, chromium
 from tests.synthetic import insert_beacons
 from tests.test_dashboard import TOKEN, open_dashboard, screenshot_path, shown
@@ -123,3 +123,22 @@ async def test_the_band_shows_status_and_value(browser: Any, band_collector: Col
     await page.page.screenshot(path=screenshot_path(f"dashboard-objectives-{locale[:2]}.png"),
                                full_page=False)
     assert page.errors == []
+
+
+async def test_a_slow_objectives_statement_leaves_the_rest_of_the_page(
+        database_url: str, band_site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rum.objectives computes from page views: past its own time limit the data
+    come without the band's figures (null, which the page words), not as an error."""
+    pool = await db.create_pool(database_url)
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        filters = dashboard.Filters(band_site, today - dt.timedelta(days=13), today)
+        monkeypatch.setattr(dashboard, "OBJECTIVES_TIMEOUT", "1ms")
+        answer = await dashboard.scorecard(pool, filters)
+        assert answer["objectives"] is None
+        assert answer["period"]["current"]["page_views"] == 300
+        monkeypatch.setattr(dashboard, "OBJECTIVES_TIMEOUT", "10s")
+        answer = await dashboard.scorecard(pool, filters)
+        assert [o["status"] for o in answer["objectives"]] == ["met", "missed", "too few"]
+    finally:
+        await pool.close()

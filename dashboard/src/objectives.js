@@ -75,6 +75,10 @@ const sparkline = (weeks, target) => {
  * @returns {HTMLElement}
  */
 export const renderObjectives = (data, f, t, locale) => {
+  if (data.objectives === null) {
+    return h('section', {class: 'card', id: 'objectives'}, h('h2', null, t('objectives')),
+      h('p', {class: 'muted small'}, t('objectives_too_slow')));
+  }
   const objectives = data.objectives || [];
   const week = new Intl.DateTimeFormat(locale, {day: 'numeric', month: 'short', timeZone: 'UTC'});
   const items = objectives.map((/** @type {any} */ o) => {
