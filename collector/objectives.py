@@ -41,6 +41,7 @@ STATUSES = ("met", "at risk", "missed", "too few")
 # As binome.objectives' CHECK.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.=-]{0,127}")
 WINDOW_DAYS = 28
+CHECK_WORK_MEM = "64MB"  # as the dashboard's statements (collector/dashboard.py)
 
 
 class ObjectiveError(ValueError):
@@ -234,8 +235,12 @@ async def check(conn: asyncpg.Connection, webhook_url: str | None, *,
     """Recompute every objective; post each change of status to webhook_url.
     Without a webhook nothing is recorded: a change waits for a check that
     can deliver it."""
-    report = CheckReport(objectives=await fetch(conn),
-                         checked_at=dt.datetime.now(dt.UTC))
+    async with conn.transaction():
+        # rum.objectives sorts the 28 days' page views by session: in memory
+        # rather than on disk (docs/performance.md, "Issue 21: objectives").
+        await conn.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
+        rows = await fetch(conn)
+    report = CheckReport(objectives=rows, checked_at=dt.datetime.now(dt.UTC))
     if not webhook_url:
         return report
     retry: dict[str, Any] = {k: v for k, v in (("attempts", attempts),
