@@ -192,6 +192,14 @@ async def load_ingest_counts(conn: asyncpg.Connection, today: dt.date, days: int
 
 SNAPSHOT_PAGE_VIEWS = Settings.model_fields["live_snapshot_page_views"].default
 
+# Shared objectives rum.objectives computes (`binome objective add`): a site's
+# whole traffic, a device, a campaign's landing pages, a channel.
+OBJECTIVES = [("shop", "lcp_p75", 2500, {}),
+              ("shop", "cwv_good_pct", 75, {"device_class": "mobile"}),
+              ("shop", "conversion_rate", 3, {"utm_campaign": "campaign-01", "landing": True}),
+              ("shop", "inp_p75", 200, {"channel": "search"}), ("blog", "lcp_p75", 2500, {}),
+              ("docs", "cls_p75", 0.1, {})]
+
 QUERIES: list[tuple[str, str]] = [
     ("page_views_enriched: one page view by id",
      "SELECT * FROM rum.page_views_enriched WHERE site = 'shop' AND pv = $PV"),
@@ -221,6 +229,8 @@ QUERIES: list[tuple[str, str]] = [
     ("release_comparison: every release (all 30 days)", "SELECT * FROM rum.release_comparison"),
     ("comparisons: every release, variant and week (all 30 days)",
      "SELECT * FROM rum.comparisons"),
+    ("objectives: 6 objectives over 28 days (all sites)", "SELECT * FROM rum.objectives"),
+    ("objective_weeks: 6 objectives x 8 weeks", "SELECT * FROM rum.objective_weeks"),
     ("ingest_health: 30 days of minutes",
      "SELECT * FROM rum.ingest_health WHERE minute >= $FROM"),
 ]
@@ -391,6 +401,12 @@ async def main() -> int:
             " WHERE inhparent = 'binome.beacons'::regclass")
         print("sizes: binome.beacons (partitions) " + raw + "; "
               + ", ".join(f"{r['relname']} {r['size']}" for r in sizes))
+        await conn.executemany(
+            "INSERT INTO binome.objectives (site, name, metric, target, scope)"
+            " VALUES ($1, $1 || '-' || $2 || '-' || $5::text, $2, $3, $4::jsonb)"
+            " ON CONFLICT DO NOTHING",
+            [(site, metric, target, json.dumps(scope), str(n))
+             for n, (site, metric, target, scope) in enumerate(OBJECTIVES)])
         pv = await conn.fetchval("SELECT pv FROM binome.page_views WHERE site = 'shop' LIMIT 1")
         substitutions = {"$FROM": f"'{today - dt.timedelta(days=args.days - 1)}'",
                          "$TODAY": f"'{today}'", "$PV": f"'{pv}'"}

@@ -1,4 +1,4 @@
-"""The `binome` command: serve, migrate, site add, maintain, report."""
+"""The `binome` command: serve, migrate, site add, maintain, report, objective."""
 
 from __future__ import annotations
 
@@ -186,6 +186,64 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _objective(url: str, action: str, args: argparse.Namespace, settings: Settings) -> int:
+    from collector import objectives
+
+    conn = await db.connect(url)
+    try:
+        if action == "add":
+            added = await objectives.add(conn, args.site, args.metric, args.target, args.name,
+                                         args.where)
+            print(f"objective {added.name}: {added.metric} "
+                  f"{objectives.format_target(added.metric, added.target)} on {added.site}, "
+                  f"{objectives.format_scope(added.scope)}, over the last "
+                  f"{objectives.WINDOW_DAYS} days")
+            return 0
+        if action == "remove":
+            await objectives.remove(conn, args.name)
+            print(f"objective {args.name} removed")
+            return 0
+        if action == "list":
+            rows = await objectives.fetch(conn)
+            if not rows:
+                print("no objectives yet: add one with `binome objective add SITE METRIC TARGET`")
+                return 0
+            for row in rows:
+                print(objectives.describe(row))
+            return 0
+        webhook = settings.alert_webhook_url
+        report = await objectives.check(conn, webhook.get_secret_value() if webhook else None)
+    finally:
+        await conn.close()
+    for row in report.objectives:
+        print(objectives.describe(row))
+    for name, previous, status in report.posted:
+        print(f"alert posted: {name} {previous or 'new'} -> {status}")
+    for name, previous, status in report.undelivered:
+        print(f"binome: alert for {name} ({previous or 'new'} -> {status}) not delivered; "
+              "the next check posts it", file=sys.stderr)
+    if webhook is None and report.objectives:
+        print("(BINOME_ALERT_WEBHOOK_URL is unset: no alerts posted)", file=sys.stderr)
+    return 1 if report.missed else 0
+
+
+def cmd_objective(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.objectives import ObjectiveError
+
+    with database(settings) as url:
+        asyncio.run(_migrate(owner_url(url, settings), settings))
+        # Objectives are configuration: written as the schema's owner, as sites
+        # are; the check runs as `binome maintain` does (its role may record
+        # what it delivered: sql/migrations/0005_objectives.sql).
+        target = (owner_url(url, settings) if args.objective_command in ("add", "remove")
+                  else settings.maintenance_database_url or url)
+        try:
+            return asyncio.run(_objective(target, args.objective_command, args, settings))
+        except ObjectiveError as exc:
+            print(f"binome: {exc}", file=sys.stderr)
+            return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="binome",
@@ -219,6 +277,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--site", default=None)
     report.add_argument("--days", type=int, default=28)
     report.set_defaults(func=cmd_report)
+
+    objective = commands.add_parser(
+        "objective", help="shared objectives: a target for a metric over the last 28 days")
+    objective_commands = objective.add_subparsers(dest="objective_command", required=True)
+    objective_add = objective_commands.add_parser(
+        "add", help="add an objective: lcp_p75, inp_p75, cls_p75 at most TARGET; "
+        "cwv_good_pct, conversion_rate at least TARGET")
+    objective_add.add_argument("site")
+    objective_add.add_argument("metric")
+    objective_add.add_argument("target")
+    objective_add.add_argument("--name", default=None,
+                               help="default: the site, metric and scope, e.g. shop-lcp_p75")
+    objective_add.add_argument(
+        "--where", action="append", default=[], metavar="KEY=VALUE",
+        help="narrow to channel, utm_campaign, device_class, country, page_type, or "
+        "landing=true (repeatable; all must hold)")
+    objective_commands.add_parser("list", help="the objectives, their values and status")
+    objective_remove = objective_commands.add_parser("remove", help="remove an objective")
+    objective_remove.add_argument("name")
+    objective_commands.add_parser(
+        "check", help="recompute every objective, post each change of status to "
+        "BINOME_ALERT_WEBHOOK_URL; exit 1 when one is missed")
+    objective.set_defaults(func=cmd_objective)
     return parser
 
 

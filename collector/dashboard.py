@@ -9,7 +9,8 @@ rum.p75_from_histogram over the groups' histogram bins, off by at most one bin
 width (docs/analyst-guide.md), as `binome report` reads them. The releases and
 "what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion;
 the differences with their intervals and "what speed is worth", rows of
-rum.comparisons and rum.speed_worth (collector/proof.py).
+rum.comparisons and rum.speed_worth (collector/proof.py); the objectives, rows of
+rum.objectives and rum.objective_weeks (collector/objectives.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from collector import proof
+from collector import objectives, proof
 from collector.beacon import SITE_NAME_PATTERN
 from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
@@ -47,6 +48,9 @@ WORK_MEM = "64MB"
 # Statements of one computation running at once, each on a connection of the
 # pool (db.create_pool: 4): one stays free for the site registry.
 PARALLEL_STATEMENTS = 3
+# The Objectives band's statement (rum.objectives and rum.objective_weeks,
+# computed from page views): beyond it the page comes without the band's figures.
+OBJECTIVES_TIMEOUT = "10s"
 MAX_PERIOD_DAYS = 366
 # Days the filters may name: nothing was measured before web-vitals' era, and a
 # day far out makes the previous period's dates overflow (a 500, issue 20).
@@ -424,7 +428,7 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     }
     if site is None:
         return answer | {"period": None, "all_time": None, "releases": [], "speed": [],
-                         "comparisons": [], "speed_worth": []}
+                         "comparisons": [], "speed_worth": [], "objectives": []}
 
     args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
             filters.device_class, filters.country)
@@ -453,19 +457,33 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
         except asyncpg.QueryCanceledError:
             return {"comparisons": None, "speed_worth": None}
 
-    *per_metric, counts, releases, speed, proven = await asyncio.gather(
+    async def objective_rows_or_none() -> list[asyncpg.Record] | None:
+        """rum.objectives reads every page view of the 28 days and 8 weeks (exact
+        p75s and intervals): bounded on its own, and the page shows the rest
+        without them when it takes longer."""
+        try:
+            async with slots, pool.acquire() as conn, _reading(conn):
+                await conn.execute(f"SET LOCAL statement_timeout = '{OBJECTIVES_TIMEOUT}'")
+                return await conn.fetch(objectives.DASHBOARD_QUERY, site)  # type: ignore[no-any-return]
+        except asyncpg.QueryCanceledError:
+            return None
+
+    *per_metric, counts, releases, speed, proven, objective_rows = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
-        proofs_or_none())
+        proofs_or_none(),
+        objective_rows_or_none())
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
-                     "speed": [_speed_row(r) for r in speed]} | proven
+                     "speed": [_speed_row(r) for r in speed],
+                     "objectives": None if objective_rows is None
+                     else [objectives.dashboard_row(r) for r in objective_rows]} | proven
 
 
 class ScorecardCache:

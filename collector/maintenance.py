@@ -24,6 +24,11 @@ BINOME_LIVE_SNAPSHOT_SECONDS, and the views read that snapshot while it is
 fresh (twice the interval): exact figures, at most an interval old, instead of
 recomputing a million page views on every query. `binome serve` refreshes them
 in their own loop; `binome maintain` refreshes them at the end of its run.
+
+Objectives (collector/objectives.py): `binome serve` also runs `binome
+objective check` every BINOME_OBJECTIVE_CHECK_MINUTES, so that a change of
+status reaches BINOME_ALERT_WEBHOOK_URL without a cron; one process at a time
+(an advisory lock), and a failing webhook or check only waits for the next round.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from collector import db
+from collector import db, objectives
 from collector.folder import FOLD_SET, fold_queue
 from collector.settings import Settings
 
@@ -48,6 +53,9 @@ MAINTENANCE_LOCK = 0x62696E6F6D656D  # "binomem"
 # Snapshots have their own: a long maintenance run must not make them late.
 # (A day being closed while it is snapshotted is guarded in SQL: 0006.)
 SNAPSHOT_LOCK = 0x62696E6F6D6573  # "binomes"
+# The periodic objective check: one process computes rum.objectives a round
+# (the row locks of objectives.check keep a change from being posted twice anyway).
+OBJECTIVES_LOCK = 0x62696E6F6D656F  # "binomeo"
 
 
 @dataclass
@@ -217,6 +225,44 @@ async def run_periodically(database_url: str, settings: Settings) -> None:
         await asyncio.sleep(interval)
 
 
+async def check_objectives_once(database_url: str,
+                                settings: Settings) -> objectives.CheckReport | None:
+    """One `binome objective check` on its own connection, as `binome maintain`'s
+    role; None when another process is at it."""
+    conn = await db.connect(settings.maintenance_database_url or database_url,
+                            "binome-maintenance")
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", OBJECTIVES_LOCK):
+            return None
+        try:
+            webhook = settings.alert_webhook_url
+            return await objectives.check(conn, webhook.get_secret_value() if webhook else None)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", OBJECTIVES_LOCK)
+    finally:
+        await conn.close()
+
+
+async def check_objectives_periodically(database_url: str, settings: Settings) -> None:
+    """`binome serve`'s objective check: soon after start, then every interval."""
+    interval = settings.objective_check_minutes * 60
+    await asyncio.sleep(min(interval, 60.0))
+    while True:
+        try:
+            report = await check_objectives_once(database_url, settings)
+            if report is not None and report.posted:
+                log.info("objective alerts posted", extra={"changes": len(report.posted)})
+            if report is not None and report.undelivered:
+                log.warning("objective alerts not delivered; the next check posts them",
+                            extra={"changes": len(report.undelivered)})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never stop serving for an alert
+            log.warning("objective check failed",
+                        extra={"error": f"{type(exc).__name__}: {exc}"})
+        await asyncio.sleep(interval)
+
+
 @contextlib.asynccontextmanager
 async def periodic_maintenance(
     database_url: str, settings: Settings
@@ -229,6 +275,9 @@ async def periodic_maintenance(
     if settings.live_snapshot_seconds > 0:
         tasks.append(asyncio.create_task(snapshot_periodically(database_url, settings),
                                          name="binome-snapshots"))
+    if settings.objective_check_minutes > 0:
+        tasks.append(asyncio.create_task(check_objectives_periodically(database_url, settings),
+                                         name="binome-objectives"))
     try:
         yield tasks
     finally:

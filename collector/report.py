@@ -3,7 +3,8 @@
 Per channel and campaign over the last N UTC days: page views, sessions, p75
 LCP / INP / CLS coloured good / needs improvement / poor, the share of good
 experiences, conversion rate and revenue; then the releases, the differences
-with their intervals and what speed is worth (collector/report_proof.py). A channel and
+with their intervals and what speed is worth (collector/report_proof.py). The
+shared objectives (rum.objectives) come first, with their trend over 8 weeks. A channel and
 campaign spans many rum.scorecard_daily groups (days, devices, countries): its
 counts are sums, and its p75s are read from the summed histograms of
 rum.scorecard_histograms (off by at most one bin width), never averaged.
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from collector import proof, report_proof
+from collector import objectives as objective_figures
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
 from collector.scrub import strip_controls
 
@@ -178,6 +181,40 @@ def _table(title: str, labels: tuple[str, ...], figures: tuple[str, ...]) -> Tab
     return table
 
 
+_STATUS_STYLE = {"met": "green", "at risk": "yellow", "missed": "bold red", "too few": "dim"}
+
+
+def objectives_table(rows: list[asyncpg.Record],
+                     weeks: dict[tuple[str, str], list[asyncpg.Record]]) -> Table:
+    """rum.objectives: each objective's status, value (95 % interval), target and
+    its values over the last 8 weeks, oldest first."""
+    table = _table(f"Objectives (last {objective_figures.WINDOW_DAYS} days)",
+                   ("objective", "site", "scope", "status"),
+                   ("value (95 % interval)", "target", "n", "8 weeks"))
+    for column in table.columns[:3]:  # names are what `objective remove` takes: never cut
+        column.overflow = "fold"
+    for row in rows:
+        metric = row["metric"]
+        value = Text(f"{metric} {objective_figures.format_value(metric, row['value'])}")
+        if row["value_low"] is not None:
+            value.append(f" ({objective_figures.format_value(metric, row['value_low'])} to "
+                         f"{objective_figures.format_value(metric, row['value_high'])})",
+                         style="dim")
+        trend = " ".join(objective_figures.format_value(metric, w["value"]).removesuffix(" ms")
+                         for w in weeks.get((row["site"], row["name"]), []))
+        table.add_row(_data(row["name"]), _data(row["site"]),
+                      _data(objective_figures.format_scope(_scope(row["scope"]))),
+                      Text(row["status"] or "–", style=_STATUS_STYLE.get(row["status"], "")),
+                      value, objective_figures.format_target(metric, row["target"]),
+                      f"{row['n']:,}", Text(trend, style="dim"))
+    return table
+
+
+def _scope(scope: Any) -> dict[str, Any]:
+    """jsonb as asyncpg returns it (a str without a type codec)."""
+    return orjson.loads(scope) if isinstance(scope, str | bytes) else dict(scope or {})
+
+
 async def print_report(database_url: str, *, site: str | None, days: int,
                        console: Console | None = None, today: dt.date | None = None) -> None:
     console = console or Console()
@@ -190,8 +227,17 @@ async def print_report(database_url: str, *, site: str | None, days: int,
         releases = await conn.fetch(_RELEASES, site, today, days)
         comparisons = await conn.fetch(proof.COMPARISONS_QUERY, site)
         worth = await conn.fetch(proof.SPEED_WORTH_QUERY, site)
+        objectives = await objective_figures.fetch(conn, site)
+        weeks = await objective_figures.fetch_weeks(conn, site) if objectives else {}
     finally:
         await conn.close()
+
+    if objectives:
+        console.print(objectives_table(objectives, weeks))
+        console.print(Text(
+            "met / missed: the 95 % interval lies wholly within / beyond the target; at risk: "
+            f"the target lies inside it; too few: under {TOO_SMALL} page views (sessions for "
+            "conversion_rate). 8 weeks: the value of each week, oldest first.", style="dim"))
 
     since = today - dt.timedelta(days=days - 1)
     title = f"Shared scorecard — {site or 'all sites'}, {since} to {today} (UTC)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector import PROJECT_ROOT
@@ -141,6 +141,16 @@ class Settings(BaseSettings):
         5, ge=0, description="How often `binome serve` runs `binome maintain` (partitions, "
         "rollups, retention); 0 turns it off."
     )
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="URL `binome objective check` (and `binome serve`'s periodic check) "
+        "POSTs a JSON document to when an objective's status changes: a Slack or Teams incoming "
+        "webhook reads its `text`. A secret (the URL is the credential): never logged. Unset: "
+        "no alerts."
+    )
+    objective_check_minutes: float = Field(
+        5, ge=0, description="How often `binome serve` runs `binome objective check` (alerts "
+        "need no cron); 0 turns it off."
+    )
     deferred_fold: bool = Field(
         True, description="Fold stored beacons into page views (what the analyst views read) "
         "right behind the writes, on a connection of their own, instead of inside each write: "
@@ -170,6 +180,15 @@ class Settings(BaseSettings):
     pg_bin: Path | None = Field(
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():  # empty: compose's unset variable
+            return None
+        if not value.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("not an http(s) URL")
+        return value
 
     @field_validator("dashboard_token", "metrics_token")
     @classmethod

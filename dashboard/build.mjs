@@ -8,7 +8,7 @@ import {gzipSync} from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 export const DIST = new URL('./dist/', import.meta.url);
-export const MAX_GZIP_BYTES = 40000; // the JS and the CSS together
+export const MAX_GZIP_BYTES = 42000; // the JS and the CSS together; issue 21 added its proof and objectives
 
 export const options = {
   entryPoints: [new URL('./src/index.js', import.meta.url).pathname],

@@ -22,7 +22,8 @@ from tests.conftest import MOBILE_UA, create_login, make_beacon, wait_for
 # binome_analyst reads the grouped views; the row-level ones are binome_analyst_rows'
 # (sql/views/99_grants.sql, docs/privacy.md).
 RUM_VIEWS = ("scorecard_daily", "scorecard_histograms", "campaign_histograms",
-             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily", "sites")
+             "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily", "sites",
+             "objectives", "objective_weeks")
 ROW_LEVEL_VIEWS = ("page_views_enriched", "sessions")
 
 

@@ -9,6 +9,7 @@ import {consentShare, daysBetween, formatter, lastDays} from './format.js';
 import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
 import {renderComparisons} from './comparisons.js';
+import {renderObjectives} from './objectives.js';
 import {renderReleases} from './releases.js';
 import {renderSpeed} from './speed.js';
 import {renderTiles} from './tiles.js';
@@ -76,6 +77,7 @@ const draw = (data) => {
   const days = daysBetween(data.filters.from, data.filters.to);
   byId('period-label').textContent = `${data.filters.site} · ${data.filters.from} → ${data.filters.to} (${t('days_short', {days})})`;
   fill(main,
+    renderObjectives(data, f, t, locale),
     h('p', {class: 'notice consent', id: 'consent-notice', dataset: {consentShare: share}},
       t('consent_notice', {share: f.percent(share)})),
     now.page_views ? '' : h('p', {class: 'empty'}, t('no_data')),

@@ -10,6 +10,10 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_writer') THEN
         GRANT SELECT ON binome.beacon_columns TO binome_writer;
+        -- `binome serve`'s maintenance checks the objectives (collector/objectives.py)
+        -- as binome_writer or binome_maintainer: their figures, no row of a page view.
+        GRANT USAGE ON SCHEMA rum TO binome_writer;
+        GRANT SELECT ON rum.objectives TO binome_writer;
     END IF;
     -- binome_analyst reads aggregates (docs/privacy.md): every view of rum but
     -- those with one row per page view or session, which are
@@ -29,7 +33,8 @@ BEGIN
             rum.p75_interval(float8[], float8), rum.p75_difference_interval(float8[], float8[]),
             rum.wilson_interval(bigint, bigint, float8),
             rum.newcombe_interval(bigint, bigint, bigint, bigint, float8, float8),
-            rum.verdict(bigint, bigint, float8, float8, boolean) TO binome_analyst;
+            rum.verdict(bigint, bigint, float8, float8, boolean),
+            rum.objective_status(bigint, float8, float8, float8, boolean) TO binome_analyst;
         -- The live views read raw facts through it (SECURITY DEFINER, not PUBLIC's):
         -- PostgreSQL checks it as the querying role; it refuses a direct call.
         GRANT EXECUTE ON FUNCTION binome.page_view_facts_of(text, date, uuid) TO binome_analyst;
