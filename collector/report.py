@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from collector.coverage import METRICS as COVERAGE_METRICS
+from collector.coverage import coverage_line, fetch_coverage
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
 from collector.scrub import strip_controls
 
@@ -186,6 +188,8 @@ async def print_report(database_url: str, *, site: str | None, days: int,
         assert today is not None
         scorecard = await fetch_scorecard(conn, site=site, days=days, today=today)
         releases = await conn.fetch(_RELEASES, site, today, days)
+        coverage = await fetch_coverage(conn, site=site, last_day=today,
+                                        first_day=today - dt.timedelta(days=days - 1))
     finally:
         await conn.close()
 
@@ -213,6 +217,10 @@ async def print_report(database_url: str, *, site: str | None, days: int,
             f"Good CWV: page views with good LCP, CLS and INP. '(no consent)': page views without "
             f"marketing consent, whose conversions are not measured. Under {TOO_SMALL} page "
             "views: too small to read.", style="dim"))
+        # Issue 22: how much of the traffic each p75 speaks for.
+        console.print(_data("Coverage (page views with each metric):"))
+        for metric in COVERAGE_METRICS:
+            console.print(_data("  " + coverage_line(metric, coverage[metric])))
 
     if releases:
         by_release = _table("Releases (exact p75 over each release)", ("site", "release"),

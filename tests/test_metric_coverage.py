@@ -1,5 +1,6 @@
-"""rum.metric_coverage and rum.client_losses (issue 22) against hand counts, and
-the `lost` field of a beacon posted over HTTP stored at both consent levels."""
+"""rum.metric_coverage and rum.client_losses (issue 22) against hand counts, the
+coverage lines of `binome report`, and the `lost` field of a beacon posted over
+HTTP stored at both consent levels."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from rich.console import Console
+
 from collector import db
+from collector.coverage import METRICS, MIN_PAGE_VIEWS, coverage_line, summarize
+from collector.report import print_report
 from tests.conftest import MOBILE_UA, make_beacon, stored
 
 DAY = dt.date(2032, 2, 29)  # a day no other test writes
@@ -102,3 +107,34 @@ async def test_lost_counts_out_of_bounds_are_refused(live_server: str) -> None:
                               headers={"Content-Type": "text/plain", "User-Agent": MOBILE_UA})
         assert response.status_code == 400, lost
         assert response.json()["detail"][0]["field"].startswith("lost."), response.text
+
+
+def test_a_browser_does_not_report_a_metric_only_on_enough_page_views() -> None:
+    def row(browser: str, page_views: int, **measured: int) -> dict[str, Any]:
+        return {"browser": browser, "page_views": page_views,
+                **{m: measured.get(m, page_views) for m in METRICS}}
+
+    summary = summarize([row("Chrome", 60), row("Mobile Safari", 30, inp=0, cls=0),
+                         row("Firefox", MIN_PAGE_VIEWS - 1, cls=0)])
+    assert summary["lcp"] == {"page_views": 109, "measured": 109, "pct": 100.0,
+                              "missing_browsers": []}
+    assert summary["inp"]["measured"] == 79
+    assert summary["inp"]["missing_browsers"] == ["Mobile Safari"]
+    assert summary["cls"]["missing_browsers"] == ["Mobile Safari"], "19 page views: chance"
+    assert coverage_line("inp", summary["inp"]) == (
+        "INP measured on 72 % of page views; Mobile Safari does not report INP")
+    assert coverage_line("ttfb", summarize([])["ttfb"]) == "TTFB: no page views"
+
+
+async def test_report_prints_a_coverage_line_per_metric(
+    database_url: str, conn: asyncpg.Connection
+) -> None:
+    await _fixture(conn)
+    console = Console(record=True, width=200)
+    await print_report(database_url, site=SITE, days=1, console=console, today=DAY)
+    text = console.export_text()
+    assert "LCP measured on 60 % of page views" in text  # 3 of 5
+    assert "INP measured on 20 % of page views" in text
+    assert "CLS measured on 40 % of page views" in text
+    assert "FCP measured on 40 % of page views" in text
+    assert "TTFB measured on 60 % of page views" in text
