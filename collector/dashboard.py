@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from collector import coverage
 from collector.beacon import SITE_NAME_PATTERN
 from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
@@ -441,6 +442,10 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
+    # Issue 22: the share of page views behind each p75 (the country filter
+    # does not apply: rum.metric_coverage has no country).
+    figures["coverage"] = coverage.summarize(await run(
+        "fetch", coverage.QUERY, site, filters.first_day, filters.last_day, filters.device_class))
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed]}
