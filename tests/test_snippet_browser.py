@@ -98,6 +98,7 @@ class Visit:
     def __init__(self, context: Any, page: Any) -> None:
         self.context = context
         self.page = page
+        self.base = ""
         self.errors: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
@@ -314,6 +315,11 @@ const routes = {
 };
 const render = () => {
   document.getElementById('app').innerHTML = routes[location.pathname] || '<h1>Not found</h1>';
+  // The cart's late banner: a layout shift well after the click (not input-driven).
+  if (location.pathname == '/cart') setTimeout(() => {
+    if (location.pathname == '/cart') document.getElementById('app').insertAdjacentHTML(
+      'afterbegin', '<div style="height: 120px; background: #fc0">Free delivery today</div>');
+  }, 700);
 };
 const go = (event) => {
   event.preventDefault();
@@ -322,7 +328,11 @@ const go = (event) => {
 };
 document.getElementById('to-product').addEventListener('click', go);
 document.getElementById('to-cart').addEventListener('click', go);
-document.getElementById('buy').addEventListener('click', () => binome('conversion', 'purchase', 49.9, 'EUR'));
+document.getElementById('buy').addEventListener('click', () => {
+  binome('conversion', 'purchase', 49.9, 'EUR');
+  const until = performance.now() + 250;  // a slow handler: the cart's INP
+  while (performance.now() < until) {}
+});
 addEventListener('popstate', render);
 render();
 </script></body></html>
@@ -372,15 +382,13 @@ def spa_shop(live_server: str) -> Iterator[SpaShop]:
     served.server.server_close()
 
 
-async def test_every_route_of_a_single_page_application_is_a_page_view(
-    spa_shop: SpaShop, visit: Any, conn: asyncpg.Connection
-) -> None:
-    """The issue's scenario: land with a campaign, two pushState routes, a
-    conversion on the cart, back by popstate, leave."""
-    release_name = spa_shop.release()
-    visitor = await visit()
+async def spa_journey(visitor: Visit) -> tuple[str, bool]:
+    """The issue's scenario: land with a campaign, accept marketing, two
+    pushState routes, a slow conversion click on the cart and its late banner,
+    back by popstate, leave. Returns the sid and whether the page had the Soft
+    Navigations API."""
     page = visitor.page
-    await page.goto(spa_shop.url + "/?utm_campaign=winter", referer="https://mail.example.com/")
+    await page.goto(visitor.base + "/?utm_campaign=winter", referer="https://mail.example.com/")
     await page.click("#consent-accept")
     await page.wait_for_timeout(300)  # the landing page's paints are reported
     await page.click("#to-product")
@@ -389,7 +397,8 @@ async def test_every_route_of_a_single_page_application_is_a_page_view(
     await page.click("#to-cart")
     await page.wait_for_url("**/cart")
     await page.click("#buy")
-    await page.wait_for_timeout(300)
+    await page.wait_for_selector("text=Free delivery today")
+    await page.wait_for_timeout(300)  # the layout shift entry is dispatched
     await page.go_back(wait_until="commit")  # popstate: same document
     await page.wait_for_url("**/product/42")
     await page.wait_for_timeout(300)
@@ -397,14 +406,32 @@ async def test_every_route_of_a_single_page_application_is_a_page_view(
     soft_navigations = await page.evaluate("typeof PerformanceSoftNavigation == 'function'")
     await page.goto("about:blank")  # hidden + pagehide: the last beacons go
     assert sid
+    return sid, soft_navigations
 
+
+async def spa_page_views(conn: asyncpg.Connection, sid: str) -> list[asyncpg.Record]:
     await wait_for(conn, "SELECT count(*) FROM rum.page_views_enriched WHERE sid = $1",
                    sid, expect=4, timeout=20)
-    # The landing page's LCP may come with a later beacon of its page view.
+    # Late reports (the landing page's LCP, the cart's INP) come with later
+    # beacons of their page views.
     await wait_for(conn, "SELECT lcp IS NOT NULL FROM rum.page_views_enriched"
                    " WHERE sid = $1 AND path = '/'", sid, timeout=20)
-    rows = await conn.fetch(
+    await wait_for(conn, "SELECT inp IS NOT NULL AND cls IS NOT NULL"
+                   " FROM rum.page_views_enriched WHERE sid = $1 AND path = '/cart'",
+                   sid, timeout=20)
+    return await conn.fetch(
         "SELECT * FROM rum.page_views_enriched WHERE sid = $1 ORDER BY t0", sid)
+
+
+async def test_every_route_of_a_single_page_application_is_a_page_view(
+    spa_shop: SpaShop, visit: Any, conn: asyncpg.Connection
+) -> None:
+    release_name = spa_shop.release()
+    visitor = await visit()
+    visitor.base = spa_shop.url
+    sid, soft_navigations = await spa_journey(visitor)
+    assert soft_navigations, "Debian's Chromium 151+ has the Soft Navigations API"
+    rows = await spa_page_views(conn, sid)
     assert [row["path"] for row in rows] == ["/", "/product/42", "/cart", "/product/42"]
     assert len({row["pv"] for row in rows}) == 4
     assert {row["release"] for row in rows} == {release_name}
@@ -416,17 +443,19 @@ async def test_every_route_of_a_single_page_application_is_a_page_view(
         assert as_json(route["nav"]) == {"type": "soft-navigation"}
         assert route["utm_campaign"] is None, "a route's URL has no campaign of its own"
         assert route["channel"] == "internal"
-    if soft_navigations:
-        # Chromium 151+ (README "Single-page applications"): web-vitals reports
-        # each route's own paints, under the route's page view.
-        for route in (product, cart):
-            assert route["lcp"] > 0 and route["fcp"] > 0
-        reports = await conn.fetch(
-            "SELECT b.pv, m ->> 'navigationType' AS type FROM binome.beacons b,"
-            " jsonb_array_elements(b.metrics) m WHERE b.sid = $1", sid)
-        for report in reports:
-            expected = "navigate" if report["pv"] == landing["pv"] else "soft-navigation"
-            assert report["type"] == expected, report
+    # web-vitals reports each route's own metrics (README "Single-page
+    # applications"), under the route's page view.
+    for route in (product, cart):
+        assert route["lcp"] > 0 and route["fcp"] > 0 and route["ttfb"] is None
+    assert cart["inp"] >= 200, "the slow click on the cart"
+    assert cart["cls"] > 0, "the cart's late banner"
+    assert landing["inp"] < 200 and not landing["cls"]
+    reports = await conn.fetch(
+        "SELECT b.pv, m ->> 'navigationType' AS type FROM binome.beacons b,"
+        " jsonb_array_elements(b.metrics) m WHERE b.sid = $1", sid)
+    for report in reports:
+        expected = "navigate" if report["pv"] == landing["pv"] else "soft-navigation"
+        assert report["type"] == expected, report
 
     session = await conn.fetchrow("SELECT * FROM rum.sessions WHERE sid = $1", sid)
     assert session["utm_campaign"] == "winter" and session["page_views"] == 4
@@ -436,6 +465,30 @@ async def test_every_route_of_a_single_page_application_is_a_page_view(
         " FROM rum.scorecard_daily WHERE site = 'demo' AND utm_campaign = 'winter'"
         " AND day = $1", landing["day"])
     assert (scorecard["page_views"], scorecard["sessions"]) == (4, 1)
+    assert visitor.errors == []
+
+
+async def test_without_the_soft_navigations_api_a_route_has_its_own_inp_and_cls_but_no_lcp(
+    spa_shop: SpaShop, visit: Any, conn: asyncpg.Connection
+) -> None:
+    """As in Safari and Firefox: the API is hidden from the page (web-vitals and
+    the snippet both look for PerformanceSoftNavigation)."""
+    spa_shop.release()
+    visitor = await visit()
+    visitor.base = spa_shop.url
+    await visitor.context.add_init_script("delete window.PerformanceSoftNavigation")
+    sid, soft_navigations = await spa_journey(visitor)
+    assert not soft_navigations
+    rows = await spa_page_views(conn, sid)
+    assert [row["path"] for row in rows] == ["/", "/product/42", "/cart", "/product/42"]
+    landing, product, cart, back = rows
+    assert landing["lcp"] > 0 and landing["fcp"] > 0 and landing["ttfb"] > 0
+    for route in (product, cart, back):
+        assert (route["lcp"], route["fcp"], route["ttfb"]) == (None, None, None)
+    assert cart["inp"] >= 200, "the slow click happened while the cart was current"
+    assert cart["cls"] > 0, "the banner shifted while the cart was current"
+    assert landing["inp"] < 200 and not landing["cls"]
+    assert [row["converted"] for row in rows] == [False, False, True, False]
     assert visitor.errors == []
 
 
