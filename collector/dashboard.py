@@ -433,19 +433,20 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters) -> dict[str, Any]:
         async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
-    *per_metric, counts, releases, speed = await asyncio.gather(
+    *per_metric, counts, releases, speed, covered = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
-        run("fetch", _SPEED_QUERY, site))
+        run("fetch", _SPEED_QUERY, site),
+        # Issue 22: the share of page views behind each p75 (the country filter
+        # does not apply: rum.metric_coverage has no country).
+        run("fetch", coverage.QUERY, site, filters.first_day, filters.last_day,
+            filters.device_class))
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
-    # Issue 22: the share of page views behind each p75 (the country filter
-    # does not apply: rum.metric_coverage has no country).
-    figures["coverage"] = coverage.summarize(await run(
-        "fetch", coverage.QUERY, site, filters.first_day, filters.last_day, filters.device_class))
+    figures["coverage"] = coverage.summarize(covered)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed]}
