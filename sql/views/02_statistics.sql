@@ -19,29 +19,49 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN sum_m > 0 THEN greatest(sum_m_squared::float8 / sum_m, 1) END
 $$;
 
--- {p75, low, high} of vals: p75 is percentile_cont(0.75)'s (its own arithmetic,
--- orderedsetaggs.c: lo + frac * (hi - lo) at h = 0.75 (n - 1)); low and high
--- are the order statistics of ranks j and k (1-based) whose Binomial(n, 0.75)
--- tails hold 2.5 % each, by the normal approximation (Conover, Practical
--- Nonparametric Statistics, 3rd ed., 1999, section 3.2): j = floor(n 0.75 -
--- z sqrt(n 0.75 0.25 deff)), k = ceil(n 0.75 + z sqrt(...)) + 1, clamped to
--- 1..n. NULLs are ignored; NULL when vals holds no value. One sort.
+-- The ranks (1-based) of the order statistics a p75 and its 95 % interval
+-- read among n sorted values, {lo, hi, j, k}: percentile_cont(0.75)
+-- interpolates between ranks lo = floor(h) + 1 and hi = ceil(h) + 1 at
+-- h = 0.75 (n - 1) (orderedsetaggs.c); j and k are the ranks whose
+-- Binomial(n, 0.75) tails hold 2.5 % each, by the normal approximation
+-- (Conover, Practical Nonparametric Statistics, 3rd ed., 1999, section 3.2):
+-- j = floor(n 0.75 - z sqrt(n 0.75 0.25 deff)), k = ceil(n 0.75 + z sqrt(...)) + 1,
+-- clamped to 1..n. NULL when n is 0. The one definition of these ranks: the
+-- sorted array of rum.p75_interval and the histograms of rum.comparisons
+-- read the values at them.
+CREATE OR REPLACE FUNCTION rum.p75_ranks(n bigint, deff float8 DEFAULT 1) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[floor(h)::bigint + 1, ceil(h)::bigint + 1,
+                 least(greatest(floor(n * 0.75 - spread), 1), n)::bigint,
+                 least(greatest(ceil(n * 0.75 + spread) + 1, 1), n)::bigint]
+    FROM (SELECT 0.75::float8 * (n - 1) AS h,
+                 rum.z95() * sqrt(n * 0.75 * 0.25 * coalesce(deff, 1)) AS spread
+          WHERE n > 0) AS r
+$$;
+
+-- percentile_cont(0.75) of n values from the values at ranks lo and hi
+-- (rum.p75_ranks), with its own arithmetic (orderedsetaggs.c):
+-- lo + (h - floor(h)) * (hi - lo), to the last bit.
+CREATE OR REPLACE FUNCTION rum.p75_from_ranks(n bigint, lo float8, hi float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT lo + (h - floor(h)) * (hi - lo)
+    FROM (SELECT 0.75::float8 * (n - 1) AS h) AS r
+$$;
+
+-- {p75, low, high} of vals: p75 is percentile_cont(0.75)'s, low and high the
+-- values at ranks j and k (rum.p75_ranks). NULLs are ignored; NULL when vals
+-- holds no value. One sort.
 CREATE OR REPLACE FUNCTION rum.p75_interval(vals float8[], deff float8 DEFAULT 1)
 RETURNS float8[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     WITH sorted AS (
         SELECT array_agg(v ORDER BY v) AS a, count(*) AS n
         FROM unnest(vals) AS v WHERE v IS NOT NULL
-    ), ranks AS (
-        SELECT a, n, 0.75::float8 * (n - 1) AS h,
-               rum.z95() * sqrt(n * 0.75 * 0.25 * coalesce(deff, 1)) AS spread
-        FROM sorted WHERE n > 0
+    ), ranked AS (
+        SELECT a, n, rum.p75_ranks(n, deff) AS r FROM sorted WHERE n > 0
     )
-    SELECT ARRAY[
-        a[floor(h)::int + 1] + (h - floor(h)) * (a[ceil(h)::int + 1] - a[floor(h)::int + 1]),
-        a[least(greatest(floor(n * 0.75 - spread), 1), n)::int],
-        a[least(greatest(ceil(n * 0.75 + spread) + 1, 1), n)::int]]
-    FROM ranks
+    SELECT ARRAY[rum.p75_from_ranks(n, a[r[1]], a[r[2]]), a[r[3]], a[r[4]]]
+    FROM ranked
 $$;
 
 -- {low, high}: the 95 % interval of subject's p75 - baseline's, each given as

@@ -45,30 +45,7 @@ WITH days AS (
     FROM days
     GROUP BY site, release
 ), bins AS (
-    -- Each release's bins over its closed days, summed once as they were
-    -- written (binome.release_bins, sql/functions/45_rollup_sums.sql); less the closed
-    -- days the views must not read from rollups (dirty days, computed live);
-    -- plus the live days read from their snapshot and the live bins.
-    SELECT site, release, metric, bin, sum(n)::bigint AS n
-    FROM (
-        SELECT r.site, r.release, r.metric, unnest(r.bins) AS bin, unnest(r.counts) AS n
-        FROM binome.release_bins r
-        UNION ALL
-        SELECT r.site, r.release, r.metric, unnest(r.bins), -unnest(r.counts)
-        FROM binome.release_day_bins r
-        JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through
-        WHERE EXISTS (
-            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
-        UNION ALL
-        SELECT r.site, r.release, r.metric, unnest(r.bins), unnest(r.counts)
-        FROM binome.release_day_bins r
-        JOIN binome.rollup_state s ON s.site = r.site AND r.day > s.rolled_through
-        WHERE NOT EXISTS (
-            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
-        UNION ALL
-        SELECT site, release, metric, bin, page_views FROM binome.release_bins_live
-    ) AS b
-    GROUP BY site, release, metric, bin
+    SELECT * FROM binome.release_bins_summed
 ), cumulative AS (
     SELECT
         site, release, metric, bin, n,

@@ -17,67 +17,223 @@
 -- event). subject_n / baseline_n: page views with the metric, sessions for
 -- conversion_rate. Intervals (sql/views/02_statistics.sql, docs/analyst-guide.md):
 -- p75s by order statistics combined by Price and Bonett, percentages by
--- Newcombe, both widened by the design effect of sessions (rum.design_effect).
--- Each side's page views are read once (MATERIALIZED) and each metric's values
--- sorted once per side.
+-- Newcombe, both widened by the design effect of sessions (rum.design_effect),
+-- whose sums over sessions are taken per day.
+--
+-- Read from rollups, as rum.release_comparison: each side's counts are its
+-- days' rows (binome.comparison_days for closed days and snapshots,
+-- binome.comparison_live for the rest); an order statistic (the p75's ranks
+-- and the interval's, rum.p75_ranks) is found in the side's summed fine
+-- histogram, which tells the bin holding that rank, and read in an index of
+-- binome.page_views inside that one bin (sql/migrations/0001_baseline.sql,
+-- 0004_comparison_rollups.sql). The result is the order statistics of the
+-- side's page views sorted, exactly.
+
+-- The side of rum.comparisons a day's rollup row of (kind, side) counts in,
+-- today being `today`; NULL when it is outside the kind's window: a release
+-- over its whole life (not '(none)', the page views without one), a variant
+-- over the 28 days ending today, a day of the two weeks before today in the
+-- week named by its first day.
+CREATE OR REPLACE FUNCTION binome.comparison_side(kind text, side text, day date, today date)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN kind = 'release' AND side <> '(none)' THEN side
+        WHEN kind = 'ab_variant' AND day > today - 28 THEN side
+        WHEN kind = 'period' AND day >= today - 7 AND day < today THEN (today - 7)::text
+        WHEN kind = 'period' AND day >= today - 14 AND day < today - 7 THEN (today - 14)::text
+    END
+$$;
+
 DROP VIEW IF EXISTS rum.comparisons CASCADE;
 CREATE VIEW rum.comparisons AS
 WITH today AS (
     SELECT (now() AT TIME ZONE 'UTC')::date AS today
-), facts AS MATERIALIZED (
-    SELECT p.site, p.day, p.sid, p.received_at, p.release, p.dims ->> 'ab_variant' AS variant,
-           p.lcp, p.inp, p.cls, p.consent, f.session_converted
-    FROM binome.page_views p
-    JOIN binome.page_view_facts f ON f.site = p.site AND f.day = p.day AND f.pv = p.pv
-), sides AS MATERIALIZED (
-    -- One row per page view and side it belongs to.
-    SELECT 'release'::text AS kind, f.release AS side, f.*
-    FROM facts f WHERE f.release IS NOT NULL
+), days AS MATERIALIZED (
+    -- Every side's counts per day: a day is read from its rollup or live,
+    -- exactly one of the two (binome.rollup_excluded, binome.live_days).
+    SELECT c.*
+    FROM binome.comparison_days c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = c.site AND x.day = c.day)
     UNION ALL
-    SELECT 'ab_variant', f.variant, f.*
-    FROM facts f, today t WHERE f.variant IS NOT NULL AND f.day > t.today - 28
+    SELECT * FROM binome.comparison_live
+), sides AS (
+    -- Each side of rum.comparisons, its days summed; first_day / end_day:
+    -- the days whose page views hold its values.
+    SELECT d.site, d.kind, s.side,
+           min(d.first_seen) AS first_seen,
+           CASE d.kind WHEN 'ab_variant' THEN t.today - 27
+                       WHEN 'period' THEN s.side::date END AS first_day,
+           CASE d.kind WHEN 'period' THEN s.side::date + 7 END AS end_day,
+           sum(d.lcp_samples)::bigint AS lcp_n,
+           sum(d.inp_samples)::bigint AS inp_n,
+           sum(d.cls_samples)::bigint AS cls_n,
+           sum(d.cwv_samples)::bigint AS cwv_samples,
+           sum(d.cwv_good)::bigint AS cwv_good,
+           rum.design_effect(sum(d.lcp_samples)::bigint, sum(d.lcp_squares)::bigint) AS deff_lcp,
+           rum.design_effect(sum(d.inp_samples)::bigint, sum(d.inp_squares)::bigint) AS deff_inp,
+           rum.design_effect(sum(d.cls_samples)::bigint, sum(d.cls_squares)::bigint) AS deff_cls,
+           rum.design_effect(sum(d.cwv_samples)::bigint, sum(d.cwv_squares)::bigint) AS deff_cwv,
+           sum(d.sessions)::bigint AS sessions,
+           sum(d.conversions)::bigint AS conversions
+    FROM days d
+    CROSS JOIN today t
+    CROSS JOIN LATERAL (SELECT binome.comparison_side(d.kind, d.side, d.day, t.today)) AS s(side)
+    WHERE s.side IS NOT NULL
+    GROUP BY d.site, d.kind, s.side, t.today
+), period_releases AS (
+    -- The releases (and '(none)') of each week's page views: the index of a
+    -- week's values is the releases' (page_views_release_*).
+    SELECT d.site, s.side, array_agg(DISTINCT d.side) AS releases
+    FROM days d
+    CROSS JOIN today t
+    CROSS JOIN LATERAL (SELECT binome.comparison_side('period', '', d.day, t.today)) AS s(side)
+    WHERE d.kind = 'release' AND s.side IS NOT NULL
+    GROUP BY d.site, s.side
+), day_bins AS (
+    -- The fine bins of the variants' and weeks' days, from rollups or live.
+    SELECT c.site, c.kind, s.side, c.metric, c.bins, c.counts
+    FROM binome.comparison_day_bins c
+    CROSS JOIN today t
+    CROSS JOIN LATERAL (SELECT binome.comparison_side(c.kind, c.side, c.day, t.today)) AS s(side)
+    WHERE s.side IS NOT NULL
+      AND NOT EXISTS (
+        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = c.site AND x.day = c.day)
+), bins AS (
+    -- Each side's fine histogram: a release's over its life, summed as
+    -- rum.release_comparison's; a variant's or week's summed over its days.
+    SELECT site, 'release'::text AS kind, release AS side, metric, bin, n
+    FROM binome.release_bins_summed WHERE release <> '(none)'
     UNION ALL
-    SELECT 'period', (CASE WHEN f.day >= t.today - 7 THEN t.today - 7
-                                   ELSE t.today - 14 END)::text, f.*
-    FROM facts f, today t WHERE f.day >= t.today - 14 AND f.day < t.today
-), per_session AS (
-    SELECT site, kind, side, sid,
-           count(lcp) AS m_lcp, count(inp) AS m_inp, count(cls) AS m_cls,
-           count(*) FILTER (WHERE lcp IS NOT NULL AND cls IS NOT NULL) AS m_cwv,
-           bool_or(consent = 'marketing') AS marketing,
-           bool_or(session_converted) AS converted
-    FROM sides
-    GROUP BY site, kind, side, sid
-), session_sums AS (
-    SELECT site, kind, side,
-           rum.design_effect(sum(m_lcp)::bigint, sum(m_lcp * m_lcp)::bigint) AS deff_lcp,
-           rum.design_effect(sum(m_inp)::bigint, sum(m_inp * m_inp)::bigint) AS deff_inp,
-           rum.design_effect(sum(m_cls)::bigint, sum(m_cls * m_cls)::bigint) AS deff_cls,
-           rum.design_effect(sum(m_cwv)::bigint, sum(m_cwv * m_cwv)::bigint) AS deff_cwv,
-           count(*) FILTER (WHERE marketing) AS sessions,
-           count(*) FILTER (WHERE marketing AND converted) AS conversions
-    FROM per_session
-    GROUP BY site, kind, side
-), per_side AS (
-    SELECT s.site, s.kind, s.side, min(s.received_at) AS first_seen,
-           array_agg(s.lcp) FILTER (WHERE s.lcp IS NOT NULL) AS lcps,
-           array_agg(s.inp) FILTER (WHERE s.inp IS NOT NULL) AS inps,
-           array_agg(s.cls) FILTER (WHERE s.cls IS NOT NULL) AS clss,
-           count(*) FILTER (WHERE s.lcp IS NOT NULL AND s.cls IS NOT NULL) AS cwv_samples,
-           count(*) FILTER (WHERE rum.cwv_good(s.lcp, s.inp, s.cls)) AS cwv_good
+    SELECT site, kind, side, metric, bin, sum(n)::bigint
+    FROM (
+        SELECT b.site, b.kind, b.side, b.metric, u.bin, u.n
+        FROM day_bins b CROSS JOIN LATERAL unnest(b.bins, b.counts) AS u(bin, n)
+        UNION ALL
+        SELECT l.site, l.kind, s.side, l.metric, l.bin, l.page_views
+        FROM binome.comparison_bins_live l
+        CROSS JOIN today t
+        CROSS JOIN LATERAL (SELECT binome.comparison_side(l.kind, l.side, l.day, t.today)) AS s(side)
+        WHERE s.side IS NOT NULL
+    ) AS summed
+    GROUP BY site, kind, side, metric, bin
+), ranked AS (
+    -- The four ranks each side and metric reads (p75's two, the interval's two).
+    SELECT s.site, s.kind, s.side, s.first_day, s.end_day, m.metric, m.n,
+           rum.p75_ranks(m.n, m.deff) AS ranks
     FROM sides s
-    GROUP BY s.site, s.kind, s.side
+    CROSS JOIN LATERAL (VALUES ('lcp'::text, s.lcp_n, s.deff_lcp), ('inp', s.inp_n, s.deff_inp),
+                               ('cls', s.cls_n, s.deff_cls)) AS m(metric, n, deff)
+    WHERE m.n > 0
+), cumulative AS (
+    SELECT site, kind, side, metric, bin, n,
+           sum(n) OVER (PARTITION BY site, kind, side, metric ORDER BY bin) - n AS before
+    FROM bins
+), wanted AS (
+    -- The bins holding one of those ranks, each to be read once.
+    SELECT r.site, r.kind, r.side, r.metric, r.first_day, r.end_day, r.ranks, c.bin, c.before,
+           c.n, p.releases
+    FROM ranked r
+    JOIN cumulative c USING (site, kind, side, metric)
+    LEFT JOIN period_releases p ON r.kind = 'period' AND p.site = r.site AND p.side = r.side
+    WHERE EXISTS (SELECT 1 FROM unnest(r.ranks) AS k WHERE k > c.before AND k <= c.before + c.n)
+), bin_values AS (
+    -- The bin's values, sorted, from the index of the side's page views: a
+    -- release's (site, release, value); a week's through its releases, on its
+    -- days; a variant's (site, variant, value), on its days.
+    SELECT w.*,
+        CASE w.kind || '.' || w.metric
+        WHEN 'release.lcp' THEN ARRAY(
+            SELECT p.lcp FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
+              AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
+              AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
+            ORDER BY p.lcp)
+        WHEN 'release.inp' THEN ARRAY(
+            SELECT p.inp FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
+              AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
+              AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
+            ORDER BY p.inp)
+        WHEN 'release.cls' THEN ARRAY(
+            SELECT p.cls FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
+              AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
+              AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
+            ORDER BY p.cls)
+        WHEN 'period.lcp' THEN ARRAY(
+            SELECT p.lcp FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
+              AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
+              AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day AND p.day < w.end_day
+            ORDER BY p.lcp)
+        WHEN 'period.inp' THEN ARRAY(
+            SELECT p.inp FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
+              AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
+              AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day AND p.day < w.end_day
+            ORDER BY p.inp)
+        WHEN 'period.cls' THEN ARRAY(
+            SELECT p.cls FROM binome.page_views p
+            WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
+              AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
+              AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day AND p.day < w.end_day
+            ORDER BY p.cls)
+        WHEN 'ab_variant.lcp' THEN ARRAY(
+            SELECT p.lcp FROM binome.page_views p
+            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+              AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
+              AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day
+            ORDER BY p.lcp)
+        WHEN 'ab_variant.inp' THEN ARRAY(
+            SELECT p.inp FROM binome.page_views p
+            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+              AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
+              AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day
+            ORDER BY p.inp)
+        WHEN 'ab_variant.cls' THEN ARRAY(
+            SELECT p.cls FROM binome.page_views p
+            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+              AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
+              AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
+              AND p.day >= w.first_day
+            ORDER BY p.cls)
+        END AS vals
+    FROM wanted w
+), at_ranks AS (
+    -- The value at each rank: its place in its bin, after the bins before.
+    SELECT b.site, b.kind, b.side, b.metric, k.i, b.vals[k.rank - b.before] AS value
+    FROM bin_values b
+    CROSS JOIN LATERAL unnest(b.ranks) WITH ORDINALITY AS k(rank, i)
+    WHERE k.rank > b.before AND k.rank <= b.before + b.n
+), intervals AS (
+    -- {p75, low, high}, as rum.p75_interval gives them from the sorted values.
+    SELECT r.site, r.kind, r.side, r.metric,
+           ARRAY[rum.p75_from_ranks(r.n, min(a.value) FILTER (WHERE a.i = 1),
+                                    min(a.value) FILTER (WHERE a.i = 2)),
+                 min(a.value) FILTER (WHERE a.i = 3),
+                 min(a.value) FILTER (WHERE a.i = 4)] AS interval
+    FROM ranked r
+    JOIN at_ranks a USING (site, kind, side, metric)
+    GROUP BY r.site, r.kind, r.side, r.metric, r.n
 ), valued AS (
-    SELECT p.site, p.kind, p.side, p.first_seen,
-           rum.p75_interval(p.lcps, m.deff_lcp) AS lcp,
-           rum.p75_interval(p.inps, m.deff_inp) AS inp,
-           rum.p75_interval(p.clss, m.deff_cls) AS cls,
-           coalesce(cardinality(p.lcps), 0)::bigint AS lcp_n,
-           coalesce(cardinality(p.inps), 0)::bigint AS inp_n,
-           coalesce(cardinality(p.clss), 0)::bigint AS cls_n,
-           p.cwv_samples, p.cwv_good, m.deff_cwv, m.sessions, m.conversions
-    FROM per_side p
-    JOIN session_sums m USING (site, kind, side)
+    SELECT s.site, s.kind, s.side, s.first_seen,
+           l.interval AS lcp, i.interval AS inp, c.interval AS cls,
+           s.lcp_n, s.inp_n, s.cls_n,
+           s.cwv_samples, s.cwv_good, s.deff_cwv, s.sessions, s.conversions
+    FROM sides s
+    LEFT JOIN intervals l ON l.site = s.site AND l.kind = s.kind AND l.side = s.side
+                         AND l.metric = 'lcp'
+    LEFT JOIN intervals i ON i.site = s.site AND i.kind = s.kind AND i.side = s.side
+                         AND i.metric = 'inp'
+    LEFT JOIN intervals c ON c.site = s.site AND c.kind = s.kind AND c.side = s.side
+                         AND c.metric = 'cls'
 ), pairs AS (
     SELECT site, kind, side AS subject,
            lag(side) OVER (PARTITION BY site ORDER BY first_seen, side) AS baseline
