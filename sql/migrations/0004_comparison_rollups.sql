@@ -48,16 +48,29 @@ CREATE TABLE binome.comparison_day_bins (
     PRIMARY KEY (site, day, kind, side, metric)
 );
 
--- The value at a rank inside one bin, for a side's days: a variant's page
--- views (partial: only page views with an ab_variant) and the site's, each
--- with the day INCLUDEd so that the window's days are kept by an index-only
--- scan.
-CREATE INDEX page_views_variant_lcp ON binome.page_views (site, (dims ->> 'ab_variant'), lcp)
-    INCLUDE (day) WHERE dims ? 'ab_variant' AND lcp IS NOT NULL;
-CREATE INDEX page_views_variant_inp ON binome.page_views (site, (dims ->> 'ab_variant'), inp)
-    INCLUDE (day) WHERE dims ? 'ab_variant' AND inp IS NOT NULL;
-CREATE INDEX page_views_variant_cls ON binome.page_views (site, (dims ->> 'ab_variant'), cls)
-    INCLUDE (day) WHERE dims ? 'ab_variant' AND cls IS NOT NULL;
+-- The values inside one bin, for a side's days, read by index-only scans
+-- (PostgreSQL reads the heap for any column a query uses that the index does
+-- not hold, even one only inside an indexed expression, hence the INCLUDEs):
+-- a week's through the releases of its days, so the release indexes of
+-- sql/migrations/0001_baseline.sql are made again with `day` INCLUDEd; a
+-- variant's through indexes of the page views with an ab_variant only
+-- (partial), `dims` INCLUDEd for the expression on it, which compares bytewise
+-- (COLLATE "C") like the sides it is compared with.
+DROP INDEX binome.page_views_release_lcp;
+DROP INDEX binome.page_views_release_inp;
+DROP INDEX binome.page_views_release_cls;
+CREATE INDEX page_views_release_lcp ON binome.page_views (site, (coalesce(release, '(none)')), lcp)
+    INCLUDE (release, day) WHERE lcp IS NOT NULL;
+CREATE INDEX page_views_release_inp ON binome.page_views (site, (coalesce(release, '(none)')), inp)
+    INCLUDE (release, day) WHERE inp IS NOT NULL;
+CREATE INDEX page_views_release_cls ON binome.page_views (site, (coalesce(release, '(none)')), cls)
+    INCLUDE (release, day) WHERE cls IS NOT NULL;
+CREATE INDEX page_views_variant_lcp ON binome.page_views (site, ((dims ->> 'ab_variant') COLLATE "C"), lcp)
+    INCLUDE (day, dims) WHERE dims ? 'ab_variant' AND lcp IS NOT NULL;
+CREATE INDEX page_views_variant_inp ON binome.page_views (site, ((dims ->> 'ab_variant') COLLATE "C"), inp)
+    INCLUDE (day, dims) WHERE dims ? 'ab_variant' AND inp IS NOT NULL;
+CREATE INDEX page_views_variant_cls ON binome.page_views (site, ((dims ->> 'ab_variant') COLLATE "C"), cls)
+    INCLUDE (day, dims) WHERE dims ? 'ab_variant' AND cls IS NOT NULL;
 
 -- Days rolled up before this migration have no comparison rows: closed days
 -- are marked dirty and snapshots of live days made stale, so the views

@@ -17,19 +17,30 @@
 -- release whatever its days (first_in_release, as binome.release_live); for the
 -- other sides the sessions of the day with a page view of the side measured
 -- with marketing consent, and those of them that converted.
+DROP VIEW IF EXISTS binome.live_variants CASCADE;
 DROP VIEW IF EXISTS binome.comparison_live CASCADE;
 DROP VIEW IF EXISTS binome.comparison_bins_live CASCADE;
+
+-- The ab_variant of each live page view that has one. binome.page_view_facts
+-- does not carry dims, so they are read from binome.page_views, per live
+-- site-day through its index on day (page_views_day): the live days' rows,
+-- not the whole table.
+CREATE VIEW binome.live_variants AS
+SELECT p.site, p.pv, p.dims ->> 'ab_variant' AS variant
+FROM binome.live_days() AS l
+JOIN binome.page_views p ON p.day = l.day AND p.site = l.site
+WHERE p.dims ? 'ab_variant';
+
 CREATE VIEW binome.comparison_live AS
 WITH sided AS (
     -- Each live page view once per side it belongs to.
     SELECT f.day, f.site, s.kind, s.side, f.sid, f.received_at, f.lcp, f.inp, f.cls,
            f.consent, f.first_in_release, f.session_converted
     FROM binome.live_page_views f
-    LEFT JOIN binome.page_views p
-        ON p.site = f.site AND p.pv = f.pv AND p.dims ? 'ab_variant'
+    LEFT JOIN binome.live_variants v ON v.site = f.site AND v.pv = f.pv
     CROSS JOIN LATERAL (VALUES
         ('release'::text, coalesce(f.release, '(none)')::text),
-        ('ab_variant', p.dims ->> 'ab_variant'),
+        ('ab_variant', v.variant),
         ('period', '(site)')
     ) AS s(kind, side)
     WHERE s.side IS NOT NULL
@@ -71,10 +82,9 @@ CREATE VIEW binome.comparison_bins_live AS
 WITH sided AS (
     SELECT f.day, f.site, s.kind, s.side, f.lcp, f.inp, f.cls
     FROM binome.live_page_views f
-    LEFT JOIN binome.page_views p
-        ON p.site = f.site AND p.pv = f.pv AND p.dims ? 'ab_variant'
+    LEFT JOIN binome.live_variants v ON v.site = f.site AND v.pv = f.pv
     CROSS JOIN LATERAL (VALUES
-        ('ab_variant'::text, p.dims ->> 'ab_variant'),
+        ('ab_variant'::text, v.variant),
         ('period', '(site)')
     ) AS s(kind, side)
     WHERE s.side IS NOT NULL

@@ -34,15 +34,68 @@
 -- over its whole life (not '(none)', the page views without one), a variant
 -- over the 28 days ending today, a day of the two weeks before today in the
 -- week named by its first day.
+-- STABLE: a date's text follows DateStyle.
 CREATE OR REPLACE FUNCTION binome.comparison_side(kind text, side text, day date, today date)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN kind = 'release' AND side <> '(none)' THEN side
         WHEN kind = 'ab_variant' AND day > today - 28 THEN side
         WHEN kind = 'period' AND day >= today - 7 AND day < today THEN (today - 7)::text
         WHEN kind = 'period' AND day >= today - 14 AND day < today - 7 THEN (today - 14)::text
     END
+$$;
+
+-- Fine histograms summed as dense arrays (element b: the count of bin b,
+-- from the lowest bin to the highest):
+-- summing a side's days' sparse arrays row by row in SQL took one executor
+-- row per bin and day, and a sort of them all, most of the view's time.
+-- PL/pgSQL adds into the aggregate's state in place.
+-- sign: 1 to add the counts, -1 to take them away.
+CREATE OR REPLACE FUNCTION binome.bins_add(state bigint[], bins smallint[], counts bigint[],
+                                           sign integer)
+RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(bins), 0) LOOP
+        state[bins[i]] := coalesce(state[bins[i]], 0) + sign * counts[i];
+    END LOOP;
+    RETURN state;
+END
+$$;
+CREATE OR REPLACE AGGREGATE binome.bins_sum(smallint[], bigint[], integer) (
+    SFUNC = binome.bins_add, STYPE = bigint[], INITCOND = '{}', PARALLEL = SAFE);
+
+-- The bin holding each of ranks (1-based, ascending order not needed) in the
+-- dense histogram counts, and the count of the bins before it: (i, the rank's
+-- place in ranks; rank; bin; before).
+CREATE OR REPLACE FUNCTION binome.bins_at_ranks(counts bigint[], ranks bigint[])
+RETURNS TABLE (i integer, rank bigint, bin smallint, before bigint)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    last_rank bigint := (SELECT max(r) FROM unnest(ranks) AS r);
+    cum bigint := 0;
+    n bigint;
+BEGIN
+    IF coalesce(cardinality(counts), 0) = 0 THEN
+        RETURN;
+    END IF;
+    -- The array's bounds are its lowest and highest bins (an element assigned
+    -- in an empty array becomes its first).
+    FOR b IN array_lower(counts, 1) .. array_upper(counts, 1) LOOP
+        n := coalesce(counts[b], 0);
+        IF n > 0 THEN
+            FOR k IN 1 .. cardinality(ranks) LOOP
+                IF ranks[k] > cum AND ranks[k] <= cum + n THEN
+                    i := k; rank := ranks[k]; bin := b; before := cum;
+                    RETURN NEXT;
+                END IF;
+            END LOOP;
+            cum := cum + n;
+            EXIT WHEN cum >= last_rank;
+        END IF;
+    END LOOP;
+END
 $$;
 
 DROP VIEW IF EXISTS rum.comparisons CASCADE;
@@ -91,54 +144,54 @@ WITH today AS (
     CROSS JOIN LATERAL (SELECT binome.comparison_side('period', '', d.day, t.today)) AS s(side)
     WHERE d.kind = 'release' AND s.side IS NOT NULL
     GROUP BY d.site, s.side
-), day_bins AS (
-    -- The fine bins of the variants' and weeks' days, from rollups or live.
-    SELECT c.site, c.kind, s.side, c.metric, c.bins, c.counts
-    FROM binome.comparison_day_bins c
-    CROSS JOIN today t
-    CROSS JOIN LATERAL (SELECT binome.comparison_side(c.kind, c.side, c.day, t.today)) AS s(side)
-    WHERE s.side IS NOT NULL
-      AND NOT EXISTS (
-        SELECT 1 FROM binome.rollup_excluded x WHERE x.site = c.site AND x.day = c.day)
-), bins AS (
-    -- Each side's fine histogram: a release's over its life, summed as
-    -- rum.release_comparison's; a variant's or week's summed over its days.
-    SELECT site, 'release'::text AS kind, release AS side, metric, bin, n
-    FROM binome.release_bins_summed WHERE release <> '(none)'
-    UNION ALL
-    SELECT site, kind, side, metric, bin, sum(n)::bigint
-    FROM (
-        SELECT b.site, b.kind, b.side, b.metric, u.bin, u.n
-        FROM day_bins b CROSS JOIN LATERAL unnest(b.bins, b.counts) AS u(bin, n)
-        UNION ALL
-        SELECT l.site, l.kind, s.side, l.metric, l.bin, l.page_views
-        FROM binome.comparison_bins_live l
-        CROSS JOIN today t
-        CROSS JOIN LATERAL (SELECT binome.comparison_side(l.kind, l.side, l.day, t.today)) AS s(side)
-        WHERE s.side IS NOT NULL
-    ) AS summed
-    GROUP BY site, kind, side, metric, bin
-), ranked AS (
-    -- The four ranks each side and metric reads (p75's two, the interval's two).
-    SELECT s.site, s.kind, s.side, s.first_day, s.end_day, m.metric, m.n,
-           rum.p75_ranks(m.n, m.deff) AS ranks
+), ranked AS MATERIALIZED (
+    -- The four ranks each side and metric reads (p75's two, the interval's
+    -- two), and a number for each side and metric (part).
+    SELECT row_number() OVER () AS part, s.site, s.kind, s.side, s.first_day, s.end_day,
+           m.metric, m.n, rum.p75_ranks(m.n, m.deff) AS ranks
     FROM sides s
     CROSS JOIN LATERAL (VALUES ('lcp'::text, s.lcp_n, s.deff_lcp), ('inp', s.inp_n, s.deff_inp),
                                ('cls', s.cls_n, s.deff_cls)) AS m(metric, n, deff)
     WHERE m.n > 0
-), cumulative AS (
-    SELECT site, kind, side, metric, bin, n,
-           sum(n) OVER (PARTITION BY site, kind, side, metric ORDER BY bin) - n AS before
-    FROM bins
-), wanted AS (
-    -- The bins holding one of those ranks, each to be read once.
-    SELECT r.site, r.kind, r.side, r.metric, r.first_day, r.end_day, r.ranks, c.bin, c.before,
-           c.n, p.releases
+), bins AS (
+    -- Each side's fine histogram, dense (binome.bins_sum): a release's over
+    -- its life, summed as rum.release_comparison's; a variant's or week's
+    -- summed over its days, from rollups or live.
+    SELECT part, binome.bins_sum(bins, counts, sign) AS counts
+    FROM (
+        SELECT r.part, b.bins, b.counts, b.sign
+        FROM binome.release_bin_arrays b
+        JOIN ranked r ON r.site = b.site AND r.kind = 'release' AND r.side = b.release
+                     AND r.metric = b.metric
+        UNION ALL
+        SELECT r.part, c.bins, c.counts, 1
+        FROM binome.comparison_day_bins c
+        CROSS JOIN today t
+        JOIN ranked r ON r.site = c.site AND r.kind = c.kind AND r.metric = c.metric
+                     AND r.side = binome.comparison_side(c.kind, c.side, c.day, t.today)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = c.site AND x.day = c.day)
+        UNION ALL
+        SELECT r.part, ARRAY[l.bin], ARRAY[l.page_views], 1
+        FROM binome.comparison_bins_live l
+        CROSS JOIN today t
+        JOIN ranked r ON r.site = l.site AND r.kind = l.kind AND r.metric = l.metric
+                     AND r.side = binome.comparison_side(l.kind, l.side, l.day, t.today)
+    ) AS summed
+    GROUP BY part
+), located AS (
+    -- Each of the four ranks, in the bin that holds it.
+    SELECT r.site, r.kind, r.side, r.metric, r.first_day, r.end_day, k.i, k.rank, k.bin,
+           k.before
     FROM ranked r
-    JOIN cumulative c USING (site, kind, side, metric)
-    LEFT JOIN period_releases p ON r.kind = 'period' AND p.site = r.site AND p.side = r.side
-    WHERE EXISTS (SELECT 1 FROM unnest(r.ranks) AS k WHERE k > c.before AND k <= c.before + c.n)
-), bin_values AS (
+    JOIN bins b USING (part)
+    CROSS JOIN LATERAL binome.bins_at_ranks(b.counts, r.ranks) AS k
+), wanted AS (
+    -- Each bin to be read once, however many of the ranks it holds.
+    SELECT DISTINCT l.site, l.kind, l.side, l.metric, l.bin, l.first_day, l.end_day, p.releases
+    FROM located l
+    LEFT JOIN period_releases p ON l.kind = 'period' AND p.site = l.site AND p.side = l.side
+), bin_values AS MATERIALIZED (
     -- The bin's values, sorted, from the index of the side's page views: a
     -- release's (site, release, value); a week's through its releases, on its
     -- days; a variant's (site, variant, value), on its days.
@@ -185,21 +238,24 @@ WITH today AS (
             ORDER BY p.cls)
         WHEN 'ab_variant.lcp' THEN ARRAY(
             SELECT p.lcp FROM binome.page_views p
-            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+            WHERE p.site = w.site AND p.dims ? 'ab_variant'
+              AND (p.dims ->> 'ab_variant') COLLATE "C" = w.side
               AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
               AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
             ORDER BY p.lcp)
         WHEN 'ab_variant.inp' THEN ARRAY(
             SELECT p.inp FROM binome.page_views p
-            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+            WHERE p.site = w.site AND p.dims ? 'ab_variant'
+              AND (p.dims ->> 'ab_variant') COLLATE "C" = w.side
               AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
               AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
             ORDER BY p.inp)
         WHEN 'ab_variant.cls' THEN ARRAY(
             SELECT p.cls FROM binome.page_views p
-            WHERE p.site = w.site AND p.dims ? 'ab_variant' AND p.dims ->> 'ab_variant' = w.side
+            WHERE p.site = w.site AND p.dims ? 'ab_variant'
+              AND (p.dims ->> 'ab_variant') COLLATE "C" = w.side
               AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
               AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
@@ -208,10 +264,9 @@ WITH today AS (
     FROM wanted w
 ), at_ranks AS (
     -- The value at each rank: its place in its bin, after the bins before.
-    SELECT b.site, b.kind, b.side, b.metric, k.i, b.vals[k.rank - b.before] AS value
-    FROM bin_values b
-    CROSS JOIN LATERAL unnest(b.ranks) WITH ORDINALITY AS k(rank, i)
-    WHERE k.rank > b.before AND k.rank <= b.before + b.n
+    SELECT l.site, l.kind, l.side, l.metric, l.i, b.vals[l.rank - l.before] AS value
+    FROM located l
+    JOIN bin_values b USING (site, kind, side, metric, bin)
 ), intervals AS (
     -- {p75, low, high}, as rum.p75_interval gives them from the sorted values.
     SELECT r.site, r.kind, r.side, r.metric,
