@@ -187,14 +187,18 @@ WITH today AS (
     JOIN bins b USING (part)
     CROSS JOIN LATERAL binome.bins_at_ranks(b.counts, r.ranks) AS k
 ), wanted AS (
-    -- Each bin to be read once, however many of the ranks it holds.
-    SELECT DISTINCT l.site, l.kind, l.side, l.metric, l.bin, l.first_day, l.end_day, p.releases
+    -- Each bin to be read once, however many of the ranks it holds, up to the
+    -- highest of them (upto: its place in the bin).
+    SELECT l.site, l.kind, l.side, l.metric, l.bin, l.first_day, l.end_day, p.releases,
+           max(l.rank - l.before) AS upto
     FROM located l
     LEFT JOIN period_releases p ON l.kind = 'period' AND p.site = l.site AND p.side = l.side
+    GROUP BY l.site, l.kind, l.side, l.metric, l.bin, l.first_day, l.end_day, p.releases
 ), bin_values AS MATERIALIZED (
-    -- The bin's values, sorted, from the index of the side's page views: a
-    -- release's (site, release, value); a week's through its releases, on its
-    -- days; a variant's (site, variant, value), on its days.
+    -- The bin's values, sorted, up to the highest rank wanted, from the index
+    -- of the side's page views: a release's (site, release, value) and a
+    -- variant's (site, variant, value), in order, so only that many are read;
+    -- a week's through its releases, on its days, sorted.
     SELECT w.*,
         CASE w.kind || '.' || w.metric
         WHEN 'release.lcp' THEN ARRAY(
@@ -202,40 +206,40 @@ WITH today AS (
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
               AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
               AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
-            ORDER BY p.lcp)
+            ORDER BY p.lcp LIMIT w.upto)
         WHEN 'release.inp' THEN ARRAY(
             SELECT p.inp FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
               AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
               AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
-            ORDER BY p.inp)
+            ORDER BY p.inp LIMIT w.upto)
         WHEN 'release.cls' THEN ARRAY(
             SELECT p.cls FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = w.side
               AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
               AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
-            ORDER BY p.cls)
+            ORDER BY p.cls LIMIT w.upto)
         WHEN 'period.lcp' THEN ARRAY(
             SELECT p.lcp FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
               AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
               AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day AND p.day < w.end_day
-            ORDER BY p.lcp)
+            ORDER BY p.lcp LIMIT w.upto)
         WHEN 'period.inp' THEN ARRAY(
             SELECT p.inp FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
               AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
               AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day AND p.day < w.end_day
-            ORDER BY p.inp)
+            ORDER BY p.inp LIMIT w.upto)
         WHEN 'period.cls' THEN ARRAY(
             SELECT p.cls FROM binome.page_views p
             WHERE p.site = w.site AND coalesce(p.release, '(none)') = ANY (w.releases)
               AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
               AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day AND p.day < w.end_day
-            ORDER BY p.cls)
+            ORDER BY p.cls LIMIT w.upto)
         WHEN 'ab_variant.lcp' THEN ARRAY(
             SELECT p.lcp FROM binome.page_views p
             WHERE p.site = w.site AND p.dims ? 'ab_variant'
@@ -243,7 +247,7 @@ WITH today AS (
               AND p.lcp > coalesce(binome.metric_bin_lower('lcp_fine', w.bin), '-Infinity')
               AND p.lcp <= coalesce(binome.metric_bin_upper('lcp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
-            ORDER BY p.lcp)
+            ORDER BY p.lcp LIMIT w.upto)
         WHEN 'ab_variant.inp' THEN ARRAY(
             SELECT p.inp FROM binome.page_views p
             WHERE p.site = w.site AND p.dims ? 'ab_variant'
@@ -251,7 +255,7 @@ WITH today AS (
               AND p.inp > coalesce(binome.metric_bin_lower('inp_fine', w.bin), '-Infinity')
               AND p.inp <= coalesce(binome.metric_bin_upper('inp_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
-            ORDER BY p.inp)
+            ORDER BY p.inp LIMIT w.upto)
         WHEN 'ab_variant.cls' THEN ARRAY(
             SELECT p.cls FROM binome.page_views p
             WHERE p.site = w.site AND p.dims ? 'ab_variant'
@@ -259,7 +263,7 @@ WITH today AS (
               AND p.cls > coalesce(binome.metric_bin_lower('cls_fine', w.bin), '-Infinity')
               AND p.cls <= coalesce(binome.metric_bin_upper('cls_fine', w.bin), 'Infinity')
               AND p.day >= w.first_day
-            ORDER BY p.cls)
+            ORDER BY p.cls LIMIT w.upto)
         END AS vals
     FROM wanted w
 ), at_ranks AS (
