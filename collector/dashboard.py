@@ -41,6 +41,9 @@ CACHE_SECONDS = 30.0
 # Beyond this something is wrong (a lock, days never rolled up): the endpoint
 # answers 503 rather than hold connections the site registry needs.
 STATEMENT_TIMEOUT = "15s"
+# The differences and what speed is worth (collector/proof.py) are bounded on
+# their own: past it the page comes without them rather than not at all.
+PROOF_TIMEOUT = STATEMENT_TIMEOUT
 # Enough to group a period's histogram rows in memory: with less, PostgreSQL
 # sorts them instead, several times slower. Per dashboard connection, for the
 # time of a statement.
@@ -364,12 +367,12 @@ def _speed_row(row: asyncpg.Record) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _reading(conn: asyncpg.Connection) -> AsyncIterator[None]:
+async def _reading(conn: asyncpg.Connection, timeout: str | None = None) -> AsyncIterator[None]:
     """A read-only transaction with the dashboard's own statement timeout."""
     async with conn.transaction(readonly=True):
         # jit off: compiling these wide aggregates costs more than it saves on
         # them. One round trip for both settings.
-        await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}';"
+        await conn.execute(f"SET LOCAL statement_timeout = '{timeout or STATEMENT_TIMEOUT}';"
                            f" SET LOCAL work_mem = '{WORK_MEM}'; SET LOCAL jit = off")
         yield
 
@@ -438,13 +441,14 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     # first: the page waits for about the slowest of them, not their sum.
     slots = asyncio.Semaphore(PARALLEL_STATEMENTS)
 
-    async def run(method: str, sql: str, *values: Any) -> Any:
-        async with slots, pool.acquire() as conn, _reading(conn):
+    async def run(method: str, sql: str, *values: Any, timeout: str | None = None) -> Any:
+        async with slots, pool.acquire() as conn, _reading(conn, timeout):
             return await getattr(conn, method)(sql, *values)
 
     async def proofs() -> dict[str, Any]:
-        comparisons, worth = await asyncio.gather(run("fetch", proof.COMPARISONS_QUERY, site),
-                                                  run("fetch", proof.SPEED_WORTH_QUERY, site))
+        comparisons, worth = await asyncio.gather(
+            run("fetch", proof.COMPARISONS_QUERY, site, timeout=PROOF_TIMEOUT),
+            run("fetch", proof.SPEED_WORTH_QUERY, site, timeout=PROOF_TIMEOUT))
         # Whole-site figures (every device and country), as the views give them.
         return {"comparisons": [proof.as_dict(r) for r in comparisons],
                 "speed_worth": [proof.as_dict(r) for r in worth]}

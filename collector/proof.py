@@ -16,8 +16,8 @@ import asyncpg
 
 # The differences and what speed is worth are the site's, whatever the page's
 # period, device or country (releases over their whole life, fixed windows of
-# 7 and 28 days), and they move slowly; rum.comparisons sorts every page view
-# of a release. So they are computed at most once per this many seconds per
+# 7 and 28 days), and they move slowly; rum.speed_worth reads every page view
+# of 28 days. So they are computed at most once per this many seconds per
 # site, and shared by every filter of the page.
 PROOF_CACHE_SECONDS = 300.0
 

@@ -266,7 +266,7 @@ async def test_slow_proofs_leave_the_rest_of_the_page(database_url: str, site: s
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Differences that outlast the statement timeout come back as None (the page
     says they took too long); the other figures are there."""
-    monkeypatch.setattr(dashboard, "STATEMENT_TIMEOUT", "1s")
+    monkeypatch.setattr(dashboard, "PROOF_TIMEOUT", "1s")
     monkeypatch.setattr(proof, "COMPARISONS_QUERY", "SELECT pg_sleep(5), $1::text")
     pool = await db.create_pool(database_url)
     try:
