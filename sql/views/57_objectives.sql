@@ -181,6 +181,7 @@ LEFT JOIN binome.objective_values v
 -- key, at any traffic. rum.objectives is the same computed now; these are
 -- at most BINOME_OBJECTIVE_CHECK_MINUTES old (checked_at), NULL until the
 -- objective's first check.
+DROP VIEW IF EXISTS rum.objective_results;
 CREATE VIEW rum.objective_results AS
 SELECT site, name, metric, target, scope, value, value_low, value_high, n, status,
        weeks, checked_at
