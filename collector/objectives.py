@@ -278,11 +278,10 @@ ORDER BY o.site, o.name
 
 
 async def _compute(conn: asyncpg.Connection, name: str | None) -> list[asyncpg.Record]:
-    # One snapshot for the 28 days and the weeks; rum.objectives sorts the
-    # page views by session: in memory rather than on disk
-    # (docs/performance.md, "Issue 21: objectives"). A custom plan, so that a
-    # check of one objective reads that objective's site only.
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    # rum.objectives sorts the page views by session: in memory rather than
+    # on disk (docs/performance.md, "Issue 21: objectives"). A custom plan, so
+    # that a check of one objective reads that objective's site only.
+    async with conn.transaction(readonly=True):
         await conn.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         return await conn.fetch(_CHECK, name)
