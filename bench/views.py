@@ -17,7 +17,8 @@ show that neither grows with the history kept.
 
 Distributions: sessions of 1 to 6 page views (2.2 on average), 60 % with
 marketing consent, channels search/direct/paid/email/social/referral with 40
-campaigns (Zipf), 60 % mobile, 15 countries, a new release per site every week;
+campaigns (Zipf), 60 % mobile, 15 countries, a new release per site every week,
+the shop's sessions split between A/B variants A and B;
 LCP, FCP, TTFB log-normal (mobile slower), INP on 70 % of page views, CLS 0
 for half of them; 1 to 3 beacons per page view; 3 % of sessions convert on a
 later page. Today gets --today page views, the 29 days before share the rest.
@@ -80,7 +81,12 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
     site_weights = [w for _, w in SITES]
     made = 0
     session = 0
-    pages_dims = [json.dumps({"page_type": t}) for t in ("home", "product", "cart", "article")]
+    page_types = ("home", "product", "cart", "article")
+    # The shop runs an A/B test (rum.comparisons' kind ab_variant): its sessions
+    # are split between variants A and B.
+    pages_dims = {variant: [json.dumps({"page_type": t} | ({"ab_variant": variant} if variant
+                                                            else {})) for t in page_types]
+                  for variant in (None, "A", "B")}
     while made < page_views:
         session += 1
         site = rng.choices(sites, site_weights)[0]
@@ -92,6 +98,7 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
         device = rng.choices(["mobile", "desktop", "tablet"], [0.6, 0.35, 0.05])[0]
         slow = 1.3 if device == "mobile" else 1.0
         country = zipf_choice(rng, COUNTRIES, 1.3)
+        variant = rng.choice(["A", "B"]) if site == "shop" else None
         # A new release each week per site, a day of overlap while it rolls out.
         week = (day_index + sites.index(site)) // 7
         release = f"2026.{week + 1}.{sites.index(site)}"
@@ -132,7 +139,7 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
                 elif marketing:
                     row[COL["channel"]] = "internal"
                 row[COL["release"]] = release
-                row[COL["dims"]] = pages_dims[PAGE_TYPE[path]]
+                row[COL["dims"]] = pages_dims[variant][PAGE_TYPE[path]]
                 row[COL["device_class"]] = device
                 row[COL["browser"]] = "Chrome" if device != "tablet" else "Safari"
                 row[COL["os"]] = "Android" if device == "mobile" else "Windows"
@@ -253,6 +260,7 @@ TODAY_QUERIES: list[tuple[str, str]] = [
      " WHERE site = 'shop' AND day = $TODAY AND metric = 'lcp' GROUP BY 1, 2"),
     ("live part of perf_vs_conversion (today)", "SELECT * FROM binome.landing_live"),
     ("live part of release_comparison (today)", "SELECT * FROM binome.release_live"),
+    ("live part of comparisons (today)", "SELECT * FROM binome.comparison_live"),
 ]
 
 

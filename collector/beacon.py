@@ -50,7 +50,8 @@ class Metric(_Strict):
     delta: Annotated[float, Field(ge=-1e9, le=1e9)] | None = None
     rating: Literal["good", "needs-improvement", "poor"] | None = None
     navigationType: (  # noqa: N815 - web-vitals' spelling
-        Literal["navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore"]
+        Literal["navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore",
+                "soft-navigation"]
         | None
     ) = None
     attribution: (
@@ -87,7 +88,10 @@ class Device(_Strict):
 class Navigation(_Strict):
     """Navigation Timing breakdown, in milliseconds (transfer_size in bytes)."""
 
-    type: Literal["navigate", "reload", "back_forward", "prerender", "back-forward-cache"] | None = None
+    # soft-navigation: a route change of a single-page application (issue 22).
+    type: Literal[
+        "navigate", "reload", "back_forward", "prerender", "back-forward-cache", "soft-navigation"
+    ] | None = None
     dns: Milliseconds | None = None
     connect: Milliseconds | None = None
     tls: Milliseconds | None = None
@@ -97,6 +101,19 @@ class Navigation(_Strict):
     load: Milliseconds | None = None
     transfer_size: Annotated[int, Field(ge=0, le=10**12)] | None = None
     protocol: Text(16) | None = None
+
+
+LossCount = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class Losses(_Strict):
+    """Beacons the snippet failed to send since its previous beacon, by reason
+    (issue 22): the browser refused them (`refused`: sendBeacon and the fetch
+    fallback both failed), or they were over the keepalive budget even without
+    attribution and most events (`oversize`)."""
+
+    refused: LossCount | None = None
+    oversize: LossCount | None = None
 
 
 class Beacon(_Strict):
@@ -127,6 +144,7 @@ class Beacon(_Strict):
     nav: Navigation | None = None
     metrics: Annotated[list[Metric], Field(max_length=50)] = Field(default_factory=list)
     events: Annotated[list[Event], Field(max_length=20)] = Field(default_factory=list)
+    lost: Losses | None = None
 
 
 class BeaconError(ValueError):

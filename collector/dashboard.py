@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from collector import objectives, proof
+from collector import coverage, objectives, proof
 from collector.beacon import SITE_NAME_PATTERN
 from collector.indicators import CORE_WEB_VITALS, THRESHOLDS, TOO_SMALL
 
@@ -458,17 +458,22 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
         except asyncpg.QueryCanceledError:
             return {"comparisons": None, "speed_worth": None}
 
-    *per_metric, counts, releases, speed, proven, objective_rows = await asyncio.gather(
+    *per_metric, counts, releases, speed, proven, objective_rows, covered = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
         proofs_or_none(),
-        run("fetch", objectives.DASHBOARD_QUERY, site))
+        run("fetch", objectives.DASHBOARD_QUERY, site),
+        # Issue 22: the share of page views behind each p75 (the country filter
+        # does not apply: rum.metric_coverage has no country).
+        run("fetch", coverage.QUERY, site, filters.first_day, filters.last_day,
+            filters.device_class))
     figures = orjson.loads(counts)
     all_time = figures.pop("all_time")
     _add_p75s(figures, dict(zip(METRICS, per_metric, strict=True)))
     figures["trend"] = _every_day(figures["trend"], filters)
+    figures["coverage"] = coverage.summarize(covered)
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed],

@@ -133,6 +133,7 @@ def to_record(
         _json([_event_dump(event) for event in events]) if events else None,
         len(events),
         revenue,
+        _part_json(beacon.lost) if beacon.lost else None,
     )
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from collector import telemetry
-from collector.row import Record
+from collector.row import COLUMNS, Record
 from collector.spool import Spool, SpoolFile
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ class SpoolReplay:
         assert run is not None
         replayed = 0
         for batch in _coalesce(spool_file.batches(), self._batch_rows):
+            # A row spooled before a column was added (client_losses, issue 22)
+            # is shorter: its new trailing columns are NULL.
+            batch = [row + (None,) * (len(COLUMNS) - len(row)) for row in batch]
             await self._write_with_retry(batch)
             if run.first_write_at is None:
                 run.first_write_at = time.monotonic()

@@ -25,6 +25,8 @@ from rich.text import Text
 
 from collector import proof, report_proof
 from collector import objectives as objective_figures
+from collector.coverage import METRICS as COVERAGE_METRICS
+from collector.coverage import coverage_line, fetch_coverage
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
 from collector.scrub import strip_controls
 
@@ -229,6 +231,8 @@ async def print_report(database_url: str, *, site: str | None, days: int,
         worth = await conn.fetch(proof.SPEED_WORTH_QUERY, site)
         objectives = await objective_figures.fetch(conn, site)
         weeks = await objective_figures.fetch_weeks(conn, site) if objectives else {}
+        coverage = await fetch_coverage(conn, site=site, last_day=today,
+                                        first_day=today - dt.timedelta(days=days - 1))
     finally:
         await conn.close()
 
@@ -263,6 +267,10 @@ async def print_report(database_url: str, *, site: str | None, days: int,
             f"Good CWV: page views with good LCP, CLS and INP. '(no consent)': page views without "
             f"marketing consent, whose conversions are not measured. Under {TOO_SMALL} page "
             "views: too small to read.", style="dim"))
+        # Issue 22: how much of the traffic each p75 speaks for.
+        console.print(_data("Coverage (page views with each metric):"))
+        for metric in COVERAGE_METRICS:
+            console.print(_data("  " + coverage_line(metric, coverage[metric])))
 
     if releases:
         by_release = _table("Releases (exact p75 over each release)", ("site", "release"),

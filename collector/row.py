@@ -13,7 +13,7 @@ COLUMNS: tuple[str, ...] = (
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
     "ref_origin", "channel", "release", "dims", "device_class", "browser", "os", "country",
     "device", "nav", "lcp", "inp", "cls", "fcp", "ttfb", "metrics", "events", "event_count",
-    "revenue",
+    "revenue", "client_losses",
 )
 
 _MS_PER_DAY = 86_400_000

@@ -6,17 +6,19 @@ import {gzipSync} from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 export const OUTFILE = new URL('./dist/binome.js', import.meta.url);
-export const MAX_GZIP_BYTES = 5000;
+// web-vitals 6 (soft navigations, issue 22) brought the budget from 5,000 to 6,000.
+export const MAX_GZIP_BYTES = 6000;
 
 export const options = {
   entryPoints: [new URL('./src/index.js', import.meta.url).pathname],
   bundle: true,
   minify: true,
   format: 'iife',
-  // Object spread (web-vitals' own code) needs ES2018: every browser since
-  // 2018 runs it natively, and not lowering it saves ~80 bytes gzipped.
-  // web-vitals itself is published as ES2020 (`?.`, `??`), lowered here.
-  target: 'es2018',
+  // web-vitals 6 is published as ES2022 (class fields, `?.`, `??`) for
+  // "Baseline Widely Available" browsers (its README, "Browser Support"):
+  // not lowering it, nor Binome's code, keeps ~240 bytes gzipped out of the
+  // snippet (issue 22).
+  target: 'es2022',
   // Only internal state (`_`-prefixed) is renamed: beacon fields are the
   // collector's contract and must keep their names.
   mangleProps: /^_/,

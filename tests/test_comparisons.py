@@ -9,11 +9,16 @@ import json
 import random
 import time
 
+from collections.abc import AsyncIterator
+
 import asyncpg
 import numpy as np
 import pytest
 from scipy import stats
 
+from collector import PROJECT_ROOT, db
+from collector.maintenance import maintain
+from tests.conftest import _create_database, _drop_database
 from tests.synthetic import _row, insert_beacons
 
 Z = stats.norm.ppf(0.975)
@@ -134,6 +139,116 @@ async def test_a_session_of_many_page_views_widens_the_interval(conn: asyncpg.Co
     # The same spread of values, but 60 sessions of 5 identical page views carry
     # what 60 page views carry: an interval about sqrt(5) times wider.
     assert five["delta_high"] - five["delta_low"] > 1.8 * (one["delta_high"] - one["delta_low"])
+
+
+# --- read from rollups: the same as from every page view -------------------------
+
+REFERENCE = (PROJECT_ROOT / "tests" / "reference_comparisons.sql").read_text()
+
+
+@pytest.fixture
+async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A database of its own (maintain closes every site's days), with the view as
+    first written (tests/reference_comparisons.sql)."""
+    url = await _create_database(server_url)
+    connection = await db.connect(url)
+    try:
+        await db.migrate(connection, PROJECT_ROOT / "sql")
+        await connection.execute(REFERENCE)
+        yield connection
+    finally:
+        await connection.close()
+        await _drop_database(server_url, url)
+
+
+def mixed_page_views(rng: random.Random, site: str, days: list[dt.date], sessions: int,
+                     prefix: str) -> list[tuple]:
+    """Sessions of 1 to 4 page views within one UTC day (as the day-keyed sids
+    are), of releases that follow each other, with and without ab_variant,
+    consent, metrics and conversions."""
+    rows = []
+    for s in range(sessions):
+        day = rng.choice(days)
+        age = (days[-1] - day).days
+        release = rng.choice([None, f"r{(20 - age) // 6}", f"r{(20 - age) // 6 + 1}"])
+        variant = rng.choice([None, "A", "B", "B", "control"])
+        consent = "marketing" if rng.random() < 0.6 else "performance"
+        converts = rng.random() < 0.2
+        start = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(
+            seconds=rng.randrange(80000))
+        pages = rng.choice([1, 1, 2, 3, 4])
+        for k in range(pages):
+            at = start + dt.timedelta(seconds=60 * k)
+            dims = {"page_type": "home"} | ({"ab_variant": variant} if variant else {})
+            converted = converts and k == pages - 1
+            rows.append(_row(
+                site=site, day=day, pv=f"{prefix}{s}-{k}", seq=0, sid=f"{prefix}{s}",
+                received_at=at, t0=at, consent=consent, path="/", release=release,
+                dims=json.dumps(dims),
+                lcp=round(rng.lognormvariate(7.6, 0.5), 1) if rng.random() < 0.9 else None,
+                inp=round(rng.lognormvariate(5, 0.7), 1) if rng.random() < 0.6 else None,
+                cls=(0.0 if rng.random() < 0.4 else round(rng.expovariate(10), 4))
+                if rng.random() < 0.9 else None,
+                event_count=1 if converted else 0,
+                events=json.dumps([{"name": "purchase"}]) if converted else None))
+    return rows
+
+
+async def assert_same_as_reference(conn: asyncpg.Connection) -> int:
+    """rum.comparisons and reference.comparisons hold the same rows, to the last
+    bit of every value and bound; the number of rows."""
+    for left, right in (("rum", "reference"), ("reference", "rum")):
+        extra = await conn.fetch(f"SELECT * FROM {left}.comparisons"
+                                 f" EXCEPT ALL SELECT * FROM {right}.comparisons")
+        assert not extra, f"{left}.comparisons has rows {right}.comparisons has not: {extra[:3]}"
+    return await conn.fetchval("SELECT count(*) FROM rum.comparisons")
+
+
+async def test_rolled_up_dirty_snapshotted_and_live_days_read_as_every_page_view(
+        reference_conn: asyncpg.Connection) -> None:
+    conn = reference_conn
+    today = dt.datetime.now(dt.UTC).date()
+    days = [today - dt.timedelta(days=n) for n in range(20, -1, -1)]
+    rng = random.Random(2121)
+    rows = mixed_page_views(rng, "fast", days, 2500, "a")
+    rows += mixed_page_views(rng, "small", days[-9:], 300, "b")
+    await insert_beacons(conn, rows, rng)
+    await conn.execute("ANALYZE")
+    count = await assert_same_as_reference(conn)  # all live
+    kinds = {r["kind"] for r in await conn.fetch("SELECT DISTINCT kind FROM rum.comparisons")}
+    assert kinds == {"release", "ab_variant", "period"}
+    assert await conn.fetchval("SELECT count(*) FROM rum.comparisons WHERE verdict <> 'too few'"
+                               " AND delta_low IS NOT NULL") > 20
+
+    # Every day but the last two rolled up.
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=today)
+    assert report is not None and report.closed_through == today - dt.timedelta(days=2)
+    assert await conn.fetchval("SELECT count(DISTINCT day) FROM binome.comparison_days"
+                               " WHERE site = 'fast'") == 19
+    assert await assert_same_as_reference(conn) == count
+
+    # New sessions on rolled-up days, in the two weeks and before: those days
+    # are dirty, computed live.
+    late = mixed_page_views(random.Random(7), "fast", [today - dt.timedelta(days=n)
+                                                       for n in (3, 9, 16)], 60, "late")
+    await insert_beacons(conn, late, rng)
+    assert await conn.fetchval("SELECT count(*) FROM binome.rollup_dirty") == 3
+    count = await assert_same_as_reference(conn)
+
+    # The live days snapshotted, then the snapshots stale (computed live again).
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=today,
+                            snapshot_page_views=1)
+    assert report is not None and len(report.snapshots) == 4  # 2 sites x 2 live days
+    assert await conn.fetchval("SELECT count(*) FROM binome.rollup_dirty") == 0
+    await assert_same_as_reference(conn)
+    await conn.execute("UPDATE binome.live_snapshots SET valid_until = now() - interval '1 s'")
+    await assert_same_as_reference(conn)
+
+    # Everything closed, today included.
+    await maintain(conn, retention_months=1000, rollup_lag_days=0,
+                   today=today + dt.timedelta(days=1))
+    assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
+    assert await assert_same_as_reference(conn) == count
 
 
 # --- calibration by simulation ---------------------------------------------------

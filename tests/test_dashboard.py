@@ -1020,6 +1020,31 @@ async def test_a_site_without_page_views(browser: Any, collector: Collector,
     assert page.errors == []
 
 
+async def test_tiles_say_how_many_page_views_each_metric_covers(
+    browser: Any, collector: Collector, site: str, conn: asyncpg.Connection
+) -> None:
+    """Issue 22: the coverage line under each tile, from rum.metric_coverage."""
+    data = get_data(collector, **period(site, device_class="mobile"))
+    hand = await conn.fetchrow(
+        "SELECT count(*) AS n, count(lcp) AS lcp, count(inp) AS inp, count(cls) AS cls"
+        " FROM rum.page_views_enriched WHERE site = $1 AND day BETWEEN $2 AND $3"
+        " AND device_class = 'mobile'", site, FIRST_DAY, TODAY)
+    coverage = data["period"]["coverage"]
+    for metric in ("lcp", "inp", "cls"):
+        assert (coverage[metric]["page_views"], coverage[metric]["measured"]) == (
+            hand["n"], hand[metric]), metric
+
+    page = await open_dashboard(browser, collector, site)
+    everything = get_data(collector, **period(site))["period"]["coverage"]
+    for metric in ("lcp", "inp", "cls"):
+        line = await page.text(f"[data-tile={metric}] [data-coverage]")
+        assert line.startswith(f"{metric.upper()} measured on "
+                               f"{shown('pct', everything[metric]['pct'])} of page views"), line
+    assert page.errors == []
+    french = await open_dashboard(browser, collector, site, locale="fr-FR")
+    assert (await french.text("[data-tile=inp] [data-coverage]")).startswith("INP mesuré sur ")
+
+
 def test_node_unit_tests_and_reproducible_build() -> None:
     npm = shutil.which("npm")
     require(npm is not None, "npm is not installed")

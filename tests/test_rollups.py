@@ -458,7 +458,7 @@ async def test_a_live_day_is_read_from_its_own_partition(rconn: asyncpg.Connecti
 
 @pytest.mark.parametrize("view", ["scorecard_daily", "scorecard_histograms",
                                   "campaign_histograms", "perf_vs_conversion",
-                                  "release_comparison"])
+                                  "release_comparison", "comparisons"])
 async def test_the_grouped_views_plan_no_partition(rconn: asyncpg.Connection, view: str) -> None:
     """The grouped views' plans hold no partition of page_view_facts (a live day
     is planned when it is read), so planning them costs the same with 25 months

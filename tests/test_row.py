@@ -14,13 +14,14 @@ RECEIVED = dt.datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
 
 
 def test_columns_match_the_storage_table() -> None:
-    # sql/migrations/0001_storage.sql, binome.beacons, in table order
+    # sql/migrations/0001_baseline.sql, binome.beacons, in table order, then the
+    # columns later migrations add (0006_client_losses.sql)
     assert COLUMNS == (
         "site", "day", "pv", "seq", "sid", "received_at", "t0", "consent", "path",
         "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
         "ref_origin", "channel", "release", "dims", "device_class", "browser", "os", "country",
         "device", "nav", "lcp", "inp", "cls", "fcp", "ttfb", "metrics", "events",
-        "event_count", "revenue",
+        "event_count", "revenue", "client_losses",
     )
 
 

@@ -14,7 +14,8 @@ from tests.conftest import require
 
 SNIPPET = PROJECT_ROOT / "js-snippet"
 DIST = SNIPPET / "dist" / "binome.js"
-GZIP_BUDGET = 5000
+# Issue 22: web-vitals 6 (soft navigations) raised the budget from 5,000 to 6,000 B.
+GZIP_BUDGET = 6000
 
 
 def test_gzipped_snippet_fits_the_budget() -> None:

@@ -35,6 +35,19 @@ const splitBar = (shares, f, t) => {
 };
 
 /**
+ * Issue 22: which share of page views the p75 speaks for, and the browsers
+ * that report none of the metric ("LCP measured on 71 % of page views").
+ * @param {{pct: number|null, missing_browsers: string[]}|undefined} coverage
+ * @param {string} metric @param {Format} f @param {T} t
+ */
+const coverageLine = (coverage, metric, f, t) =>
+  coverage && coverage.pct != null
+    ? h('p', {class: 'muted small', dataset: {coverage: coverage.pct}},
+      t('coverage', {metric, share: f.percent(coverage.pct)}),
+      coverage.missing_browsers.length ? t('coverage_missing', {browsers: coverage.missing_browsers.join(', ')}) : null)
+    : null;
+
+/**
  * @param {any} data the data endpoint's answer @param {Format} f @param {T} t
  * @returns {HTMLElement[]}
  */
@@ -51,7 +64,8 @@ export const renderTiles = (data, f, t) => {
         h('span', {class: 'figure'}, f.metric(metric, value)), h('span', {class: 'p75'}, ' p75')),
       changeLine({kind: metric, now: value, before: before[`${metric}_p75`], lowerIsBetter: true, days}, f, t),
       splitBar(split(now[`${metric}_good_pct`], now[`${metric}_poor_pct`]), f, t),
-      h('p', {class: 'muted small'}, t('page_views_n', {n: f.count(now[`${metric}_samples`])})));
+      h('p', {class: 'muted small'}, t('page_views_n', {n: f.count(now[`${metric}_samples`])})),
+      coverageLine(data.period.coverage?.[metric], t(`${metric}_short`), f, t));
   };
   const share = consentShare(now);
   return [

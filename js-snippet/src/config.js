@@ -10,6 +10,7 @@ import {consentLevel, str} from './clean.js';
  * @property {string | undefined} release
  * @property {number} sample
  * @property {import('./clean.js').Consent} consent
+ * @property {string | undefined} spa data-spa: 'on' (absent), 'hash' or 'off'
  */
 
 /**
@@ -33,5 +34,6 @@ export const readConfig = (doc) => {
     release: str(data.release, 64),
     sample: sample >= 0 ? sample : 1,
     consent: consentLevel(data.consent) || 'performance',
+    spa: data.spa,
   };
 };

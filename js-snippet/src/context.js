@@ -75,10 +75,12 @@ export const sessionId = (win) => {
  * Everything the payload needs from the live page.
  * @param {any} win a Window
  * @param {boolean} restored the page view began with a back/forward cache restore
+ * @param {Partial<import('./payload.js').PageContext>} [page] what a page view
+ *   begun by a route change, or ended by one, says of itself instead
  * @returns {import('./payload.js').PageContext}
  */
-export const pageContext = (win, restored) => {
-  const loc = win.location;
+export const pageContext = (win, restored, page) => {
+  const loc = page ? new URL(/** @type {string} */ (page.href)) : win.location;
   return {
     href: loc.href,
     path: loc.origin + loc.pathname,
@@ -90,5 +92,6 @@ export const pageContext = (win, restored) => {
     nav: restored
       ? {type: 'back-forward-cache'}
       : navTiming(win.performance.getEntriesByType('navigation')[0]),
+    ...page,
   };
 };

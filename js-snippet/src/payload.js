@@ -22,6 +22,8 @@ export const FALLBACK_EVENTS = 5;
  * @property {object} [nav]
  */
 
+/** @typedef {Record<string, number>} Losses beacons the page failed to send, by reason */
+
 /**
  * @typedef {object} BeaconMetric
  * @property {string} name
@@ -43,6 +45,8 @@ export const FALLBACK_EVENTS = 5;
  * @property {number | undefined} _t0
  * @property {boolean} _sampled
  * @property {boolean} _restored
+ * @property {Partial<PageContext>} [_page] what this page view says of itself
+ *   instead of the live page: its URL, referrer and nav once the location has moved on
  * @property {Record<string, BeaconMetric>} _metrics reported since the last send, by name
  * @property {object[]} _events recorded since the last send
  */
@@ -57,6 +61,24 @@ export const FALLBACK_EVENTS = 5;
 export const createPageView = (config, t0, random) => {
   const view = /** @type {PageView} */ ({_config: config, _consent: config.consent, _dims: {}});
   startPageView(view, t0, random, false);
+  return view;
+};
+
+/**
+ * The page view a route change of a single-page application starts (issue
+ * 22): a new pv, seq 0 and sampling draw, its own t0, URL and referrer (the
+ * previous route). Consent and a copy of the dimensions carry over; what is
+ * set after the change belongs to the new page view only.
+ * @param {PageView} previous
+ * @param {number} t0 when the route changed, in epoch ms
+ * @param {() => number} random
+ * @param {boolean} restored begun by a back/forward cache restore instead
+ * @param {Partial<PageContext>} [page]
+ * @returns {PageView}
+ */
+export const nextPageView = (previous, t0, random, restored, page) => {
+  const view = /** @type {PageView} */ ({_config: previous._config, _consent: previous._consent, _dims: {...previous._dims}, _page: page});
+  startPageView(view, t0, random, restored);
   return view;
 };
 
@@ -148,15 +170,22 @@ export const addMetric = (view, metric, target) => {
 };
 
 /**
+ * Counts a lost beacon, or adds back the counts a lost beacon carried.
+ * @param {Losses} losses
+ * @param {string} reason
+ * @param {number} [count]
+ */
+export const addLoss = (losses, reason, count = 1) => {
+  losses[reason] = Math.min(1e4, (losses[reason] || 0) + count);
+};
+
+/**
  * JSON of a beacon with lone surrogates and NUL replaced by U+FFFD:
  * JSON.stringify escapes them as \udxxx and \u0000, which the collector
  * refuses (invalid Unicode; PostgreSQL text cannot hold NUL).
  * @param {object} beacon
  */
 const serialize = (beacon) => JSON.stringify(beacon).replace(/\\u(d[89a-f]..|0000)/g, '\\ufffd');
-
-/** @param {string} json */
-const byteLength = (json) => new Blob([json]).size;
 
 /**
  * The next beacon of the page view as JSON, or '' when nothing may or need be
@@ -165,11 +194,16 @@ const byteLength = (json) => new Blob([json]).size;
  * http(s). The page is read only once a beacon is due, so a page view that is
  * not measured never touches sessionStorage. Advances seq and forgets what it
  * sent.
+ * A page view sends the losses counted since the last beacon (`lost`) and
+ * forgets them; a beacon over the keepalive budget even without attribution
+ * and most events is not sent at all (the browser would refuse it) but
+ * counted as lost, `oversize`.
  * @param {PageView} view
  * @param {() => PageContext} readPage
+ * @param {Losses} [losses] taken into the beacon, then emptied
  * @returns {string}
  */
-export const takeBeacon = (view, readPage) => {
+export const takeBeacon = (view, readPage, losses = {}) => {
   const consent = view._consent;
   const metrics = Object.values(view._metrics);
   const events = view._events;
@@ -196,21 +230,28 @@ export const takeBeacon = (view, readPage) => {
     nav: page.nav,
     metrics: metrics.slice(0, MAX_METRICS),
     events: marketing ? events : undefined,
+    lost: Object.keys(losses).length ? {...losses} : undefined,
   };
   // sendBeacon and fetch keepalive alike refuse a body over the page's 64 KiB
   // budget: attribution goes first, then most events. Every other field is
   // capped so that what remains fits.
   let json = serialize(beacon);
-  if (byteLength(json) > MAX_BEACON_BYTES) {
+  const over = () => new Blob([json]).size > MAX_BEACON_BYTES;
+  if (over()) {
     for (const m of beacon.metrics) m.attribution = undefined;
     json = serialize(beacon);
-  }
-  if (byteLength(json) > MAX_BEACON_BYTES && marketing && events.length > FALLBACK_EVENTS) {
-    beacon.events = events.slice(0, FALLBACK_EVENTS);
-    json = serialize(beacon);
+    if (over() && marketing && events.length > FALLBACK_EVENTS) {
+      beacon.events = events.slice(0, FALLBACK_EVENTS);
+      json = serialize(beacon);
+    }
   }
   view._seq++;
   view._metrics = {};
   view._events = [];
+  if (over()) {
+    addLoss(losses, 'oversize');
+    return '';
+  }
+  for (const reason in losses) delete losses[reason];
   return json;
 };

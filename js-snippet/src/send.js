@@ -5,10 +5,15 @@
 // keepalive survives the page's unload the same way.
 
 /**
+ * Sends a beacon; `onLost` runs when neither sendBeacon nor fetch took it
+ * (the snippet counts it and reports the count with its next beacon, issue 22).
+ * A fetch that fails after the page is gone reports nothing: no page is left
+ * to count it.
  * @param {string} endpoint
  * @param {string} body
+ * @param {() => void} onLost
  */
-export const send = (endpoint, body) => {
+export const send = (endpoint, body, onLost) => {
   try {
     if (navigator.sendBeacon(endpoint, body)) return;
   } catch (e) {
@@ -20,9 +25,10 @@ export const send = (endpoint, body) => {
       body,
       keepalive: true,
       credentials: 'omit',
-      headers: {'Content-Type': 'text/plain'},
-    }).catch(() => {});
+      // A string body is sent as text/plain;charset=UTF-8, as sendBeacon sends
+      // it (Fetch standard, "extract a body"): CORS-safelisted, no preflight.
+    }).catch(onLost);
   } catch (e) {
-    // No fetch either: the beacon is lost, the page is not.
+    onLost();
   }
 };

@@ -52,7 +52,7 @@ describe('dist/binome.js in a fake browser', () => {
     assert.deepEqual(metrics.LCP.attribution, {target: '#shop>h1.hero'});
     assert.equal(metrics.CLS.value, 0.042);
     assert.deepEqual(metrics.CLS.attribution, {target: '#shop>div.promo-banner'});
-    assert.match(metrics.LCP.id, /^v5-/);
+    assert.match(metrics.LCP.id, /^v6-/);
     assert.equal(metrics.LCP.rating, 'good');
     assert.equal(metrics.LCP.navigationType, 'navigate');
   });
@@ -138,7 +138,7 @@ describe('dist/binome.js in a fake browser', () => {
     const {endpoint, init} = b.fetches[0];
     assert.equal(endpoint, 'https://collector.example/beacon');
     assert.deepEqual(JSON.parse(JSON.stringify({...init, body: undefined})), {
-      method: 'POST', keepalive: true, credentials: 'omit', headers: {'Content-Type': 'text/plain'},
+      method: 'POST', keepalive: true, credentials: 'omit',
     });
     assert.equal(JSON.parse(init.body).site, 'demo');
   });

@@ -38,7 +38,12 @@ export class FakeBrowser {
     }
     const win = {
       document: doc,
-      location: {href: url.href, origin: url.origin, pathname: url.pathname},
+      location: {href: url.href, origin: url.origin, pathname: url.pathname, hash: url.hash},
+      // The History API as a router calls it: the URL changes, no event fires.
+      history: {
+        pushState: (state, title, to) => browser.moveTo(to),
+        replaceState: (state, title, to) => browser.moveTo(to),
+      },
       navigator: {
         hardwareConcurrency: 8,
         deviceMemory: 4,
@@ -96,6 +101,18 @@ export class FakeBrowser {
     this.context = vm.createContext(win);
     if (stub) vm.runInContext('window.binome=window.binome||function(){(binome.q=binome.q||[]).push(arguments)};', this.context);
     for (const args of queue) this.call(...args);
+  }
+
+  /** Sets location as history.pushState/replaceState do (relative URLs allowed). */
+  moveTo(to) {
+    const next = new URL(to, this.window.location.href);
+    Object.assign(this.window.location, {href: next.href, pathname: next.pathname, hash: next.hash});
+  }
+
+  /** Back or forward: the location changes, then popstate fires. */
+  popTo(to) {
+    this.moveTo(to);
+    this.dispatch('popstate');
   }
 
   call(...args) {

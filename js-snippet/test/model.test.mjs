@@ -87,12 +87,30 @@ const snippetBeacons = async () => {
   return b.beacons.map((x) => x.body);
 };
 
+/** Route changes (issue 22) and a lost beacon's count in the next one. */
+const spaBeacons = async () => {
+  const b = new FakeBrowser({queue: [['consent', 'marketing']], sendBeaconResult: false});
+  await b.load();
+  b.hide();
+  await new Promise((r) => setTimeout(r, 10));
+  b.show();
+  b.window.navigator.sendBeacon = (endpoint, body) => b.beacons.push({endpoint, body}) > 0;
+  b.window.history.pushState({}, '', '/product/42');
+  await b.emit('layout-shift', [{value: 0.1, startTime: 2100, hadRecentInput: false, sources: []}]);
+  b.popTo('/');
+  b.hide();
+  const bodies = b.beacons.map((x) => x.body);
+  assert.ok(bodies.some((x) => JSON.parse(x).lost?.refused == 1));
+  assert.ok(bodies.some((x) => JSON.parse(x).nav?.type == 'soft-navigation'));
+  return bodies;
+};
+
 test('every beacon passes the collector model', async (t) => {
   if (!existsSync(PYTHON)) {
     if (process.env.CI === 'true') assert.fail(`no Python at ${PYTHON}`);
     return t.skip(`no Python at ${PYTHON} (set BINOME_PYTHON)`);
   }
-  const beacons = [...hostileBeacons(), ...(await snippetBeacons())];
+  const beacons = [...hostileBeacons(), ...(await snippetBeacons()), ...(await spaBeacons())];
   assert.ok(beacons.length >= 25, `${beacons.length} beacons`);
   for (const b of beacons) assert.doesNotMatch(b, /\n/);
   const run = spawnSync(PYTHON, ['-c', VALIDATE], {input: beacons.join('\n') + '\n', cwd: ROOT, encoding: 'utf8'});

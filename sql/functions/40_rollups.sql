@@ -51,6 +51,8 @@ BEGIN
     DELETE FROM binome.release_days WHERE site = p_site AND day = p_day;
     DELETE FROM binome.release_day_bins WHERE site = p_site AND day = p_day;
     DELETE FROM binome.landing_days WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.comparison_days WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.comparison_day_bins WHERE site = p_site AND day = p_day;
 
     INSERT INTO binome.scorecard_days
     SELECT * FROM binome.scorecard_live WHERE site = p_site AND day = p_day;
@@ -69,6 +71,13 @@ BEGIN
     GROUP BY day, site, release, metric;
     INSERT INTO binome.landing_days
     SELECT * FROM binome.landing_live WHERE site = p_site AND day = p_day;
+    INSERT INTO binome.comparison_days
+    SELECT * FROM binome.comparison_live WHERE site = p_site AND day = p_day;
+    INSERT INTO binome.comparison_day_bins
+    SELECT site, day, kind, side, metric, array_agg(bin ORDER BY bin),
+           array_agg(page_views ORDER BY bin)
+    FROM binome.comparison_bins_live WHERE site = p_site AND day = p_day
+    GROUP BY site, day, kind, side, metric;
 
     SELECT coalesce(sum(page_views), 0) INTO written
     FROM binome.scorecard_days WHERE site = p_site AND day = p_day;

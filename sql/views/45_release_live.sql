@@ -43,3 +43,31 @@ SELECT day, site, coalesce(release, '(none)') AS release, 'cls'::text AS metric,
        binome.metric_bin('cls_fine', cls) AS bin, count(*) AS page_views
 FROM binome.live_page_views WHERE cls IS NOT NULL
 GROUP BY day, site, coalesce(release, '(none)'), binome.metric_bin('cls_fine', cls);
+
+-- binome.release_bin_arrays — internal, grain: site x release x metric x part.
+-- The parts whose fine bins add up to each release's histogram over its whole
+-- life, as rum.release_comparison and rum.comparisons read it: `sign` times
+-- `counts` in `bins`. The release's bins over its closed days, summed once as
+-- they were written (binome.release_bins, sql/functions/45_rollup_sums.sql);
+-- less (sign -1) the closed days the views must not read from rollups (dirty
+-- days, computed live); plus the live days read from their snapshot and the
+-- live bins.
+CREATE VIEW binome.release_bin_arrays AS
+SELECT r.site, r.release, r.metric, r.bins, r.counts, 1 AS sign
+FROM binome.release_bins r
+UNION ALL
+SELECT r.site, r.release, r.metric, r.bins, r.counts, -1
+FROM binome.release_day_bins r
+JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through
+WHERE EXISTS (
+    SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
+UNION ALL
+SELECT r.site, r.release, r.metric, r.bins, r.counts, 1
+FROM binome.release_day_bins r
+JOIN binome.rollup_state s ON s.site = r.site AND r.day > s.rolled_through
+WHERE NOT EXISTS (
+    SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
+UNION ALL
+SELECT site, release, metric, array_agg(bin), array_agg(page_views), 1
+FROM binome.release_bins_live
+GROUP BY site, release, metric;

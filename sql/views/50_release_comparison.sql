@@ -15,8 +15,8 @@
 -- A release's p75 spans all its days, so it cannot be summed: the summed
 -- histogram (bins ten times finer than rum.scorecard_histograms', kept summed
 -- over each release's closed days in binome.release_bins) tells which
--- bin holds the values percentile_cont interpolates between, at ranks
--- floor(h) and ceil(h), h = 0.75 (N - 1), and an index of binome.page_views
+-- bin holds the values percentile_cont interpolates between (their ranks:
+-- rum.p75_ranks), and an index of binome.page_views
 -- reads those values inside that one bin (an index-only scan,
 -- sql/migrations/0001_baseline.sql). The result is percentile_cont's, to the last bit.
 DROP VIEW IF EXISTS rum.release_comparison CASCADE;
@@ -45,44 +45,25 @@ WITH days AS (
     FROM days
     GROUP BY site, release
 ), bins AS (
-    -- Each release's bins over its closed days, summed once as they were
-    -- written (binome.release_bins, sql/functions/45_rollup_sums.sql); less the closed
-    -- days the views must not read from rollups (dirty days, computed live);
-    -- plus the live days read from their snapshot and the live bins.
+    -- Each release's fine histogram over its life (binome.release_bin_arrays).
     SELECT site, release, metric, bin, sum(n)::bigint AS n
-    FROM (
-        SELECT r.site, r.release, r.metric, unnest(r.bins) AS bin, unnest(r.counts) AS n
-        FROM binome.release_bins r
-        UNION ALL
-        SELECT r.site, r.release, r.metric, unnest(r.bins), -unnest(r.counts)
-        FROM binome.release_day_bins r
-        JOIN binome.rollup_state s ON s.site = r.site AND r.day <= s.rolled_through
-        WHERE EXISTS (
-            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
-        UNION ALL
-        SELECT r.site, r.release, r.metric, unnest(r.bins), unnest(r.counts)
-        FROM binome.release_day_bins r
-        JOIN binome.rollup_state s ON s.site = r.site AND r.day > s.rolled_through
-        WHERE NOT EXISTS (
-            SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
-        UNION ALL
-        SELECT site, release, metric, bin, page_views FROM binome.release_bins_live
-    ) AS b
+    FROM (SELECT site, release, metric, unnest(bins) AS bin, sign * unnest(counts) AS n
+          FROM binome.release_bin_arrays) AS b
     GROUP BY site, release, metric, bin
 ), cumulative AS (
     SELECT
         site, release, metric, bin, n,
         sum(n) OVER (PARTITION BY site, release, metric ORDER BY bin) - n AS before,
-        sum(n) OVER (PARTITION BY site, release, metric) AS total
+        (sum(n) OVER (PARTITION BY site, release, metric))::bigint AS total
     FROM bins
 ), wanted AS (
-    SELECT c.site, c.release, c.metric, c.total, c.bin, r.which, r.rank - c.before AS offset_in_bin
+    -- The p75's two ranks (1-based, rum.p75_ranks), each found in its bin.
+    SELECT c.site, c.release, c.metric, c.total, c.bin, r.which,
+           r.rank - c.before - 1 AS offset_in_bin
     FROM cumulative c
-    CROSS JOIN LATERAL (VALUES
-        (1, floor(0.75::float8 * (c.total - 1))::bigint),
-        (2, ceil(0.75::float8 * (c.total - 1))::bigint)
-    ) AS r(which, rank)
-    WHERE r.rank >= c.before AND r.rank < c.before + c.n
+    CROSS JOIN LATERAL (SELECT rum.p75_ranks(c.total) AS ranks) AS k
+    CROSS JOIN LATERAL (VALUES (1, k.ranks[1]), (2, k.ranks[2])) AS r(which, rank)
+    WHERE r.rank > c.before AND r.rank <= c.before + c.n
 ), valued AS (
     SELECT
         w.site, w.release, w.metric, w.total, w.which,
@@ -108,7 +89,6 @@ WITH days AS (
         END AS value
     FROM wanted w
 ), p75 AS (
-    -- percentile_cont's own arithmetic (orderedsetaggs.c): lo + frac * (hi - lo).
     SELECT
         site, release,
         max(CASE WHEN metric = 'lcp' THEN value END) AS lcp_p75,
@@ -117,12 +97,8 @@ WITH days AS (
     FROM (
         SELECT
             site, release, metric,
-            CASE WHEN ceil(0.75::float8 * (min(total) - 1)) = floor(0.75::float8 * (min(total) - 1))
-                THEN min(value) FILTER (WHERE which = 1)
-                ELSE min(value) FILTER (WHERE which = 1)
-                     + ((0.75::float8 * (min(total) - 1) - floor(0.75::float8 * (min(total) - 1)))
-                        * (min(value) FILTER (WHERE which = 2) - min(value) FILTER (WHERE which = 1)))
-            END AS value
+            rum.p75_from_ranks(min(total), min(value) FILTER (WHERE which = 1),
+                               min(value) FILTER (WHERE which = 2)) AS value
         FROM valued
         GROUP BY site, release, metric
     ) AS per_metric

@@ -32,6 +32,7 @@ BEGIN
         GRANT EXECUTE ON FUNCTION rum.p75_from_histogram(float8, float8, bigint) TO binome_analyst;
         -- rum.comparisons' intervals, for analysts' own comparisons (docs/analyst-guide.md).
         GRANT EXECUTE ON FUNCTION rum.z95(), rum.design_effect(bigint, bigint),
+            rum.p75_ranks(bigint, float8), rum.p75_from_ranks(bigint, float8, float8),
             rum.p75_interval(float8[], float8), rum.p75_difference_interval(float8[], float8[]),
             rum.wilson_interval(bigint, bigint, float8),
             rum.newcombe_interval(bigint, bigint, bigint, bigint, float8, float8),
