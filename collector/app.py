@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         dashboard_pool = (await db.create_pool(settings.dashboard_database_url, min_size=0)
                           if settings.dashboard_database_url else pool)
         state.update(pool=pool, writer=writer, ingest=ingest,
-                     scorecards=ScorecardCache(dashboard_pool))
+                     scorecards=ScorecardCache(
+                         dashboard_pool, objective_check_minutes=settings.objective_check_minutes))
         app.ingest = ingest
         # What start-up built (modules, settings, the pool) lives as long as the
         # process: frozen out of the collector's sight, the full collections that

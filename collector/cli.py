@@ -198,13 +198,20 @@ async def _objective(url: str, action: str, args: argparse.Namespace, settings: 
                   f"{objectives.format_target(added.metric, added.target)} on {added.site}, "
                   f"{objectives.format_scope(added.scope)}, over the last "
                   f"{objectives.WINDOW_DAYS} days")
+            # Its first check, stored by add: the figures the scorecard shows now.
+            for row in await objectives.fetch_stored(conn, added.site):
+                if row["name"] == added.name:
+                    print(objectives.describe(row))
             return 0
         if action == "remove":
             await objectives.remove(conn, args.name)
             print(f"objective {args.name} removed")
             return 0
         if action == "list":
-            rows = await objectives.fetch(conn)
+            # The figures of each objective's last check, as the scorecard
+            # shows them: instant at any traffic, where computing them reads
+            # 28 days of page views (`binome objective check` does, and stores them).
+            rows = await objectives.fetch_stored(conn)
             if not rows:
                 print("no objectives yet: add one with `binome objective add SITE METRIC TARGET`")
                 return 0
@@ -293,11 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--where", action="append", default=[], metavar="KEY=VALUE",
         help="narrow to channel, utm_campaign, device_class, country, page_type, or "
         "landing=true (repeatable; all must hold)")
-    objective_commands.add_parser("list", help="the objectives, their values and status")
+    objective_commands.add_parser(
+        "list", help="the objectives with the value and status of their last check")
     objective_remove = objective_commands.add_parser("remove", help="remove an objective")
     objective_remove.add_argument("name")
     objective_commands.add_parser(
-        "check", help="recompute every objective, post each change of status to "
+        "check", help="recompute every objective and store its figures, post each change of "
+        "status to "
         "BINOME_ALERT_WEBHOOK_URL; exit 1 when one is missed")
     objective.set_defaults(func=cmd_objective)
     return parser

@@ -9,8 +9,8 @@ rum.p75_from_histogram over the groups' histogram bins, off by at most one bin
 width (docs/analyst-guide.md), as `binome report` reads them. The releases and
 "what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion;
 the differences with their intervals and "what speed is worth", rows of
-rum.comparisons and rum.speed_worth (collector/proof.py); the objectives, rows of
-rum.objectives and rum.objective_weeks (collector/objectives.py).
+rum.comparisons and rum.speed_worth (collector/proof.py); the objectives, the rows
+of rum.objective_results that `binome objective check` stores (collector/objectives.py).
 """
 
 from __future__ import annotations
@@ -51,9 +51,6 @@ WORK_MEM = "64MB"
 # Statements of one computation running at once, each on a connection of the
 # pool (db.create_pool: 4): one stays free for the site registry.
 PARALLEL_STATEMENTS = 3
-# The Objectives band's statement (rum.objectives and rum.objective_weeks,
-# computed from page views): beyond it the page comes without the band's figures.
-OBJECTIVES_TIMEOUT = "10s"
 MAX_PERIOD_DAYS = 366
 # Days the filters may name: nothing was measured before web-vitals' era, and a
 # day far out makes the previous period's dates overflow (a 500, issue 20).
@@ -407,9 +404,12 @@ def _every_day(trend: list[dict[str, Any]], filters: Filters) -> list[dict[str, 
 
 
 async def scorecard(pool: asyncpg.Pool, filters: Filters,
-                    proof_cache: proof.ProofCache | None = None) -> dict[str, Any]:
+                    proof_cache: proof.ProofCache | None = None,
+                    objective_check_minutes: float = 0) -> dict[str, Any]:
     """Every figure the page shows for `filters` (the site defaults to the busiest
-    one); the differences and what speed is worth from `proof_cache` when given."""
+    one); the differences and what speed is worth from `proof_cache` when given.
+    objective_check_minutes: how often `binome serve` checks the objectives (0:
+    never), for the page to say when an objective not checked yet will be."""
     async with pool.acquire() as conn:
         sites = [r["site"] for r in await conn.fetch(_SITES_QUERY)]
     site = filters.site or (sites[0] if sites else None)
@@ -428,6 +428,7 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
         },
         "thresholds": {metric: list(bounds) for metric, bounds in THRESHOLDS.items()},
         "too_small_page_views": TOO_SMALL,
+        "objective_check_minutes": objective_check_minutes,
     }
     if site is None:
         return answer | {"period": None, "all_time": None, "releases": [], "speed": [],
@@ -461,24 +462,13 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
         except asyncpg.QueryCanceledError:
             return {"comparisons": None, "speed_worth": None}
 
-    async def objective_rows_or_none() -> list[asyncpg.Record] | None:
-        """rum.objectives reads every page view of the 28 days and 8 weeks (exact
-        p75s and intervals): bounded on its own, and the page shows the rest
-        without them when it takes longer."""
-        try:
-            async with slots, pool.acquire() as conn, _reading(conn):
-                await conn.execute(f"SET LOCAL statement_timeout = '{OBJECTIVES_TIMEOUT}'")
-                return await conn.fetch(objectives.DASHBOARD_QUERY, site)  # type: ignore[no-any-return]
-        except asyncpg.QueryCanceledError:
-            return None
-
     *per_metric, counts, releases, speed, proven, objective_rows, covered = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
         proofs_or_none(),
-        objective_rows_or_none(),
+        run("fetch", objectives.DASHBOARD_QUERY, site),
         # Issue 22: the share of page views behind each p75 (the country filter
         # does not apply: rum.metric_coverage has no country).
         run("fetch", coverage.QUERY, site, filters.first_day, filters.last_day,
@@ -491,8 +481,7 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     return answer | {"period": figures, "all_time": all_time,
                      "releases": [_release_row(r) for r in releases],
                      "speed": [_speed_row(r) for r in speed],
-                     "objectives": None if objective_rows is None
-                     else [objectives.dashboard_row(r) for r in objective_rows]} | proven
+                     "objectives": [objectives.dashboard_row(r) for r in objective_rows]} | proven
 
 
 class ScorecardCache:
@@ -502,8 +491,9 @@ class ScorecardCache:
     filters are computed at once; a request for yet another raises Busy."""
 
     def __init__(self, pool: asyncpg.Pool, seconds: float = CACHE_SECONDS,
-                 computations: int = MAX_COMPUTATIONS) -> None:
+                 computations: int = MAX_COMPUTATIONS, objective_check_minutes: float = 0) -> None:
         self._pool = pool
+        self._objective_check_minutes = objective_check_minutes
         self._seconds = seconds
         self._computations = computations
         self._running = 0
@@ -529,7 +519,8 @@ class ScorecardCache:
             if self._running >= self._computations:
                 raise Busy(f"{self._running} computations of the figures are running")
             self._running += 1
-            task = asyncio.ensure_future(scorecard(self._pool, filters, self._proofs))
+            task = asyncio.ensure_future(scorecard(self._pool, filters, self._proofs,
+                                                   self._objective_check_minutes))
             task.add_done_callback(lambda _: self._done(filters))
             self._tasks[filters] = task
         # shield: a viewer who goes away does not cancel the others' answer.

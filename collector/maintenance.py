@@ -27,8 +27,9 @@ in their own loop; `binome maintain` refreshes them at the end of its run.
 
 Objectives (collector/objectives.py): `binome serve` also runs `binome
 objective check` every BINOME_OBJECTIVE_CHECK_MINUTES, so that a change of
-status reaches BINOME_ALERT_WEBHOOK_URL without a cron; one process at a time
-(an advisory lock), and a failing webhook or check only waits for the next round.
+status reaches BINOME_ALERT_WEBHOOK_URL without a cron and the scorecard's
+Objectives band has the figures each check stores; one process at a time (an
+advisory lock), and a failing webhook or check only waits for the next round.
 """
 
 from __future__ import annotations

@@ -6,13 +6,17 @@ optionally narrowed by a scope; binome.objectives keeps them
 (sql/migrations/0005_objectives.sql) and rum.objectives computes each one's
 value, interval and status (sql/views/57_objectives.sql).
 
-`check` posts one JSON document to BINOME_ALERT_WEBHOOK_URL per objective
-whose status changed since the last delivered one (the first check of an
-objective is a change from no status). Each objective is checked in a
-transaction that holds its row's lock while it posts, and its new status is
-written only once the POST succeeded: two checks at once post a change once
-(the second waits on the lock, then finds the status delivered), and a change
-whose POST failed is posted at the next check.
+`check` computes every objective (rum.objectives and rum.objective_weeks, in
+one snapshot) and stores the figures with it (value .. checked_at,
+sql/migrations/0005_objectives.sql; read back through rum.objective_results,
+what the scorecard's Objectives band shows), then posts one JSON document to
+BINOME_ALERT_WEBHOOK_URL per objective whose status changed since the last
+delivered one (the first check of an objective is a change from no status).
+Each objective is stored in a transaction that holds its row's lock while it
+posts, and its new status is marked delivered only once the POST succeeded:
+two checks at once post a change once (the second waits on the lock, then
+finds the status delivered, or newer figures than its own and leaves them),
+and a change whose POST failed is posted at the next check.
 """
 
 from __future__ import annotations
@@ -130,6 +134,10 @@ async def add(conn: asyncpg.Connection, site: str, metric: str, target: str,
             "INSERT INTO binome.objectives (site, name, metric, target, scope)"
             " VALUES ($1, $2, $3, $4, $5::jsonb)",
             site, chosen, metric, objective.target, _json(objective.scope))
+    # A first check of this objective alone, so that the scorecard's band
+    # shows its figures at once rather than after the next periodic check.
+    # No alert: the next `check` posts its first status.
+    await check(conn, None, name=chosen)
     return objective
 
 
@@ -152,7 +160,22 @@ ORDER BY site, name
 
 
 async def fetch(conn: asyncpg.Connection, site: str | None = None) -> list[asyncpg.Record]:
+    """rum.objectives: every objective computed now, from page views."""
     return await conn.fetch(_OBJECTIVES, site)
+
+
+_STORED = """
+SELECT site, name, metric, target, scope, value, value_low, value_high, n, status, checked_at
+FROM rum.objective_results
+WHERE ($1::text IS NULL OR site = $1)
+ORDER BY site, name
+"""
+
+
+async def fetch_stored(conn: asyncpg.Connection,
+                       site: str | None = None) -> list[asyncpg.Record]:
+    """rum.objective_results: every objective's figures as its last check stored them."""
+    return await conn.fetch(_STORED, site)
 
 
 _WEEKS = """
@@ -191,16 +214,23 @@ def format_scope(scope: dict[str, Any]) -> str:
 
 
 def describe(row: asyncpg.Record) -> str:
-    """One line: name: status, value (interval), n, target, site and scope."""
+    """One line: name: status, value (interval), n, target, site and scope (and
+    when it was checked, for a stored row: rum.objective_results)."""
     metric = row["metric"]
+    scope = row["scope"]
+    scope = orjson.loads(scope) if isinstance(scope, str) else scope
+    where = f"site {row['site']}, {format_scope(scope)}"
+    if "checked_at" in row.keys() and row["checked_at"] is None:
+        return (f"{row['name']}: not checked yet: {metric}, target "
+                f"{format_target(metric, row['target'])}; {where}")
     interval = (f" ({format_value(metric, row['value_low'])} to "
                 f"{format_value(metric, row['value_high'])})"
                 if row["value_low"] is not None else "")
-    scope = row["scope"]
-    scope = orjson.loads(scope) if isinstance(scope, str) else scope
+    checked = (f"; checked {row['checked_at'].astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+               if "checked_at" in row.keys() else "")
     return (f"{row['name']}: {row['status']}: {metric} {format_value(metric, row['value'])}"
             f"{interval}, n {row['n']:,}; target {format_target(metric, row['target'])}; "
-            f"site {row['site']}, {format_scope(scope)}")
+            f"{where}{checked}")
 
 
 def alert_text(row: asyncpg.Record | dict[str, Any], previous: str | None) -> str:
@@ -230,32 +260,62 @@ class CheckReport:
         return [r["name"] for r in self.objectives if r["status"] == "missed"]
 
 
-async def check(conn: asyncpg.Connection, webhook_url: str | None, *,
-                attempts: int | None = None, first_delay: float | None = None) -> CheckReport:
-    """Recompute every objective; post each change of status to webhook_url.
-    Without a webhook nothing is recorded: a change waits for a check that
-    can deliver it."""
-    async with conn.transaction():
-        # rum.objectives sorts the 28 days' page views by session: in memory
-        # rather than on disk (docs/performance.md, "Issue 21: objectives").
+# Every objective (or the one named) computed now, with its 8 weeks oldest
+# first as rum.objective_results keeps them, in one statement (one now()).
+_CHECK = """
+WITH weeks AS (
+    SELECT site, name,
+           jsonb_agg(jsonb_build_object('week_start', week_start, 'value', value, 'n', n)
+                     ORDER BY week_start) AS weeks
+    FROM rum.objective_weeks WHERE ($1::text IS NULL OR name = $1) GROUP BY site, name
+)
+SELECT o.site, o.name, o.metric, o.target, o.scope, o.value, o.value_low, o.value_high,
+       o.n, o.status, o.created_at, w.weeks::text AS weeks, now() AS checked_at
+FROM rum.objectives o LEFT JOIN weeks w USING (site, name)
+WHERE ($1::text IS NULL OR o.name = $1)
+ORDER BY o.site, o.name
+"""
+
+
+async def _compute(conn: asyncpg.Connection, name: str | None) -> list[asyncpg.Record]:
+    # rum.objectives sorts the page views by session: in memory rather than
+    # on disk (docs/performance.md, "Issue 21: objectives"). A custom plan, so
+    # that a check of one objective reads that objective's site only.
+    async with conn.transaction(readonly=True):
         await conn.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
-        rows = await fetch(conn)
-    report = CheckReport(objectives=rows, checked_at=dt.datetime.now(dt.UTC))
-    if not webhook_url:
-        return report
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return await conn.fetch(_CHECK, name)
+
+
+async def check(conn: asyncpg.Connection, webhook_url: str | None, *, name: str | None = None,
+                attempts: int | None = None, first_delay: float | None = None) -> CheckReport:
+    """Compute every objective (or the one named), store its figures, and post
+    each change of status to webhook_url. Without a webhook the figures are
+    stored and no status is marked delivered: a change waits for a check that
+    can deliver it."""
+    rows = await _compute(conn, name)
+    report = CheckReport(objectives=rows, checked_at=rows[0]["checked_at"] if rows else None)
     retry: dict[str, Any] = {k: v for k, v in (("attempts", attempts),
                                                ("first_delay", first_delay)) if v is not None}
-    for row in report.objectives:
-        if row["status"] is None:
-            continue
+    for row in rows:
         async with conn.transaction():
             locked = await conn.fetchrow(
-                "SELECT notified_status FROM binome.objectives WHERE site = $1 AND name = $2"
-                " FOR UPDATE", row["site"], row["name"])
-            if locked is None:  # removed meanwhile
+                "SELECT notified_status, checked_at, created_at FROM binome.objectives"
+                " WHERE site = $1 AND name = $2 FOR UPDATE", row["site"], row["name"])
+            # Removed (or removed and added again) meanwhile; or a check that
+            # started later stored its figures already, and delivers their change.
+            if (locked is None or locked["created_at"] != row["created_at"]
+                    or (locked["checked_at"] is not None
+                        and locked["checked_at"] > row["checked_at"])):
                 continue
+            await conn.execute(
+                "UPDATE binome.objectives SET value = $3, value_low = $4, value_high = $5,"
+                " n = $6, status = $7, weeks = $8::jsonb, checked_at = $9"
+                " WHERE site = $1 AND name = $2", row["site"], row["name"], row["value"],
+                row["value_low"], row["value_high"], row["n"], row["status"], row["weeks"],
+                row["checked_at"])
             previous = locked["notified_status"]
-            if previous == row["status"]:
+            if not webhook_url or row["status"] is None or previous == row["status"]:
                 continue
             change = (row["name"], previous, row["status"])
             if not await post_json(webhook_url, alert_document(row, previous), **retry):
@@ -269,18 +329,14 @@ async def check(conn: asyncpg.Connection, webhook_url: str | None, *,
 
 
 # The scorecard page's Objectives band (collector/dashboard.py): a site's
-# objectives with their 8 weeks, oldest first, in one statement.
+# objectives as their last check stored them (rum.objective_results), read by
+# the key, whatever the traffic.
 DASHBOARD_QUERY = """
-WITH weeks AS (
-    SELECT name, json_agg(json_build_object('week_start', week_start, 'value', value, 'n', n)
-                          ORDER BY week_start)::text AS weeks
-    FROM rum.objective_weeks WHERE site = $1 GROUP BY name
-)
-SELECT o.name, o.metric, o.target, o.scope::text AS scope, o.value, o.value_low,
-       o.value_high, o.n, o.status, w.weeks
-FROM rum.objectives o LEFT JOIN weeks w USING (name)
-WHERE o.site = $1
-ORDER BY o.name
+SELECT name, metric, target, scope::text AS scope, value, value_low, value_high, n, status,
+       weeks::text AS weeks, checked_at
+FROM rum.objective_results
+WHERE site = $1
+ORDER BY name
 """
 
 
@@ -289,4 +345,5 @@ def dashboard_row(row: asyncpg.Record) -> dict[str, Any]:
             "at_most": METRICS[row["metric"]], "scope": orjson.loads(row["scope"]),
             "value": row["value"], "value_low": row["value_low"],
             "value_high": row["value_high"], "n": row["n"], "status": row["status"],
-            "weeks": orjson.loads(row["weeks"]) if row["weeks"] else []}
+            "weeks": orjson.loads(row["weeks"]) if row["weeks"] else [],
+            "checked_at": row["checked_at"].isoformat() if row["checked_at"] else None}

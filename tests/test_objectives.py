@@ -120,6 +120,8 @@ async def test_an_lcp_objective_is_missed_posted_once_then_met(
     assert binome("site", "add", "obj", env=env).returncode == 0
     added = binome("objective", "add", "obj", "lcp_p75", "2500", env=env)
     assert added.returncode == 0, added.stderr
+    # Its first check, at once: no page view yet.
+    assert "obj-lcp_p75: too few: lcp_p75 –" in added.stdout, added.stdout
     conn = await asyncpg.connect(fresh_database)
     try:
         rows, values = release_fixture("obj")
@@ -301,6 +303,8 @@ async def test_the_maintenance_loop_checks_and_survives_a_failing_webhook(
     hook = Receiver(failures=4)  # the first check's attempts all fail
     try:
         await _one_objective(conn, "obj-loop")
+        await conn.execute("UPDATE binome.objectives SET checked_at = NULL, status = NULL"
+                           " WHERE site = 'obj-loop'")
         settings = settings_for(database_url, alert_webhook_url=hook.url,
                                 objective_check_minutes=0.01, maintenance_minutes=0,
                                 live_snapshot_seconds=0)
@@ -312,6 +316,9 @@ async def test_the_maintenance_loop_checks_and_survives_a_failing_webhook(
             assert not any(task.done() for task in tasks)
         assert [d["objective"] for d in hook.documents].count("obj-loop-cls") == 1
         assert hook.attempts >= 5
+        # The loop stores what it checked, for the scorecard's band.
+        assert await conn.fetchval("SELECT status FROM rum.objective_results"
+                                   " WHERE name = 'obj-loop-cls'") == "met"
     finally:
         await conn.execute("DELETE FROM binome.objectives WHERE site = 'obj-loop'")
         hook.close()
@@ -350,7 +357,8 @@ def test_objective_add_refuses_bad_input(fresh_database: str) -> None:
     assert removed.returncode == 2 and "no objective named 'nothing-here'" in removed.stderr
     listed = binome("objective", "list", env=env)
     assert listed.returncode == 0 and "shop-inp_p75" in listed.stdout
-    assert "too few" in listed.stdout
+    # add checked it at once; list shows that check's figures and time.
+    assert "shop-inp_p75: too few" in listed.stdout and " UTC" in listed.stdout
     assert binome("objective", "remove", "shop-inp_p75", env=env).returncode == 0
     assert "no objectives yet" in binome("objective", "list", env=env).stdout
 
@@ -387,8 +395,16 @@ async def test_the_check_runs_as_binome_writer(conn: asyncpg.Connection,
     try:
         await _one_objective(conn, "obj-writer")
         await conn.execute("SET ROLE binome_writer")
+        await conn.execute("RESET ROLE")
+        # Stored figures the writer's check replaces (add, as the owner, checked it).
+        await conn.execute("UPDATE binome.objectives SET checked_at = NULL, status = NULL"
+                           " WHERE name = 'obj-writer-cls'")
+        await conn.execute("SET ROLE binome_writer")
         report = await objectives.check(conn, receiver.url)
         assert ("obj-writer-cls", None, "met") in report.posted
+        stored = await conn.fetchrow("SELECT status, n, checked_at FROM binome.objectives"
+                                     " WHERE name = 'obj-writer-cls'")
+        assert (stored["status"], stored["n"]) == ("met", 60) and stored["checked_at"]
         for statement in ("UPDATE binome.objectives SET target = 1",
                           "DELETE FROM binome.objectives",
                           "INSERT INTO binome.objectives (site, name, metric, target)"
@@ -400,3 +416,60 @@ async def test_the_check_runs_as_binome_writer(conn: asyncpg.Connection,
         await conn.execute("RESET ROLE")
         await conn.execute("DELETE FROM binome.objectives WHERE site = 'obj-writer'")
     assert [d["objective"] for d in receiver.documents] == ["obj-writer-cls"]
+
+
+async def test_each_check_stores_its_figures_without_a_webhook(conn: asyncpg.Connection) -> None:
+    """`objective add` stores a first check of the new objective; `check`
+    without a webhook stores every objective's figures (as rum.objectives and
+    rum.objective_weeks give them at that moment) and marks nothing delivered."""
+    site = "obj-stored"
+    try:
+        await conn.execute("INSERT INTO binome.sites (site) VALUES ($1)", site)
+        await insert_beacons(conn, [page_view(site, f"{site}-{i}", today(), lcp=2000 + i,
+                                              seconds=i) for i in range(80)], random.Random(8))
+        await objectives.add(conn, site, "lcp_p75", "2500", f"{site}-lcp", [])
+        first = await conn.fetchrow("SELECT * FROM rum.objective_results WHERE name = $1",
+                                    f"{site}-lcp")
+        live = await objective(conn, f"{site}-lcp")
+        assert first["checked_at"] is not None
+        assert [first[k] for k in ("value", "value_low", "value_high", "n", "status")] == [
+            live[k] for k in ("value", "value_low", "value_high", "n", "status")]
+        weeks = json.loads(first["weeks"])
+        live_weeks = await conn.fetch("SELECT week_start, value, n FROM rum.objective_weeks"
+                                      " WHERE name = $1 ORDER BY week_start", f"{site}-lcp")
+        assert [(w["week_start"], w["value"], w["n"]) for w in weeks] == [
+            (r["week_start"].isoformat(), r["value"], r["n"]) for r in live_weeks]
+
+        await insert_beacons(conn, [page_view(site, f"{site}-more-{i}", today(), lcp=4000,
+                                              seconds=100 + i) for i in range(80)],
+                             random.Random(9))
+        report = await objectives.check(conn, None)
+        assert report.posted == [] and report.undelivered == []
+        second = await conn.fetchrow("SELECT * FROM binome.objectives WHERE name = $1",
+                                     f"{site}-lcp")
+        assert (second["n"], second["status"]) == (160, "missed")
+        assert second["checked_at"] > first["checked_at"]
+        assert second["notified_status"] is None
+    finally:
+        await conn.execute("DELETE FROM binome.sites WHERE site = $1", site)
+
+
+async def test_a_check_older_than_the_stored_figures_leaves_them(
+        conn: asyncpg.Connection) -> None:
+    """Two checks at once: the one that started later wins, whichever stores
+    first (stored figures dated after this check's start stay)."""
+    site = "obj-older"
+    try:
+        await conn.execute("INSERT INTO binome.sites (site) VALUES ($1)", site)
+        await insert_beacons(conn, [page_view(site, f"{site}-{i}", today(), lcp=1000,
+                                              seconds=i) for i in range(60)], random.Random(6))
+        await objectives.add(conn, site, "lcp_p75", "2500", f"{site}-lcp", [])
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        await conn.execute("UPDATE binome.objectives SET checked_at = $2, n = 12345"
+                           " WHERE name = $1", f"{site}-lcp", later)
+        await objectives.check(conn, None, name=f"{site}-lcp")
+        kept = await conn.fetchrow("SELECT n, checked_at FROM binome.objectives WHERE name = $1",
+                                   f"{site}-lcp")
+        assert (kept["n"], kept["checked_at"]) == (12345, later)
+    finally:
+        await conn.execute("DELETE FROM binome.sites WHERE site = $1", site)

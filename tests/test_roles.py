@@ -23,7 +23,7 @@ from tests.conftest import MOBILE_UA, create_login, make_beacon, wait_for
 # (sql/views/99_grants.sql, docs/privacy.md).
 RUM_VIEWS = ("scorecard_daily", "scorecard_histograms", "campaign_histograms",
              "perf_vs_conversion", "release_comparison", "ingest_health", "site_daily", "sites",
-             "objectives", "objective_weeks")
+             "objectives", "objective_weeks", "objective_results")
 ROW_LEVEL_VIEWS = ("page_views_enriched", "sessions")
 
 
@@ -124,6 +124,9 @@ async def test_binome_writer_may_only_write_beacons(as_role: Any) -> None:
         # Retention is binome_maintainer's: as the writer it would drop every day.
         "SELECT binome.apply_retention('2100-01-01')",
         "UPDATE binome.retention_policy SET months = 1",
+        # An objective's check stores its figures; its definition is the owner's.
+        "UPDATE binome.objectives SET target = 1, scope = '{}'",
+        "UPDATE binome.objectives SET created_at = now()",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
 
@@ -150,6 +153,9 @@ async def test_binome_analyst_may_only_read_the_rum_views(as_role: Any) -> None:
          " '00000000-0000-0000-0000-000000000000')"),
         "SELECT * FROM binome.live_facts_key",
         "SELECT * FROM binome.live_page_views",
+        # The objectives' stored figures: read through rum.objective_results only.
+        "UPDATE binome.objectives SET value = 0, checked_at = now()",
+        "SELECT notified_status FROM binome.objectives",
     ]
     assert [s for s in forbidden if not await refused(conn, s)] == []
 

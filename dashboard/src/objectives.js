@@ -1,6 +1,8 @@
-// The Objectives band (issue 21): each shared objective of the site
-// (rum.objectives), its status in words, its value with its 95 % interval,
-// its target, and its value over the last 8 weeks (rum.objective_weeks).
+// The Objectives band (issue 21): each shared objective of the site as its
+// last `binome objective check` stored it (rum.objective_results): its status
+// in words, its value with its 95 % interval, its target, its value over the
+// last 8 weeks, and when it was checked; an objective not checked yet says
+// when it will be.
 import {h} from './dom.js';
 
 /** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
@@ -75,13 +77,29 @@ const sparkline = (weeks, target) => {
  * @returns {HTMLElement}
  */
 export const renderObjectives = (data, f, t, locale) => {
-  if (data.objectives === null) {
-    return h('section', {class: 'card', id: 'objectives'}, h('h2', null, t('objectives')),
-      h('p', {class: 'muted small'}, t('objectives_too_slow')));
-  }
   const objectives = data.objectives || [];
   const week = new Intl.DateTimeFormat(locale, {day: 'numeric', month: 'short', timeZone: 'UTC'});
+  const clock = new Intl.DateTimeFormat(locale, {hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC'});
+  const today = new Date().toISOString().slice(0, 10);
+  /** "checked 14:05 UTC", with the day when it was not today (UTC). @param {string} at */
+  const checked = (at) => {
+    const when = new Date(at);
+    const time = clock.format(when);
+    return at.slice(0, 10) === today ? t('objective_checked', {time}) : t('objective_checked_on', {day: week.format(when), time});
+  };
+  const minutes = Number(data.objective_check_minutes) || 0;
   const items = objectives.map((/** @type {any} */ o) => {
+    if (!o.checked_at) {
+      return h('li', {class: 'objective status-pending', dataset: {objective: o.name, status: 'pending'}},
+        h('span', {class: 'objective-status'}, t('objective_pending')),
+        h('span', {class: 'objective-what'},
+          h('strong', null, t(METRIC_KEYS[/** @type {keyof METRIC_KEYS} */ (o.metric)] || o.metric)),
+          ' ', h('span', {class: 'muted small'}, scopeText(o.scope, t)),
+          h('span', {class: 'muted small block objective-name'}, o.name)),
+        h('span', {class: 'objective-checked muted small'},
+          minutes > 0 ? t('objective_pending_within', {minutes: f.count(Math.ceil(minutes))}) : t('objective_pending_manual')),
+        h('span', {class: 'objective-target num'}, t(o.at_most ? 'objective_at_most' : 'objective_at_least', {target: targetText(o.metric, o.target, f)})));
+    }
     const shown = (/** @type {number|null} */ v) => objectiveValue(o.metric, v, f);
     const status = o.status || 'too few';
     const weeks = /** @type {{week_start: string, value: number|null, n: number}[]} */ (o.weeks);
@@ -99,7 +117,8 @@ export const renderObjectives = (data, f, t, locale) => {
       h('span', {class: 'objective-target num'}, t(o.at_most ? 'objective_at_most' : 'objective_at_least', {target: targetText(o.metric, o.target, f)})),
       h('span', {class: 'objective-trend', title: weeks.map((w) => `${week.format(new Date(w.week_start))}: ${shown(w.value)}`).join('\n'),
         dataset: {weeks: weeks.map((w) => (w.value == null ? '' : String(w.value))).join(' ')}},
-      sparkline(weeks, o.target), h('span', {class: 'muted small block'}, t('objective_weeks'))));
+      sparkline(weeks, o.target), h('span', {class: 'muted small block'}, t('objective_weeks')),
+      h('span', {class: 'muted small block objective-checked', dataset: {checkedAt: o.checked_at}}, checked(o.checked_at))));
   });
   return h('section', {class: 'card', id: 'objectives'}, h('h2', null, t('objectives')),
     ...(objectives.length

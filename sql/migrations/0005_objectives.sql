@@ -14,6 +14,15 @@
 -- once per change of it, and writes it only after the POST succeeded, under
 -- the row's lock, so that a failed alert is retried at the next check and two
 -- checks at once never both post one change.
+--
+-- value .. checked_at are the figures of the last check (rum.objectives'
+-- value, value_low, value_high, n and status, and rum.objective_weeks' 8 weeks
+-- as [{"week_start", "value", "n"}, ...] oldest first), written by each check
+-- under the same row lock as notified_status (collector/objectives.py). They
+-- let the scorecard's Objectives band read a row per objective
+-- (rum.objective_results) instead of computing rum.objectives, which reads
+-- every page view of the 28 days and 8 weeks. checked_at is NULL until the
+-- first check; it is the time the check started (its figures' now()).
 CREATE TABLE binome.objectives (
     site            text NOT NULL REFERENCES binome.sites (site) ON DELETE CASCADE,
     name            text COLLATE "C" NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_.=-]{0,127}$'),
@@ -26,17 +35,25 @@ CREATE TABLE binome.objectives (
     created_at      timestamptz NOT NULL DEFAULT now(),
     notified_status text,
     notified_at     timestamptz,
+    value           double precision,
+    value_low       double precision,
+    value_high      double precision,
+    n               bigint,
+    status          text CHECK (status IN ('met', 'at risk', 'missed', 'too few')),
+    weeks           jsonb CHECK (jsonb_typeof(weeks) = 'array'),
+    checked_at      timestamptz,
     PRIMARY KEY (site, name)
 );
 
 -- `binome serve`'s maintenance runs the check as binome_writer or
 -- binome_maintainer (a member of binome_writer): it reads the objectives and
--- records what it delivered, nothing else.
+-- records what it computed and delivered, nothing else.
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_writer') THEN
         GRANT SELECT ON binome.objectives TO binome_writer;
-        GRANT UPDATE (notified_status, notified_at) ON binome.objectives TO binome_writer;
+        GRANT UPDATE (notified_status, notified_at, value, value_low, value_high, n, status,
+                      weeks, checked_at) ON binome.objectives TO binome_writer;
     END IF;
 END
 $$;

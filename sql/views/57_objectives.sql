@@ -174,3 +174,15 @@ CROSS JOIN generate_series(date_trunc('week', (now() AT TIME ZONE 'UTC')::date) 
 LEFT JOIN binome.objective_values v
        ON v.site = o.site AND v.name = o.name AND v.period = 'week'
       AND v.period_start = w.week_start::date;
+
+-- rum.objective_results — grain: objective: the figures of the last `binome
+-- objective check` (stored in binome.objectives, sql/migrations/0005), what
+-- the scorecard's Objectives band shows: one row per objective, read by its
+-- key, at any traffic. rum.objectives is the same computed now; these are
+-- at most BINOME_OBJECTIVE_CHECK_MINUTES old (checked_at), NULL until the
+-- objective's first check.
+DROP VIEW IF EXISTS rum.objective_results;
+CREATE VIEW rum.objective_results AS
+SELECT site, name, metric, target, scope, value, value_low, value_high, n, status,
+       weeks, checked_at
+FROM binome.objectives;

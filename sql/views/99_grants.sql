@@ -13,7 +13,9 @@ BEGIN
         -- `binome serve`'s maintenance checks the objectives (collector/objectives.py)
         -- as binome_writer or binome_maintainer: their figures, no row of a page view.
         GRANT USAGE ON SCHEMA rum TO binome_writer;
-        GRANT SELECT ON rum.objectives TO binome_writer;
+        GRANT SELECT ON rum.objectives, rum.objective_weeks TO binome_writer;
+        -- and `binome objective list` reads what the check stored, as the same role.
+        GRANT SELECT ON rum.objective_results TO binome_writer;
     END IF;
     -- binome_analyst reads aggregates (docs/privacy.md): every view of rum but
     -- those with one row per page view or session, which are
