@@ -39,7 +39,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -210,20 +210,27 @@ async def snapshot_periodically(database_url: str, settings: Settings) -> None:
         await asyncio.sleep(interval)
 
 
-async def run_periodically(database_url: str, settings: Settings) -> None:
-    """`binome serve`'s maintenance loop: soon after start, then every interval."""
-    interval = settings.maintenance_minutes * 60
+async def _every(interval: float, job: Callable[[], Awaitable[None]], failure: str) -> None:
+    """Run job soon after start, then every interval; a failure is logged and the
+    next round tries again: never stop serving for it."""
     await asyncio.sleep(min(interval, 60.0))
     while True:
         try:
-            report = await maintain_once(database_url, settings)
-            if report is not None and (report.rolled_up or report.partitions_dropped):
-                log.info("maintenance done", extra={"summary": report.summary()})
+            await job()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the next run tries again; never stop serving for this
-            log.warning("maintenance failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        except Exception as exc:
+            log.warning(failure, extra={"error": f"{type(exc).__name__}: {exc}"})
         await asyncio.sleep(interval)
+
+
+async def run_periodically(database_url: str, settings: Settings) -> None:
+    """`binome serve`'s maintenance loop."""
+    async def job() -> None:
+        report = await maintain_once(database_url, settings)
+        if report is not None and (report.rolled_up or report.partitions_dropped):
+            log.info("maintenance done", extra={"summary": report.summary()})
+    await _every(settings.maintenance_minutes * 60, job, "maintenance failed")
 
 
 async def check_objectives_once(database_url: str,
@@ -245,23 +252,15 @@ async def check_objectives_once(database_url: str,
 
 
 async def check_objectives_periodically(database_url: str, settings: Settings) -> None:
-    """`binome serve`'s objective check: soon after start, then every interval."""
-    interval = settings.objective_check_minutes * 60
-    await asyncio.sleep(min(interval, 60.0))
-    while True:
-        try:
-            report = await check_objectives_once(database_url, settings)
-            if report is not None and report.posted:
-                log.info("objective alerts posted", extra={"changes": len(report.posted)})
-            if report is not None and report.undelivered:
-                log.warning("objective alerts not delivered; the next check posts them",
-                            extra={"changes": len(report.undelivered)})
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # never stop serving for an alert
-            log.warning("objective check failed",
-                        extra={"error": f"{type(exc).__name__}: {exc}"})
-        await asyncio.sleep(interval)
+    """`binome serve`'s objective check (issue 21: alerts need no cron)."""
+    async def job() -> None:
+        report = await check_objectives_once(database_url, settings)
+        if report is not None and report.posted:
+            log.info("objective alerts posted", extra={"changes": len(report.posted)})
+        if report is not None and report.undelivered:
+            log.warning("objective alerts not delivered; the next check posts them",
+                        extra={"changes": len(report.undelivered)})
+    await _every(settings.objective_check_minutes * 60, job, "objective check failed")
 
 
 @contextlib.asynccontextmanager
