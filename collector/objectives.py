@@ -151,21 +151,9 @@ async def remove(conn: asyncpg.Connection, name: str) -> None:
         raise ObjectiveError(f"no objective named {name!r}")
 
 
-_OBJECTIVES = """
-SELECT site, name, metric, target, scope, value, value_low, value_high, n, status
-FROM rum.objectives
-WHERE ($1::text IS NULL OR site = $1)
-ORDER BY site, name
-"""
-
-
-async def fetch(conn: asyncpg.Connection, site: str | None = None) -> list[asyncpg.Record]:
-    """rum.objectives: every objective computed now, from page views."""
-    return await conn.fetch(_OBJECTIVES, site)
-
-
 _STORED = """
-SELECT site, name, metric, target, scope, value, value_low, value_high, n, status, checked_at
+SELECT site, name, metric, target, scope, value, value_low, value_high, n, status, checked_at,
+       weeks::text AS weeks
 FROM rum.objective_results
 WHERE ($1::text IS NULL OR site = $1)
 ORDER BY site, name
@@ -176,22 +164,6 @@ async def fetch_stored(conn: asyncpg.Connection,
                        site: str | None = None) -> list[asyncpg.Record]:
     """rum.objective_results: every objective's figures as its last check stored them."""
     return await conn.fetch(_STORED, site)
-
-
-_WEEKS = """
-SELECT site, name, week_start, value, n
-FROM rum.objective_weeks
-WHERE ($1::text IS NULL OR site = $1)
-ORDER BY site, name, week_start
-"""
-
-
-async def fetch_weeks(conn: asyncpg.Connection,
-                      site: str | None = None) -> dict[tuple[str, str], list[asyncpg.Record]]:
-    weeks: dict[tuple[str, str], list[asyncpg.Record]] = {}
-    for row in await conn.fetch(_WEEKS, site):
-        weeks.setdefault((row["site"], row["name"]), []).append(row)
-    return weeks
 
 
 def format_value(metric: str, value: float | None) -> str:

@@ -186,10 +186,10 @@ def _table(title: str, labels: tuple[str, ...], figures: tuple[str, ...]) -> Tab
 _STATUS_STYLE = {"met": "green", "at risk": "yellow", "missed": "bold red", "too few": "dim"}
 
 
-def objectives_table(rows: list[asyncpg.Record],
-                     weeks: dict[tuple[str, str], list[asyncpg.Record]]) -> Table:
-    """rum.objectives: each objective's status, value (95 % interval), target and
-    its values over the last 8 weeks, oldest first."""
+def objectives_table(rows: list[asyncpg.Record]) -> Table:
+    """rum.objective_results: each objective's status, value (95 % interval),
+    target and its values over the last 8 weeks, oldest first, as the last
+    check stored them (rum.objectives computes them now: minutes at scale)."""
     table = _table(f"Objectives (last {objective_figures.WINDOW_DAYS} days)",
                    ("objective", "site", "scope", "status"),
                    ("value (95 % interval)", "target", "n", "8 weeks"))
@@ -203,12 +203,12 @@ def objectives_table(rows: list[asyncpg.Record],
                          f"{objective_figures.format_value(metric, row['value_high'])})",
                          style="dim")
         trend = " ".join(objective_figures.format_value(metric, w["value"]).removesuffix(" ms")
-                         for w in weeks.get((row["site"], row["name"]), []))
+                         for w in orjson.loads(row["weeks"] or "[]"))
         table.add_row(_data(row["name"]), _data(row["site"]),
                       _data(objective_figures.format_scope(_scope(row["scope"]))),
                       Text(row["status"] or "–", style=_STATUS_STYLE.get(row["status"], "")),
                       value, objective_figures.format_target(metric, row["target"]),
-                      f"{row['n']:,}", Text(trend, style="dim"))
+                      "–" if row["n"] is None else f"{row['n']:,}", Text(trend, style="dim"))
     return table
 
 
@@ -229,15 +229,14 @@ async def print_report(database_url: str, *, site: str | None, days: int,
         releases = await conn.fetch(_RELEASES, site, today, days)
         comparisons = await conn.fetch(proof.COMPARISONS_QUERY, site)
         worth = await conn.fetch(proof.SPEED_WORTH_QUERY, site)
-        objectives = await objective_figures.fetch(conn, site)
-        weeks = await objective_figures.fetch_weeks(conn, site) if objectives else {}
+        objectives = await objective_figures.fetch_stored(conn, site)
         coverage = await fetch_coverage(conn, site=site, last_day=today,
                                         first_day=today - dt.timedelta(days=days - 1))
     finally:
         await conn.close()
 
     if objectives:
-        console.print(objectives_table(objectives, weeks))
+        console.print(objectives_table(objectives))
         console.print(Text(
             "met / missed: the 95 % interval lies wholly within / beyond the target; at risk: "
             f"the target lies inside it; too few: under {TOO_SMALL} page views (sessions for "

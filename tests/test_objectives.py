@@ -189,7 +189,7 @@ async def test_a_scope_narrows_the_value(conn: asyncpg.Connection) -> None:
                         ("scope-email-landing", ["channel=email", "landing=true"]),
                         ("scope-other-page", ["page_type=product"])):
         await objectives.add(conn, site, "lcp_p75", "2500", name, where)
-    values = {r["name"]: r for r in await objectives.fetch(conn, site)}
+    values = {r["name"]: r for r in await conn.fetch("SELECT * FROM rum.objectives WHERE site = $1", site)}
     email_lcps = [1000 + i for i in range(300)] + [9000] * 300
     assert values["scope-email"]["value"] == pytest.approx(np.percentile(email_lcps, 75))
     assert values["scope-spring"]["value"] == values["scope-email"]["value"]
@@ -220,7 +220,7 @@ async def test_percentages_conversion_and_weeks(conn: asyncpg.Connection) -> Non
     await objectives.add(conn, site, "cwv_good_pct", "75", "pct-cwv", [])
     await objectives.add(conn, site, "conversion_rate", "5", "pct-conv", [])
     await objectives.add(conn, site, "conversion_rate", "10", "pct-conv-risk", [])
-    found = {r["name"]: r for r in await objectives.fetch(conn, site)}
+    found = {r["name"]: r for r in await conn.fetch("SELECT * FROM rum.objectives WHERE site = $1", site)}
     cwv = found["pct-cwv"]
     assert (cwv["value"], cwv["n"]) == (75.0, 400)
     low, high = await conn.fetchval("SELECT rum.wilson_interval(300, 400)")
@@ -229,7 +229,8 @@ async def test_percentages_conversion_and_weeks(conn: asyncpg.Connection) -> Non
     assert (found["pct-conv"]["value"], found["pct-conv"]["status"]) == (10.0, "met")
     assert found["pct-conv-risk"]["status"] == "at risk"
 
-    weeks = (await objectives.fetch_weeks(conn, site))[(site, "pct-cwv")]
+    weeks = await conn.fetch("SELECT week_start, value, n FROM rum.objective_weeks"
+                             " WHERE site = $1 AND name = 'pct-cwv' ORDER BY week_start", site)
     monday = now - dt.timedelta(days=now.weekday())
     assert [w["week_start"] for w in weeks] == [monday - dt.timedelta(weeks=7 - i)
                                                 for i in range(8)]
