@@ -281,6 +281,13 @@ async def chromium(**launch_options: Any) -> AsyncIterator[Any]:
         await browser.close()
 
 
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One Chromium per test module (a module may define its own, with options)."""
+    async with chromium() as launched:
+        yield launched
+
+
 def make_beacon(**overrides: Any) -> dict[str, Any]:
     """The contract's example beacon with fresh ids; keyword arguments replace fields."""
     beacon: dict[str, Any] = {

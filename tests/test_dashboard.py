@@ -16,7 +16,7 @@ import random
 import secrets
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,6 @@ from tests.conftest import (
     Collector,
     _create_database,
     _drop_database,
-    chromium,
     folded,
     make_beacon,
     require,
@@ -657,11 +656,6 @@ async def test_viewers_of_the_same_filters_share_one_computation(
 
 
 # --- the page in Chromium ----------------------------------------------------
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
 
 
 class Page:

@@ -20,7 +20,7 @@ import pytest
 
 from collector import dashboard, db, objectives
 from collector.maintenance import OBJECTIVES_LOCK
-from tests.conftest import Collector, chromium
+from tests.conftest import Collector
 from tests.synthetic import insert_beacons
 from tests.test_dashboard import TOKEN, open_dashboard, screenshot_path, shown
 from tests.test_objectives import page_view
@@ -80,11 +80,6 @@ def band_collector(database_url: str, band_site: str, checks_held: None,
     yield started
     started.stop()
 
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
 
 
 async def _stored(database_url: str, name: str) -> asyncpg.Record:

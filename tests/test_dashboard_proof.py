@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import random
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from collector import dashboard, db, proof
-from tests.conftest import Collector, chromium
+from tests.conftest import Collector
 from tests.synthetic import insert_beacons
 from tests.test_comparisons import page_view
 from tests.test_dashboard import TOKEN, Page, fixed, open_dashboard, screenshot_path, shown, \
@@ -72,11 +72,6 @@ def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFac
     yield started
     started.stop()
 
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
 
 
 # --- the page's writing, independent of dashboard/src -------------------------
