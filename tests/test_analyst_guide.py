@@ -25,8 +25,9 @@ def test_the_guide_asks_ten_questions() -> None:
     assert len(questions) == 10
     # SET TIME ZONE, then one per question; question 10 has two more (issue 22:
     # what the snippet could not send, how much traffic each metric covers);
-    # "What speed is worth", rum.objectives and rum.objective_results (issue 21).
-    assert len(sql_blocks()) == 16
+    # "What speed is worth", rum.objectives and rum.objective_results (issue 21);
+    # three first queries (moved from the README, issue 24).
+    assert len(sql_blocks()) == 19
 
 
 async def test_every_query_of_the_guide_runs(fresh_database: str) -> None:
