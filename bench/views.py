@@ -437,7 +437,7 @@ async def main() -> int:
         defaults = await conn.fetchval("SELECT current_setting('work_mem') || ', jit '"
                                        " || current_setting('jit')")
         settings = (("RESET work_mem", f"server defaults ({defaults})"),
-                    ("SET work_mem = '64MB'", "work_mem = 64MB (README: each analyst login)"))
+                    ("SET work_mem = '64MB'", "work_mem = 64MB (docs/deploy.md: each analyst login)"))
 
         async def time_all(groups: tuple[tuple[str, list[tuple[str, str]]], ...]) -> None:
             for setting, label in settings:

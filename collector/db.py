@@ -2,7 +2,7 @@
 
 Migrations are plain numbered files in sql/migrations/ (tables, indexes, roles:
 what holds data), applied in order, each in its own transaction and recorded in
-binome.schema_migrations; a released one is never edited (README, "Schema
+binome.schema_migrations; a released one is never edited (docs/architecture.md, "Schema
 changes"). Functions with their triggers (sql/functions/) and then views
 (sql/views/) are re-created on every migrate, so their files are always their
 current definitions. A session-level advisory lock lets several processes

@@ -9,7 +9,7 @@ only binome_maintainer (or the owner) may run binome.apply_retention, whose
 cutoff is never later than today minus the retention policy's months (issue
 20). Under a role that may not, the run skips retention and says so; `binome
 serve` and `binome maintain` connect with BINOME_MAINTENANCE_DATABASE_URL when
-it is set (README, "Roles").
+it is set (docs/deploy.md, "Roles").
 
 Rollups (docs/analyst-guide.md, "Where the figures come from"): a UTC day is
 closed once BINOME_ROLLUP_LAG_DAYS whole days have followed it, so the

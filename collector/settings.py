@@ -1,6 +1,6 @@
 """Every setting of the collector, read from BINOME_* environment variables.
 
-The README's configuration table is checked against this class by
+docs/deploy.md's configuration table is checked against this class by
 tests/test_settings.py, so a setting added here must be documented there.
 """
 

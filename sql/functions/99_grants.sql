@@ -1,6 +1,6 @@
 -- Who may call what. Every function that writes is revoked from PUBLIC: the
 -- definer's functions run as the schema's owner. binome_writer (the collector,
--- README "Roles") gets those it calls; binome_maintainer (`binome maintain`, a
+-- docs/deploy.md "Roles") gets those it calls; binome_maintainer (`binome maintain`, a
 -- member of binome_writer) gets retention besides, which the writer may not run
 -- (issue 20: it would drop every day); the views' grants are in
 -- sql/views/99_grants.sql. Given again at every migrate, so an administrator
