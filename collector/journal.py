@@ -142,6 +142,9 @@ class GroupCommit:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # Beacons given to commit() and not answered yet: the writer counts them
+        # with its queue, which bounds both together.
+        self.unanswered = 0
         # Beacons disposed of by the writer, from the front of the log; None once
         # a count was lost (a batch dropped): then nothing more is removed.
         self._disposed: int | None = 0
@@ -152,11 +155,17 @@ class GroupCommit:
     async def commit(self, record: Record) -> None:
         """Returns once `record` is fsynced and queued; raises SpoolFull or the
         failure of the append."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("the durable log is not running")
         future = asyncio.get_running_loop().create_future()
         self._records.append(record)
         self._futures.append(future)
         self._wake.set()
-        await future
+        self.unanswered += 1
+        try:
+            await future
+        finally:
+            self.unanswered -= 1
 
     def disposed(self, count: int) -> None:
         """The writer has written or spooled the next `count` beacons of the log."""

@@ -129,7 +129,8 @@ class BeaconWriter:
         queued; False (503) as offer(), or when the log cannot take it (its disk
         full or failing)."""
         durable_log = self._durable_log
-        if durable_log is None or self._closing or len(self._pending) >= self._queue_max:
+        if (durable_log is None or self._closing
+                or len(self._pending) + durable_log.unanswered >= self._queue_max):
             return False
         try:
             await durable_log.commit(record)
@@ -153,8 +154,8 @@ class BeaconWriter:
         return True
 
     def _queue_synced(self, records: list[Record]) -> None:
-        """The log's fsynced beacons, queued in log order. Past queue_max by at most
-        the requests in flight: offer_durably checked the queue before the fsync."""
+        """The log's fsynced beacons, queued in log order (offer_durably counted them
+        against queue_max while they waited for their fsync)."""
         if not self._pending:
             self._oldest_at = time.monotonic()
             self._has_data.set()

@@ -308,3 +308,39 @@ async def test_a_torn_last_frame_is_detected_and_the_intact_frames_are_kept(
     assert [d["reason"] for d in damage["damage"]] == ["truncated or oversized frame"]
     with contextlib.suppress(Exception):
         collector.stop()
+
+
+async def test_a_full_log_answers_503_with_retry_after_and_shows_in_metrics(
+        start_collector: Any, pg_proxy: PgProxy, database_url: str, tmp_path: Path) -> None:
+    """The log shares the spool's disk cap: during an outage both fill, and then
+    POST /beacon answers 503 with Retry-After, never a 204 it cannot keep."""
+    cap = 64 * 1024
+    spool_dir = tmp_path / "spool-full"
+    collector = await asyncio.to_thread(
+        start_collector, pg_proxy.url(database_url), spool_dir=spool_dir, durable="true",
+        rate_limit_per_minute=0, spool_max_bytes=cap, batch_max_ms=20)
+    async with httpx.AsyncClient(timeout=10) as client:
+        async def post() -> httpx.Response:
+            return await client.post(collector.url + "/beacon", headers=TEXT,
+                                     content=orjson.dumps(make_beacon(pv="full" + os.urandom(6).hex())))
+
+        assert (await post()).status_code == 204
+        pg_proxy.stop()
+        statuses = []
+        for _ in range(400):
+            response = await post()
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                break
+        assert response.status_code == 503, statuses
+        assert response.json()["error"] == "overloaded"
+        assert int(response.headers["retry-after"]) > 0
+        used = sum(p.stat().st_size for p in spool_dir.glob("*" + SUFFIX))
+        assert used <= cap + 4096  # the cap, give or take the frame that reached it
+        assert statuses.count(204) >= 10
+        metrics = (await client.get(collector.url + "/metrics")).text
+    samples = {line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+               for line in metrics.splitlines() if line.startswith("binome_durable")}
+    assert samples["binome_durable_fsync_seconds_count"] >= statuses.count(204)
+    assert samples["binome_durable_group_beacons_sum"] == statuses.count(204) + 1
+    assert samples["binome_durable_log_bytes"] > 0
