@@ -29,8 +29,7 @@ import httpx
 import orjson
 import pytest
 
-from collector.journal import Journal
-from collector.spool import SUFFIX, Spool
+from collector.spool import SUFFIX
 from tests.conftest import Collector, free_port, make_beacon
 
 TEXT = {"Content-Type": "text/plain"}
@@ -346,23 +345,3 @@ async def test_a_full_log_answers_503_with_retry_after_and_shows_in_metrics(
     assert samples["binome_durable_group_beacons_sum"] == statuses.count(204) + 1
     assert samples["binome_durable_log_bytes"] > 0
 
-
-def test_the_log_keeps_its_segments_locked_until_disposed_of(tmp_path: Path) -> None:
-    """Segments are spool files no replay may take while their beacons wait in
-    memory; the writer's count removes them, the last one is truncated; a lost
-    count (or a crash) leaves them to the next start's replay."""
-    spool = Spool(tmp_path / "spool", max_bytes=2**20)
-    spool.open()
-    journal = Journal(spool, segment_max_bytes=1)  # a new segment after each append
-    for n in range(3):
-        journal.append([("beacon", n)], disposed=0)
-    assert len(spool.pending_files()) == 3 and journal.appended == 3
-    assert spool.claim() is None  # all held by the log
-    journal.tidy(2)
-    (last,) = spool.pending_files()
-    journal.tidy(3)
-    assert last.exists() and last.stat().st_size == 0 and journal.bytes == 0
-    journal.append([("beacon", 3)], disposed=3)
-    journal.close(None)
-    claimed = spool.claim()
-    assert claimed is not None and list(claimed.batches()) == [[("beacon", 3)]]
