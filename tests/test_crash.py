@@ -344,4 +344,3 @@ async def test_a_full_log_answers_503_with_retry_after_and_shows_in_metrics(
     assert samples["binome_durable_fsync_seconds_count"] >= statuses.count(204)
     assert samples["binome_durable_group_beacons_sum"] == statuses.count(204) + 1
     assert samples["binome_durable_log_bytes"] > 0
-
