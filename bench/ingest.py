@@ -77,6 +77,8 @@ class Design:
     # The checkout whose code a collector design runs (--baseline: a worktree
     # of another revision, with its own database).
     root: Path = ROOT
+    # Environment of its own (the collector's two acceptance modes, issue 23).
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def collector(self) -> bool:
@@ -87,7 +89,12 @@ DESIGNS: dict[str, Design] = {d.name: d for d in (
     Design("bare", "reference_apps:bare_app", 1, None,
            "Starlette endpoint that reads the body and answers 204"),
     Design("collector", "collector.app:create_app", 1, "binome.beacons",
-           "the full collector: validation, rate limit, enrichment, batching, COPY"),
+           "the full collector: validation, rate limit, enrichment, batching, COPY;"
+           " BINOME_DURABLE=false (a 204 once queued in memory)",
+           env=(("BINOME_DURABLE", "false"),)),
+    Design("collector-durable", "collector.app:create_app", 1, "binome.beacons",
+           "the full collector with BINOME_DURABLE=true (a 204 once fsynced in the log,"
+           " group commit)", env=(("BINOME_DURABLE", "true"),)),
     Design("insert", "reference_apps:insert_app", 1, "bench_ref.beacons",
            "reference: pydantic + one INSERT per request (asyncpg pool of 8)"),
     Design("minibatch", "reference_apps:minibatch_app", 1, "bench_ref.beacons",
@@ -99,7 +106,8 @@ DESIGNS: dict[str, Design] = {d.name: d for d in (
     Design("bare-w2", "reference_apps:bare_app", 2, None,
            "bare endpoint, --workers 2, not pinned"),
 )}
-DEFAULT_DESIGNS = ("bare", "collector", "insert", "minibatch", "collector-w2")
+DEFAULT_DESIGNS = ("bare", "collector", "collector-durable", "insert", "minibatch",
+                   "collector-w2")
 
 
 # -- beacons -------------------------------------------------------------------
@@ -449,6 +457,7 @@ class Bench:
             # Each run its own spool: what one run left on disk must not be
             # replayed into the next one's figures.
             env["BINOME_SPOOL_DIR"] = str(tmp / f"spool-{secrets.token_hex(3)}")
+            env.update(design.env)
             env.update(self.args.collector_env)
             if design.workers > 1:
                 # as `binome serve --workers N` does: /metrics aggregated over workers
@@ -589,6 +598,8 @@ class Bench:
                 record["fold_caught_up_seconds"] = round(caught_up, 2)
                 record["collector_accepted"] = self.accepted()
                 record["collector_metrics"] = scrape_metrics(server.url)
+                # the warm-up's load and the measured one: what /metrics counted over
+                record["load_seconds"] = args.warmup + wall
                 record["rejected_by_reason"] = {
                     k.split('reason="', 1)[1].rstrip('"}'): int(v)
                     for k, v in record["collector_metrics"].items()
@@ -808,8 +819,23 @@ def summarize(runs: list[dict[str, Any]], designs: list[Design]) -> dict[str, An
         if any("fold_caught_up_seconds" in r for r in mine):
             entry["fold_caught_up_seconds_max"] = max(r["fold_caught_up_seconds"] for r in mine)
             entry["fold_queue_at_drain_max"] = max(r["fold_queue_at_drain"] for r in mine)
-        if design.name.endswith("-w2"):
-            base = design.name[:-3]
+        durable = design.name == "collector-durable"
+        if durable:
+            fsyncs = sum(r["collector_metrics"].get("binome_durable_fsync_seconds_count", 0)
+                         for r in mine)
+            entry.update(
+                durable_fsyncs_per_second_median=statistics.median(
+                    r["collector_metrics"].get("binome_durable_fsync_seconds_count", 0)
+                    / r["load_seconds"] for r in mine),
+                durable_fsync_ms_mean=1000 * sum(
+                    r["collector_metrics"].get("binome_durable_fsync_seconds_sum", 0)
+                    for r in mine) / fsyncs if fsyncs else None,
+                durable_group_beacons_mean=sum(
+                    r["collector_metrics"].get("binome_durable_group_beacons_sum", 0)
+                    for r in mine) / fsyncs if fsyncs else None,
+            )
+        if design.name.endswith("-w2") or durable:
+            base = "collector" if durable else design.name[:-3]
             by_round = {r["round"]: r["ok_rps"] for r in runs if r["design"] == base}
             speedups = [r["ok_rps"] / by_round[r["round"]] for r in mine
                         if r["round"] in by_round]
@@ -911,6 +937,10 @@ def print_table(summary: dict[str, Any]) -> None:
             print(f"{name} fold: {s['fold_queue_at_drain_max']:,} page views still to fold when"
                   f" the writes were done, folded {s['fold_caught_up_seconds_max']:.1f} s after"
                   " the load stopped (worst round)")
+        if s.get("durable_group_beacons_mean") is not None:
+            print(f"{name} log: {s['durable_fsyncs_per_second_median']:.0f} fsyncs/s (median),"
+                  f" {s['durable_fsync_ms_mean']:.2f} ms an fsync and"
+                  f" {s['durable_group_beacons_mean']:.1f} beacons a group (means, all rounds)")
         if s.get("rejected_by_reason"):
             print(f"{name} refused (its /metrics, all rounds): "
                   + ", ".join(f"{k} {v}" for k, v in s["rejected_by_reason"].items()))
@@ -966,6 +996,18 @@ def check_targets(summary: dict[str, Any],
                        "ok": c["missing_total"] == 0 and c["verified_all"]})
         checks.append({"target": "collector peak RSS < 200 MB", "value": c["peak_rss_mb_max"],
                        "ok": c["peak_rss_mb_max"] < 200})
+    d = summary.get("collector-durable")
+    if d and "ratio_to_collector_median" in d:
+        # Issue 23: durable acceptance becomes the default if it costs under 20 %
+        # of the beacons per second and keeps p99 under 25 ms.
+        checks.append({"target": "collector-durable >= 0.8 x collector (issue 23: default)",
+                       "value": round(d["ratio_to_collector_median"], 3),
+                       "ok": d["ratio_to_collector_median"] >= 0.8})
+        checks.append({"target": "collector-durable p99 < 25 ms (median over rounds)",
+                       "value": d["p99_ms_median"], "ok": d["p99_ms_median"] < 25})
+        checks.append({"target": "collector-durable: no accepted beacon missing",
+                       "value": d["missing_total"],
+                       "ok": d["missing_total"] == 0 and d["verified_all"]})
     w2 = summary.get("collector-w2")
     if w2 and "ratio_to_collector_median" in w2:
         checks.append({"target": "collector --workers 2 >= 1.4 x one worker",

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             queue_max=settings.queue_max,
             spool=Spool(settings.spool_path, max_bytes=settings.spool_max_bytes),
             on_written=folder.notify if folder else None,
+            durable=settings.durable,
             # `binome serve` found PostgreSQL down: migrate once it answers, before
             # anything is written (the spool waits until then).
             before_first_write=(

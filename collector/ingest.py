@@ -4,7 +4,8 @@ A beacon's answer is a list of small steps, in the order of their cost
 (`BeaconIngest._answer`): content type and declared size (nothing read), rate
 limit, the body read under the size cap and a deadline, one-pass JSON parse and
 validation, the site and origin, automated traffic, the caps per page view and
-session, then a non-blocking hand-off to the writer. A step that refuses raises
+session, then the hand-off to the writer (non-blocking; with BINOME_DURABLE=true
+awaited until the beacon is fsynced in the durable log). A step that refuses raises
 `Refusal`: a JSON `{"error": CODE, "detail": ...}`, counted; nothing a client
 sends reaches a 500.
 
@@ -39,6 +40,7 @@ from collector.caps import BeaconCaps
 from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
+from collector.row import Record
 from collector.session_keys import SessionKeys
 from collector.settings import Settings
 from collector.sites import SiteRegistry, origin_of
@@ -86,6 +88,7 @@ class BeaconIngest:
         self._session_per_day = settings.session_id_per_day
         self._session_keys = session_keys or SessionKeys()
         self._store_automated = settings.store_automated
+        self._durable = writer.durable
         self._country_headers = [
             h.strip().lower() for h in settings.country_headers.split(",") if h.strip()
         ]
@@ -116,7 +119,13 @@ class BeaconIngest:
         if self._is_automated(beacon, user_agent, received_at):
             return _ACCEPTED  # 204 so that nothing retries; counted, never stored
         self._check_caps(beacon)
-        self._hand_off(beacon, headers, user_agent, received_at)
+        record = self._record(beacon, headers, user_agent, received_at)
+        if self._durable:
+            # Answered once the beacon is in the fsynced log (issue 23).
+            accepted = await self._writer.offer_durably(record)
+        else:
+            accepted = self._writer.offer(record)
+        self._count_hand_off(beacon, accepted, received_at)
         return _ACCEPTED
 
     def _check_type_and_declared_size(self, headers: dict[str, str]) -> None:
@@ -211,9 +220,9 @@ class BeaconIngest:
             raise self._refuse(429, capped, f"too many beacons for this {what}",
                                site=beacon.site)
 
-    def _hand_off(self, beacon: Beacon, headers: dict[str, str], user_agent: str,
-                  received_at: float) -> None:
-        record = to_record(
+    def _record(self, beacon: Beacon, headers: dict[str, str], user_agent: str,
+                received_at: float) -> Record:
+        return to_record(
             beacon,
             dt.datetime.fromtimestamp(received_at, dt.UTC),
             user_agent,
@@ -221,7 +230,10 @@ class BeaconIngest:
             session_per_day=self._session_per_day,
             session_keys=self._session_keys,
         )
-        if not self._writer.offer(record):
+
+    def _count_hand_off(self, beacon: Beacon, accepted: bool, received_at: float) -> None:
+        """Counts the writer's answer; raises the 503 of a refusal."""
+        if not accepted:
             if self._writer.closing:
                 raise self._refuse(503, "shutting_down", "the collector is restarting; retry",
                                    [(b"retry-after", b"5")], site=beacon.site)

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         1024**3, gt=0,
         description="Disk the spool may use; when it is full too, POST /beacon answers 503.",
     )
+    durable: bool = Field(
+        False, description="true: POST /beacon answers 204 only once the beacon is in an "
+        "fsynced log in the spool directory (group commit), so a crash loses nothing "
+        "answered 204; false: accepted beacons wait in memory until written (a crash loses "
+        "the last moments). README, \"What a 204 promises\"."
+    )
     sites_refresh_seconds: float = Field(
         10.0, gt=0, description="How often registered sites and origins are re-read."
     )

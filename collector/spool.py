@@ -161,7 +161,7 @@ class Spool:
             self._create()
         assert self._fd is not None
         try:
-            _write_all(self._fd, frame)
+            write_all(self._fd, frame)
             os.fsync(self._fd)
         except OSError:
             # Leave no torn frame behind: the next append starts clean.
@@ -193,22 +193,8 @@ class Spool:
 
     def _create(self) -> None:
         self._serial += 1
-        name = f"{time.time_ns():020d}-{os.getpid()}-{self._serial:06d}"
-        temporary = self.directory / (name + ".tmp")
-        final = self.directory / (name + SUFFIX)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
-                     0o600)
-        try:
-            # Locked before it gets its replayable name: no replayer can take it
-            # between its creation and its first frame.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.rename(temporary, final)
-            _fsync_directory(self.directory)
-        except BaseException:
-            os.close(fd)
-            temporary.unlink(missing_ok=True)
-            raise
-        self._fd, self._path, self._size = fd, final, 0
+        self._fd, self._path = create_locked(self.directory, self._serial)
+        self._size = 0
 
     # -- reading (any process, any file) --
 
@@ -338,7 +324,28 @@ class SpoolFile:
             self._fd = None
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def create_locked(directory: Path, serial: int) -> tuple[int, Path]:
+    """A new empty file named as the spool names its files (so replay finds it),
+    opened for appending and holding its exclusive flock; the directory fsynced."""
+    name = f"{time.time_ns():020d}-{os.getpid()}-{serial:06d}"
+    temporary = directory / (name + ".tmp")
+    final = directory / (name + SUFFIX)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                 0o600)
+    try:
+        # Locked before it gets its replayable name: no replayer can take it
+        # between its creation and its first frame.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(temporary, final)
+        _fsync_directory(directory)
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    return fd, final
+
+
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)

@@ -86,6 +86,22 @@ SPOOLING = Gauge(
     "1 while batches go to the disk spool (PostgreSQL unreachable or the spool draining).",
     multiprocess_mode="livemax",
 )
+DURABLE_LOG_BYTES = Gauge(
+    "binome_durable_log_bytes",
+    "Bytes in this process's durable log (BINOME_DURABLE=true): beacons answered 204 whose"
+    " batch is not yet written or spooled, plus a stored tail until it is truncated.",
+    multiprocess_mode="livesum",
+)
+DURABLE_FSYNC_SECONDS = Histogram(
+    "binome_durable_fsync_seconds",
+    "Time of one fsync of the durable log (one group of beacons).",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+DURABLE_GROUP_BEACONS = Histogram(
+    "binome_durable_group_beacons",
+    "Beacons answered by one fsync of the durable log (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
 LAST_WRITE = Gauge(
     "binome_last_write_timestamp_seconds",
     "Unix time of the last successful write.",

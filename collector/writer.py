@@ -17,6 +17,11 @@ holds at most `queue_max` beacons (the batch being written included), plus what
 a replay reads back for one write (replay.REPLAY_BATCH_ROWS). On stop the queue
 is flushed to PostgreSQL or to the spool (allowed past its cap by at most that
 one queue), never dropped unless the disk itself fails.
+
+With BINOME_DURABLE=true (issue 23), a beacon joins the queue only once it is in
+the fsynced durable log (collector/journal.py), and the writer tells the log
+what it has written or spooled so that the log drops it; a crash then loses
+nothing answered 204: the next start replays what the log holds.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from collector import store, telemetry
+from collector.journal import GroupCommit, Journal
 from collector.replay import SpoolReplay
 from collector.row import Record
 from collector.spool import Spool, SpoolFull
@@ -62,7 +68,8 @@ class BeaconWriter:
     def __init__(self, database_url: str, *, batch_max_rows: int, batch_max_ms: int,
                  queue_max: int, spool: Spool, retry_max_s: float = 1.0,
                  on_written: Callable[[], None] | None = None,
-                 before_first_write: Callable[[], Awaitable[object]] | None = None) -> None:
+                 before_first_write: Callable[[], Awaitable[object]] | None = None,
+                 durable: bool = False) -> None:
         self._database_url = database_url
         # Given (migrations deferred: PostgreSQL was down at start), awaited before
         # the first write; until it succeeds, writes fail and batches are spooled.
@@ -87,6 +94,10 @@ class BeaconWriter:
         self._spooling = False
         self._spool_full = False
         self._spool_error: str | None = None
+        self._durable = durable
+        self._durable_log: GroupCommit | None = None
+        self._log_full = False
+        self._log_error: str | None = None
         self._failing_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
@@ -113,6 +124,49 @@ class BeaconWriter:
             self._batch_full.set()
         return True
 
+    async def offer_durably(self, record: Record) -> bool:
+        """BINOME_DURABLE=true: True once the beacon is in the fsynced log and
+        queued; False (503) as offer(), or when the log cannot take it (its disk
+        full or failing)."""
+        durable_log = self._durable_log
+        if (durable_log is None or self._closing
+                or len(self._pending) + durable_log.unanswered >= self._queue_max):
+            return False
+        try:
+            await durable_log.commit(record)
+        except SpoolFull:
+            if not self._log_full:
+                log.warning("durable log full: POST /beacon answers 503",
+                            extra={"spool_max_bytes": self._spool.max_bytes})
+                self._log_full = True
+            return False
+        except Exception as exc:  # the disk failed (or a bug): 503, never 500
+            message = store.describe(exc)
+            if message != self._log_error:
+                log.error("durable log write failed", extra={
+                    "error": message, "spool_dir": str(self._spool.directory)})
+            self._log_error = message
+            return False
+        if self._log_full or self._log_error is not None:
+            log.info("durable log takes beacons again")
+            self._log_full = False
+            self._log_error = None
+        return True
+
+    def _queue_synced(self, records: list[Record]) -> None:
+        """The log's fsynced beacons, queued in log order (offer_durably counted them
+        against queue_max while they waited for their fsync)."""
+        if not self._pending:
+            self._oldest_at = time.monotonic()
+            self._has_data.set()
+        self._pending.extend(records)
+        if len(self._pending) >= self._batch_max_rows:
+            self._batch_full.set()
+
+    @property
+    def durable(self) -> bool:
+        return self._durable
+
     @property
     def depth(self) -> int:
         return len(self._pending)
@@ -131,7 +185,7 @@ class BeaconWriter:
 
     @property
     def spool_full(self) -> bool:
-        return self._spool_full
+        return self._spool_full or self._log_full
 
     def spool_usage(self) -> tuple[int, int]:
         return self._spool.usage()
@@ -147,6 +201,11 @@ class BeaconWriter:
                     f" {self.depth} of {self._queue_max} beacons")
         if self._spool_error is not None:
             return f"spool unwritable: {self._spool_error}"
+        if self._log_full:
+            used, _files = self._spool.usage()
+            return f"durable log full ({used} of {self._spool.max_bytes} bytes with the spool)"
+        if self._log_error is not None:
+            return f"durable log unwritable: {self._log_error}"
         if self.full:
             return f"write queue full ({self._queue_max} beacons)"
         if self._spooling and self.last_error is not None:
@@ -162,6 +221,8 @@ class BeaconWriter:
         # earlier one could not flush was counted for its own database.
         telemetry.INGEST_COUNTS.clear()
         await asyncio.to_thread(self._spool.open)
+        if self._durable:
+            self._durable_log = GroupCommit(Journal(self._spool), self._queue_synced)
         self._pool = await asyncpg.create_pool(
             self._database_url, min_size=0, max_size=2, init=store.prepare_connection,
             timeout=5,  # connect timeout: a blackholed server must not stall the flusher
@@ -180,10 +241,15 @@ class BeaconWriter:
         telemetry.set_spool_usage(*self._spool.usage())
         self._task = asyncio.create_task(self._run(), name="binome-writer")
         self._replay.start()
+        if self._durable_log is not None:
+            self._durable_log.start()
 
     async def stop(self) -> None:
         """Stop taking beacons, write or spool what is queued, then close."""
         self._closing = True
+        if self._durable_log is not None:
+            # The beacons it fsyncs now are queued before the flusher's last round.
+            await self._durable_log.stop()
         self._has_data.set()
         self._batch_full.set()
         if self._task is not None:
@@ -191,6 +257,8 @@ class BeaconWriter:
         await self._replay.stop(SHUTDOWN_WRITE_TIMEOUT_S)
         async with self._spool_lock:
             self._spool.close()
+        if self._durable_log is not None:
+            await self._durable_log.close()
         self._replay.finish_run(stopping=True)
         if self.last_error is None:
             with contextlib.suppress(TimeoutError):
@@ -242,13 +310,18 @@ class BeaconWriter:
             take = min(len(self._pending), self._batch_max_rows * CATCH_UP_FACTOR)
             batch = list(itertools.islice(self._pending, take))
             try:
-                await self._dispose(batch)
+                kept = await self._dispose(batch)
             except Exception:  # a bug must not stop the flusher: the batch is retried
                 log.exception("flushing a batch failed unexpectedly")
                 await asyncio.sleep(1.0)
                 continue
             for _ in range(take):
                 self._pending.popleft()
+            if self._durable_log is not None:
+                if kept:
+                    self._durable_log.disposed(take)
+                else:
+                    self._durable_log.lose_count()
             if self._pending:
                 self._oldest_at = loop_time()
             telemetry.QUEUE_DEPTH.set(len(self._pending))
@@ -265,19 +338,20 @@ class BeaconWriter:
         if self.last_error is None:
             await self._flush_counts()
 
-    async def _dispose(self, batch: list[Record]) -> None:
+    async def _dispose(self, batch: list[Record]) -> bool:
+        """Write or spool the batch; False when it was dropped."""
         if not self._spooling:
             timeout = SHUTDOWN_WRITE_TIMEOUT_S if self._closing else WRITE_TIMEOUT_S
             try:
                 await asyncio.wait_for(self.write_batch(batch), timeout)
-                return
+                return True
             except Exception as exc:  # write_batch raises only what it could not place
                 self._note_failure(exc)
                 self._spooling = True
                 telemetry.SPOOLING.set(1)
-        await self._spool_batch(batch)
+        return await self._spool_batch(batch)
 
-    async def _spool_batch(self, batch: list[Record]) -> None:
+    async def _spool_batch(self, batch: list[Record]) -> bool:
         delay = 0.05
         while True:
             try:
@@ -296,9 +370,11 @@ class BeaconWriter:
                 self._spool_error = message
                 if self._closing:
                     telemetry.DROPPED.inc(len(batch))
-                    log.error("beacons dropped: neither PostgreSQL nor the spool could take them",
+                    log.error("beacons dropped: neither PostgreSQL nor the spool could take them"
+                              + (" (the durable log keeps them for the next start)"
+                                 if self._durable_log is not None else ""),
                               extra={"beacons": len(batch)})
-                    return
+                    return False
             else:
                 telemetry.SPOOLED.inc(len(batch))
                 if self._spool_full or self._spool_error is not None:
@@ -307,7 +383,7 @@ class BeaconWriter:
                 self._spool_error = None
                 self._replay.wake()
                 telemetry.set_spool_usage(*self._spool.usage())
-                return
+                return True
             telemetry.set_spool_usage(*self._spool.usage())
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)

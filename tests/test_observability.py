@@ -119,7 +119,10 @@ def test_every_promql_metric_exists_in_the_collectors_metrics(exposed_names: set
                  "binome_beacons_rejected_total", "binome_queue_depth", "binome_spool_bytes",
                  "binome_spool_files", "binome_batches_written_total", "binome_rows_written_total",
                  "binome_write_seconds_bucket", "binome_beacons_replayed_total",
-                 "binome_beacons_dropped_total", "binome_last_write_timestamp_seconds"):
+                 "binome_beacons_dropped_total", "binome_last_write_timestamp_seconds",
+                 # the durable log (issue 23): its size, fsync latency and group sizes
+                 "binome_durable_log_bytes", "binome_durable_fsync_seconds_bucket",
+                 "binome_durable_group_beacons_bucket"):
         assert name in used, name
 
 
