@@ -42,7 +42,7 @@ from collector.ratelimit import RateLimiter
 from collector.rejections import MAX_ORIGIN_CHARS, REJECTIONS, bounded
 from collector.session_keys import SessionKeys
 from collector.settings import Settings
-from collector.sites import SiteRegistry, origin_of
+from collector.sites import SiteRegistry, normalize_origin, origin_of
 from collector.useragents import automation_reason
 from collector.writer import BeaconWriter
 
@@ -366,4 +366,8 @@ def _origin_text(value: str | None) -> str | None:
     """An origin as received (client text): normalised when it is one, bounded always."""
     if not value:
         return None
-    return bounded(origin_of(value) or value, MAX_ORIGIN_CHARS)
+    try:
+        value = normalize_origin(value)
+    except ValueError:
+        pass  # not an origin: told as received, bounded
+    return bounded(value, MAX_ORIGIN_CHARS)

@@ -10,6 +10,7 @@ import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
 import {renderComparisons} from './comparisons.js';
 import {renderObjectives} from './objectives.js';
+import {renderRejections} from './rejections.js';
 import {renderReleases} from './releases.js';
 import {renderSpeed} from './speed.js';
 import {renderTiles} from './tiles.js';
@@ -66,7 +67,7 @@ const draw = (data) => {
   byId('footer').textContent = t('footer', {good: t('footer_good', {lcp: good('lcp'), inp: good('inp'), cls: good('cls')})});
   const main = byId('figures');
   if (!data.filters.site) {
-    fill(main, h('p', {class: 'empty'}, t('no_site')));
+    fill(main, renderRejections(data, f, t), h('p', {class: 'empty'}, t('no_site')));
     return;
   }
   const now = data.period.current;
@@ -77,6 +78,7 @@ const draw = (data) => {
   const days = daysBetween(data.filters.from, data.filters.to);
   byId('period-label').textContent = `${data.filters.site} · ${data.filters.from} → ${data.filters.to} (${t('days_short', {days})})`;
   fill(main,
+    renderRejections(data, f, t),
     renderObjectives(data, f, t, locale),
     h('p', {class: 'notice consent', id: 'consent-notice', dataset: {consentShare: share}},
       t('consent_notice', {share: f.percent(share)})),
