@@ -39,7 +39,7 @@ from collector.caps import BeaconCaps
 from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
-from collector.rejections import MAX_ORIGIN_CHARS, REJECTIONS, bounded
+from collector.rejections import MAX_ORIGIN_CHARS, NO_ORIGIN, REJECTIONS, bounded
 from collector.session_keys import SessionKeys
 from collector.settings import Settings
 from collector.sites import SiteRegistry, normalize_origin, origin_of
@@ -356,9 +356,9 @@ def _refused_origin(header: str | None, page_url: str, allowed: frozenset[str]) 
     but its beacon's `url` must still be a page of an allowed origin.
     """
     if header is not None and origin_of(header) not in allowed:
-        return _origin_text(header)
+        return _origin_text(header) or NO_ORIGIN  # an empty Origin is refused too
     if origin_of(page_url) not in allowed:
-        return _origin_text(origin_of(page_url) or page_url)
+        return _origin_text(origin_of(page_url) or page_url) or NO_ORIGIN
     return None
 
 

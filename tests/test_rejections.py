@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from collector import PROJECT_ROOT, db, maintenance, rejections
+from collector import PROJECT_ROOT, db, maintenance, rejections, store
 from collector.rejections import KEYS_PER_MINUTE, LOGGED_KEYS_PER_MINUTE, OTHER, Rejections
 from tests.conftest import (
     MOBILE_UA,
@@ -130,7 +130,8 @@ def refusing(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A collector of its own, on a database of its own: site `shop` accepts
     https://shop.fr only and `blog` any origin. A page of https://www.shop.fr
     sends 120 beacons for shop and 30 for `shpo`, not registered; 5 come for
-    `shpo` with an Origin header that is markup, 1 for shop with a huge one."""
+    `shpo` with an Origin header that is markup, 1 for shop with a huge one and
+    1 with an empty one."""
     url = asyncio.run(_create_database(server_url))
 
     async def prepare() -> None:
@@ -152,7 +153,8 @@ def refusing(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for site, origin, times in (("shop", "https://www.shop.fr", 120),
                                     ("shpo", "https://www.shop.fr", 30),
                                     ("shpo", EVIL_ORIGIN, 5),
-                                    ("shop", "https://" + "x" * 5000, 1)):
+                                    ("shop", "https://" + "x" * 5000, 1),
+                                    ("shop", "", 1)):
             for _ in range(times):
                 answer = c.post("/beacon", headers={"origin": origin}, content=json.dumps(
                     make_beacon(site=site, url="https://www.shop.fr/p/1")))
@@ -174,6 +176,9 @@ def test_403s_name_the_origin_and_the_site(refusing: Refusing) -> None:
     # An origin that is client text of any length is answered bounded.
     huge = refusing.answers["shop https://" + "x" * 22].json()
     assert huge["error"] == "origin_not_allowed" and len(huge["detail"]) < 160
+    # An empty Origin is none of the site's.
+    assert refusing.answers["shop "].json() == {
+        "error": "origin_not_allowed", "detail": "origin (none) is not allowed for site shop"}
 
 
 async def test_the_view_counts_each_kind(refusing: Refusing) -> None:
@@ -210,7 +215,7 @@ def _data(refusing: Refusing, site: str) -> dict[str, Any]:
 async def _counted(refusing: Refusing) -> None:
     conn = await asyncpg.connect(refusing.database_url)
     try:
-        await wait_for(conn, "SELECT sum(refused) FROM rum.ingest_rejections", expect=156)
+        await wait_for(conn, "SELECT sum(refused) FROM rum.ingest_rejections", expect=157)
     finally:
         await conn.close()
 
@@ -275,5 +280,30 @@ async def test_maintenance_forgets_refusals_after_seven_days(fresh_database: str
         assert report is not None and report.rejections_deleted == 1
         assert await conn.fetchval("SELECT string_agg(site, ',') FROM rum.ingest_rejections"
                                    ) == "recent"
+    finally:
+        await conn.close()
+
+
+async def test_the_writer_role_adds_refusals_and_may_not_delete_them(fresh_database: str) -> None:
+    """Least privilege (deploy/roles.sql's binome_writer): the collector's upsert,
+    twice for the same key, and retention only through the definer's function."""
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        minute = int(dt.datetime.now(dt.UTC).timestamp() // 60)
+        await conn.execute("SET ROLE binome_writer")
+        for _ in range(2):
+            await store.write_rejections(conn, [(minute, "unknown_site", "shpo", "(none)", 2)])
+        assert await conn.fetchval("SELECT refused FROM binome.ingest_rejections") == 4
+        assert await conn.fetchval("SELECT binome.forget_ingest_rejections()") == 0
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM binome.ingest_rejections")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("UPDATE binome.ingest_rejections SET site = 'x'")
+        await conn.execute("RESET ROLE")
+        await conn.execute("SET ROLE binome_analyst")
+        assert await conn.fetchval("SELECT sum(refused) FROM rum.ingest_rejections") == 4
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetchval("SELECT count(*) FROM binome.ingest_rejections")
     finally:
         await conn.close()
