@@ -245,8 +245,7 @@ class BeaconIngest:
                                    "now; retry later", [(b"retry-after", b"30")],
                                    site=beacon.site, sent=beacon.site)
             raise self._refuse(503, "overloaded", "the collector is catching up; retry later",
-                               [(b"retry-after", b"5")], site=beacon.site,
-                                   sent=beacon.site)
+                               [(b"retry-after", b"5")], site=beacon.site, sent=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         telemetry.INGEST_COUNTS.add(beacon.site, received=1, accepted=1, at=received_at)
