@@ -66,8 +66,9 @@ const draw = (data) => {
   const good = (/** @type {'lcp'|'inp'|'cls'} */ metric) => f.threshold(metric, data.thresholds[metric][0]);
   byId('footer').textContent = t('footer', {good: t('footer_good', {lcp: good('lcp'), inp: good('inp'), cls: good('cls')})});
   const main = byId('figures');
+  fill(byId('alerts'), renderRejections(data, f, t));
   if (!data.filters.site) {
-    fill(main, renderRejections(data, f, t), h('p', {class: 'empty'}, t('no_site')));
+    fill(main, h('p', {class: 'empty'}, t('no_site')));
     return;
   }
   const now = data.period.current;
@@ -78,7 +79,6 @@ const draw = (data) => {
   const days = daysBetween(data.filters.from, data.filters.to);
   byId('period-label').textContent = `${data.filters.site} · ${data.filters.from} → ${data.filters.to} (${t('days_short', {days})})`;
   fill(main,
-    renderRejections(data, f, t),
     renderObjectives(data, f, t, locale),
     h('p', {class: 'notice consent', id: 'consent-notice', dataset: {consentShare: share}},
       t('consent_notice', {share: f.percent(share)})),
