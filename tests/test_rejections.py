@@ -252,6 +252,8 @@ async def test_the_page_shows_the_refusals_and_their_fix(
                     " shop — binome site add shop --origin https://www.shop.fr") in lines
             assert ("30 beacons from https://www.shop.fr refused: site shpo is not registered"
                     " — binome site add shpo") in lines
+            # One beacon is one (the empty Origin's), and its origin gets no command.
+            assert ("1 beacon from (none) refused: origin not allowed for site shop") in lines
         else:
             assert ("120 envois de https://www.shop.fr refusés : origine non autorisée pour le"
                     " site shop — binome site add shop --origin https://www.shop.fr") in lines

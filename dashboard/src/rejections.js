@@ -27,7 +27,7 @@ export const renderRejections = (data, f, t) => {
       const fix = known ? known(r) : '';
       const values = {count: f.count(r.refused), origin: r.origin, site: r.site, reason: r.reason};
       return h('li', {dataset: {reason: r.reason}},
-        t(`refused_${known ? r.reason : 'other'}`, values),
+        t(`refused_${known ? r.reason : 'other'}${r.refused == 1 ? '_one' : ''}`, values),
         fix && ' — ', fix && h('code', null, fix));
     })));
 };
