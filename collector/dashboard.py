@@ -10,7 +10,8 @@ width (docs/analyst-guide.md), as `binome report` reads them. The releases and
 "what speed costs" are rows of rum.release_comparison and rum.perf_vs_conversion;
 the differences with their intervals and "what speed is worth", rows of
 rum.comparisons and rum.speed_worth (collector/proof.py); the objectives, the rows
-of rum.objective_results that `binome objective check` stores (collector/objectives.py).
+of rum.objective_results that `binome objective check` stores (collector/objectives.py); the banner of beacons
+refused in the last hour, rows of rum.ingest_rejections (issue 24).
 """
 
 from __future__ import annotations
@@ -327,6 +328,25 @@ LEFT JOIN (SELECT site, max(minute) AS last_minute FROM rum.ingest_health GROUP 
 ORDER BY h.last_minute DESC NULLS LAST, s.site
 """
 
+# Issue 24: beacons refused in the last hour, for the page's banner: the site's
+# own (but the 503s, the collector's state, not the site's set-up), and every
+# site's refusals naming a site not registered, which belong to no site's page.
+_REFUSED_REASONS_NOT_SHOWN = ["overloaded", "shutting_down", "sites_unavailable"]
+_REJECTIONS_QUERY = """
+SELECT reason, site, origin, sum(refused)::bigint AS refused
+FROM rum.ingest_rejections
+WHERE minute > now() - interval '1 hour'
+  AND (reason = 'unknown_site' OR (site = $1 AND reason <> ALL ($2::text[])))
+GROUP BY reason, site, origin
+ORDER BY refused DESC, reason, site, origin
+LIMIT 5
+"""
+
+
+async def _rejections(conn: asyncpg.Connection, site: str | None) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_REJECTIONS_QUERY, site,
+                                              _REFUSED_REASONS_NOT_SHOWN)]
+
 
 def _number(value: Any) -> Any:
     """asyncpg's Decimal (numeric) as a JSON number."""
@@ -412,9 +432,11 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     never), for the page to say when an objective not checked yet will be."""
     async with pool.acquire() as conn:
         sites = [r["site"] for r in await conn.fetch(_SITES_QUERY)]
-    site = filters.site or (sites[0] if sites else None)
+        site = filters.site or (sites[0] if sites else None)
+        rejections = await _rejections(conn, site)
     answer: dict[str, Any] = {
         "sites": sites,
+        "rejections": rejections,
         "filters": {
             "site": site,
             "from": filters.first_day.isoformat(),

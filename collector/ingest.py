@@ -41,9 +41,10 @@ from collector.enrich import to_record
 from collector.proxies import ClientAddress
 from collector.ratelimit import RateLimiter
 from collector.row import Record
+from collector.rejections import MAX_ORIGIN_CHARS, NO_ORIGIN, REJECTIONS, bounded
 from collector.session_keys import SessionKeys
 from collector.settings import Settings
-from collector.sites import SiteRegistry, origin_of
+from collector.sites import SiteRegistry, normalize_origin, origin_of
 from collector.useragents import automation_reason
 from collector.writer import BeaconWriter
 
@@ -67,10 +68,16 @@ _ACCEPTED: Answer = (204, [], b"")
 
 
 class Refusal(Exception):
-    """A step's refusal: the beacon's answer, already counted."""
+    """A step's refusal: the beacon's answer, already counted; noted in
+    collector/rejections.py once answered, with the site as sent (None: not read
+    yet) and the origin refused (None: the request's Origin header)."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, reason: str, sent: str | None = None,
+                 origin: str | None = None) -> None:
         self.answer = answer
+        self.reason = reason
+        self.sent = sent
+        self.origin = origin
 
 
 class BeaconIngest:
@@ -102,6 +109,8 @@ class BeaconIngest:
             status, extra, body = await self._answer(scope, headers, receive)
         except Refusal as refusal:
             status, extra, body = refusal.answer
+            REJECTIONS.note(refusal.reason, refusal.sent,
+                            refusal.origin or _origin_text(headers.get("origin")))
         await send({"type": "http.response.start", "status": status,
                     "headers": _answer_headers(headers, extra, body)})
         await send({"type": "http.response.body", "body": body})
@@ -197,13 +206,17 @@ class BeaconIngest:
             # PostgreSQL cannot say whether the site exists: come back (issue 20).
             raise self._refuse(503, "sites_unavailable",
                                f"site {beacon.site!r} cannot be checked now",
-                               [(b"retry-after", b"30")])
+                               [(b"retry-after", b"30")], sent=beacon.site)
         if origins is None:
-            raise self._refuse(403, "unknown_site", f"site {beacon.site!r} is not registered")
-        if origins and not _origin_allowed(headers.get("origin"), beacon.url, origins):
+            # The site as sent matched the beacon's site-name pattern: bounded, plain.
+            raise self._refuse(403, "unknown_site", f"site {beacon.site} is not registered",
+                               sent=beacon.site)
+        refused = _refused_origin(headers.get("origin"), beacon.url, origins) if origins else None
+        if refused is not None:
+            # Issue 24: the answer names what it refused, so a newcomer can fix it.
             raise self._refuse(403, "origin_not_allowed",
-                               f"this origin may not send beacons for {beacon.site!r}",
-                               site=beacon.site)
+                               f"origin {refused} is not allowed for site {beacon.site}",
+                               site=beacon.site, sent=beacon.site, origin=refused)
 
     def _is_automated(self, beacon: Beacon, user_agent: str, received_at: float) -> bool:
         automated = None if self._store_automated else automation_reason(user_agent)
@@ -218,7 +231,7 @@ class BeaconIngest:
         if capped is not None:
             what = "page view" if capped == "page_view_cap" else "session"
             raise self._refuse(429, capped, f"too many beacons for this {what}",
-                               site=beacon.site)
+                               site=beacon.site, sent=beacon.site)
 
     def _record(self, beacon: Beacon, headers: dict[str, str], user_agent: str,
                 received_at: float) -> Record:
@@ -236,14 +249,15 @@ class BeaconIngest:
         if not accepted:
             if self._writer.closing:
                 raise self._refuse(503, "shutting_down", "the collector is restarting; retry",
-                                   [(b"retry-after", b"5")], site=beacon.site)
+                                   [(b"retry-after", b"5")], site=beacon.site,
+                                   sent=beacon.site)
             if self._writer.spool_full:
                 # PostgreSQL is down and the disk spool is full: the outage may last.
                 raise self._refuse(503, "overloaded", "the collector cannot keep more beacons "
                                    "now; retry later", [(b"retry-after", b"30")],
-                                   site=beacon.site)
+                                   site=beacon.site, sent=beacon.site)
             raise self._refuse(503, "overloaded", "the collector is catching up; retry later",
-                               [(b"retry-after", b"5")], site=beacon.site)
+                               [(b"retry-after", b"5")], site=beacon.site, sent=beacon.site)
         self._caps.count(beacon.site, beacon.pv, beacon.sid)
         telemetry.BEACONS_ACCEPTED.inc()
         telemetry.INGEST_COUNTS.add(beacon.site, received=1, accepted=1, at=received_at)
@@ -263,11 +277,12 @@ class BeaconIngest:
         return None
 
     def _refuse(self, status: int, code: str, detail: Any, extra_headers: Headers | None = None,
-                site: str = UNKNOWN_SITE) -> Refusal:
+                site: str = UNKNOWN_SITE, sent: str | None = None,
+                origin: str | None = None) -> Refusal:
         telemetry.BEACONS_REJECTED.labels(code).inc()
         telemetry.INGEST_COUNTS.add(site, received=1, rejected=1)
         return Refusal((status, extra_headers or [],
-                        orjson.dumps({"error": code, "detail": detail})))
+                        orjson.dumps({"error": code, "detail": detail})), code, sent, origin)
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         # The last Origin header, as the POST path's header dict keeps it.
@@ -344,12 +359,26 @@ def _echo_origin(origin: bytes) -> Headers:
     return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
 
 
-def _origin_allowed(header: str | None, page_url: str, allowed: frozenset[str]) -> bool:
-    """Both the browser's Origin (when sent) and the page URL must be allowed.
+def _refused_origin(header: str | None, page_url: str, allowed: frozenset[str]) -> str | None:
+    """The origin not allowed, as text fit for an answer, or None when both the
+    browser's Origin (when sent) and the page URL are allowed.
 
     Browsers always send Origin with a POST; a server-side sender may omit it,
     but its beacon's `url` must still be a page of an allowed origin.
     """
     if header is not None and origin_of(header) not in allowed:
-        return False
-    return origin_of(page_url) in allowed
+        return _origin_text(header) or NO_ORIGIN  # an empty Origin is refused too
+    if origin_of(page_url) not in allowed:
+        return _origin_text(origin_of(page_url) or page_url) or NO_ORIGIN
+    return None
+
+
+def _origin_text(value: str | None) -> str | None:
+    """An origin as received (client text): normalised when it is one, bounded always."""
+    if not value:
+        return None
+    try:
+        value = normalize_origin(value)
+    except ValueError:
+        pass  # not an origin: told as received, bounded
+    return bounded(value, MAX_ORIGIN_CHARS)

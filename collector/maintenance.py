@@ -69,6 +69,7 @@ class MaintenanceReport:
     still_dirty: list[tuple[str, dt.date]] = field(default_factory=list)
     partitions_dropped: int = 0
     session_keys_deleted: int = 0
+    rejections_deleted: int = 0
     retention_skipped: bool = False
     folded: int = 0
     snapshots: list[tuple[str, dt.date, int]] = field(default_factory=list)
@@ -85,6 +86,8 @@ class MaintenanceReport:
                  f"{self.partitions_dropped} raw partitions before {self.retention_cutoff} dropped",
                  f"{self.session_keys_deleted} past session keys deleted"
                  if self.session_keys_deleted else "",
+                 f"{self.rejections_deleted} refused-beacon counts over 7 days deleted"
+                 if self.rejections_deleted else "",
                  f"{len(self.snapshots)} busy live site-days snapshotted" if self.snapshots else "",
                  f"{self.seconds:.1f} s"]
         return "; ".join(p for p in parts if p)
@@ -139,6 +142,9 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
         # The keys of days over: no session id links to stored rows after this
         # (collector/session_keys.py).
         report.session_keys_deleted = await conn.fetchval("SELECT binome.forget_session_keys()")
+        # Refused-beacon counts are kept 7 days (sql/functions/15_ingest_rejections.sql).
+        report.rejections_deleted = await conn.fetchval(
+            "SELECT binome.forget_ingest_rejections()")
         if snapshot_page_views is not None:
             report.snapshots = await refresh_snapshots(
                 conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []

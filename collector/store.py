@@ -71,6 +71,11 @@ ON CONFLICT (site, minute) DO UPDATE SET
     rejected = c.rejected + excluded.rejected,
     rows_written = c.rows_written + excluded.rows_written
 """
+_REJECTION_UPSERT = """
+INSERT INTO binome.ingest_rejections AS r (minute, reason, site, origin, refused)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+ON CONFLICT (minute, reason, site, origin) DO UPDATE SET refused = r.refused + excluded.refused
+"""
 
 # SQLSTATEs that mean "this row is wrong", not "PostgreSQL cannot write now":
 # class 22 data exception, class 23 integrity constraint violation, and 54000
@@ -195,6 +200,20 @@ async def write_counts(conn: asyncpg.Connection,
         for i, value in enumerate(counts):
             columns[2 + i].append(value)
     await conn.execute(_COUNT_UPSERT, *columns)
+
+
+async def write_rejections(conn: asyncpg.Connection,
+                           taken: list[tuple[int, str, str, str, int]]) -> None:
+    """Add refused-beacon counters (rejections.Rejections.take()) to
+    binome.ingest_rejections."""
+    columns: list[list[Any]] = [[], [], [], [], []]
+    for minute, reason, site, origin, refused in taken:
+        columns[0].append(dt.datetime.fromtimestamp(minute * 60, dt.UTC))
+        columns[1].append(reason)
+        columns[2].append(site)
+        columns[3].append(origin)
+        columns[4].append(refused)
+    await conn.execute(_REJECTION_UPSERT, *columns)
 
 
 async def _in_slices(batch: Sequence[Record]) -> AsyncIterator[Record]:

@@ -39,6 +39,7 @@ import asyncpg
 
 from collector import store, telemetry
 from collector.journal import GroupCommit, Journal
+from collector.rejections import REJECTIONS
 from collector.replay import SpoolReplay
 from collector.row import Record
 from collector.spool import Spool, SpoolFull
@@ -220,6 +221,7 @@ class BeaconWriter:
         # A writer started again in this process (the tests) starts from zero: what an
         # earlier one could not flush was counted for its own database.
         telemetry.INGEST_COUNTS.clear()
+        REJECTIONS.clear()
         await asyncio.to_thread(self._spool.open)
         if self._durable:
             self._durable_log = GroupCommit(Journal(self._spool), self._queue_synced)
@@ -452,15 +454,26 @@ class BeaconWriter:
     async def _flush_counts(self, conn: asyncpg.Connection | None = None) -> None:
         self._counts_flushed_at = time.monotonic()
         taken = telemetry.INGEST_COUNTS.take()
-        if not taken:
+        refused = REJECTIONS.take()  # rum.ingest_rejections (issue 24), in the same flush
+        if not taken and not refused:
             return
         try:
             if conn is None:
                 if self._pool is None:
                     raise ConnectionError("writer not started")
                 async with self._pool.acquire(timeout=5) as own:
-                    await store.write_counts(own, taken)
+                    await self._write_counts(own, taken, refused)
             else:
-                await store.write_counts(conn, taken)
+                await self._write_counts(conn, taken, refused)
         except Exception:  # counters wait for the next write, whatever the failure
             telemetry.INGEST_COUNTS.put_back(taken)
+            REJECTIONS.put_back(refused)
+
+    @staticmethod
+    async def _write_counts(conn: asyncpg.Connection, taken: list[tuple[str, int, list[int]]],
+                            refused: list[tuple[int, str, str, str, int]]) -> None:
+        async with conn.transaction():
+            if taken:
+                await store.write_counts(conn, taken)
+            if refused:
+                await store.write_rejections(conn, refused)

@@ -26,8 +26,9 @@ def test_the_guide_asks_ten_questions() -> None:
     # SET TIME ZONE, then one per question; question 10 has two more (issue 22:
     # what the snippet could not send, how much traffic each metric covers);
     # "What speed is worth", rum.objectives and rum.objective_results (issue 21);
-    # three first queries (moved from the README, issue 24).
-    assert len(sql_blocks()) == 19
+    # three first queries (moved from the README), why beacons were refused,
+    # rum.ingest_rejections (issue 24).
+    assert len(sql_blocks()) == 20
 
 
 async def test_every_query_of_the_guide_runs(fresh_database: str) -> None:
@@ -43,6 +44,9 @@ async def test_every_query_of_the_guide_runs(fresh_database: str) -> None:
         await conn.execute(
             "INSERT INTO binome.ingest_counts (site, minute, received, accepted, rejected,"
             " rows_written) VALUES ('shop', date_trunc('minute', now()), 10, 9, 1, 8)")
+        await conn.execute(
+            "INSERT INTO binome.ingest_rejections (site, minute, reason, origin, refused)"
+            " VALUES ('shpo', date_trunc('minute', now()), 'unknown_site', 'https://shop.fr', 3)")
         answered = 0
         for sql in sql_blocks():
             # The row-level views are binome_analyst_rows' (sql/views/99_grants.sql).

@@ -523,3 +523,65 @@ async def test_a_single_page_application_without_marketing_consent_keeps_no_camp
     assert not await conn.fetchval(
         "SELECT count(*) FROM rum.scorecard_daily WHERE utm_campaign = 'secret-sale'")
     assert visitor.errors == []
+
+
+class DebugPage:
+    """One page of its own on http://127.0.0.1:A embedding the snippet of the
+    collector at http://localhost:B with data-debug, for the site a test names."""
+
+    def __init__(self, collector: str) -> None:
+        self.site = "demo"
+        page = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = (f'<!doctype html><title>debug</title><h1>Debug</h1><script src="{collector}'
+                        f'/binome.js" data-site="{page.site}" data-debug async></script>').encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def debug_page(live_server: str) -> Iterator[DebugPage]:
+    served = DebugPage(live_server.replace("127.0.0.1", "localhost"))
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+@pytest.mark.parametrize(("site", "answer"), [
+    ("demo", "204 "),
+    ("nobody-registered-this",
+     '403 {"error":"unknown_site","detail":"site nobody-registered-this is not registered"}'),
+])
+async def test_data_debug_logs_each_beacon_and_its_answer_to_the_console(
+        visit: Any, debug_page: DebugPage, site: str, answer: str) -> None:
+    """Issue 24: a snippet set up wrong explains itself in the browser's console."""
+    debug_page.site = site
+    visitor = await visit()
+    logged: list[str] = []
+    visitor.page.on("console", lambda message: logged.append(message.text))
+    await visitor.page.goto(debug_page.url)
+    await visitor.page.wait_for_function("typeof window.binome == 'function'")
+    # The page stays, so the answer can be read: its pagehide sends the beacon.
+    await visitor.page.evaluate("dispatchEvent(new PageTransitionEvent('pagehide'))")
+    deadline = asyncio.get_running_loop().time() + 20
+    while not any(line.startswith("binome ") for line in logged):
+        assert asyncio.get_running_loop().time() < deadline, logged
+        await asyncio.sleep(0.05)
+    [line] = [line for line in logged if line.startswith("binome ")]
+    sent, _, told = line.removeprefix("binome ").partition("} ")
+    beacon = json.loads(sent + "}")
+    assert beacon["site"] == site and beacon["seq"] == 0 and beacon["v"] == 1
+    assert told == answer
+    assert visitor.errors == []

@@ -10,6 +10,7 @@ import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
 import {renderComparisons} from './comparisons.js';
 import {renderObjectives} from './objectives.js';
+import {renderRejections} from './rejections.js';
 import {renderReleases} from './releases.js';
 import {renderSpeed} from './speed.js';
 import {renderTiles} from './tiles.js';
@@ -65,6 +66,7 @@ const draw = (data) => {
   const good = (/** @type {'lcp'|'inp'|'cls'} */ metric) => f.threshold(metric, data.thresholds[metric][0]);
   byId('footer').textContent = t('footer', {good: t('footer_good', {lcp: good('lcp'), inp: good('inp'), cls: good('cls')})});
   const main = byId('figures');
+  fill(byId('alerts'), renderRejections(data, f, t));
   if (!data.filters.site) {
     fill(main, h('p', {class: 'empty'}, t('no_site')));
     return;

@@ -11,6 +11,8 @@ import {consentLevel, str} from './clean.js';
  * @property {number} sample
  * @property {import('./clean.js').Consent} consent
  * @property {string | undefined} spa data-spa: 'on' (absent), 'hash' or 'off'
+ * @property {string | undefined} debug data-debug: present ('' or any value) logs
+ *   the beacons and their answers to the console (send.js)
  */
 
 /**
@@ -25,15 +27,15 @@ export const readConfig = (doc) => {
   const script = /** @type {HTMLScriptElement | null} */ (
     doc.currentScript || doc.querySelector('script[data-site][src*="binome"]')
   );
-  const data = script && script.dataset;
+  const data = script?.dataset;
   if (!data || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(data.site || '')) return;
-  const sample = parseFloat(data.sample == null ? '1' : data.sample);
-  return {
-    site: /** @type {string} */ (data.site),
+  const sample = parseFloat(data.sample ?? '1');
+  // The attributes as given (site, spa, debug ...), those that need it cleaned.
+  return /** @type {Config} */ ({
+    ...data,
     endpoint: data.endpoint || new URL('/beacon', script.src).href,
     release: str(data.release, 64),
     sample: sample >= 0 ? sample : 1,
     consent: consentLevel(data.consent) || 'performance',
-    spa: data.spa,
-  };
+  });
 };

@@ -67,7 +67,7 @@ export const sessionId = (win) => {
     if (!ID_PATTERN.test(sid)) store.setItem(SESSION_KEY, (sid = randomId()));
     return sid;
   } catch (e) {
-    return undefined;
+    // No storage (blocked, sandboxed): no sid, the page view is its own session.
   }
 };
 

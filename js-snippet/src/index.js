@@ -50,11 +50,11 @@ guard(() => {
     if (views.push(next) > 5) views.shift();
   };
 
-  installQueue(window, ([command, a, b, c]) => {
+  installQueue(window, guard(([command, a, b, c]) => {
     if (command == 'dim') setDim(view, a, b);
     if (command == 'conversion') addConversion(view, a, b, c);
     if (command == 'consent') setConsent(view, consentLevel(a));
-  });
+  }));
 
   // Registered before web-vitals' own pageshow listeners (same capture
   // phase, registration order), so the metrics it re-reports for the
@@ -100,7 +100,7 @@ guard(() => {
     for (const v of views) {
       const body = takeBeacon(v, () => pageContext(window, v._restored, v._page), losses);
       // The counts a lost beacon carried are lost with it.
-      if (body) send(config.endpoint, body, () => addLoss(losses, 'refused'));
+      if (body) send(config.endpoint, body, () => addLoss(losses, 'refused'), config.debug != null);
     }
   });
 

@@ -5,8 +5,8 @@ import {num, randomId, str} from './clean.js';
 
 /** Under the 64 KiB keepalive budget that every in-flight beacon of the page shares. */
 export const MAX_BEACON_BYTES = 60000;
-/** The collector accepts at most 50 metrics and 20 events in one beacon. */
-export const MAX_METRICS = 20;
+/** The collector accepts at most 50 metrics and 20 events in one beacon; a
+ * page view keeps one report per web-vitals metric name (addMetric), five. */
 export const MAX_EVENTS = 20;
 export const MAX_DIMS = 20;
 /** Events kept when a beacon is still over budget without attribution. */
@@ -228,7 +228,7 @@ export const takeBeacon = (view, readPage, losses = {}) => {
     dims: marketing ? dims : 'page_type' in dims ? {page_type: dims.page_type} : {},
     device: page.device,
     nav: page.nav,
-    metrics: metrics.slice(0, MAX_METRICS),
+    metrics,
     events: marketing ? events : undefined,
     lost: Object.keys(losses).length ? {...losses} : undefined,
   };

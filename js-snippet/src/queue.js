@@ -5,16 +5,11 @@
 
 /**
  * @param {any} win a Window
- * @param {(args: IArguments) => void} run
+ * @param {(args: any[]) => void} run called with each command's arguments;
+ *   it must not throw (index.js guards it: a bad call must not throw into the page)
  */
 export const installQueue = (win, run) => {
-  const queued = (win.binome && win.binome.q) || [];
-  win.binome = function () {
-    try {
-      run(arguments);
-    } catch (e) {
-      // A bad call must not throw into the page.
-    }
-  };
-  for (const args of queued) win.binome.apply(null, args);
+  const queued = win.binome?.q || [];
+  win.binome = (/** @type {any[]} */ ...args) => run(args);
+  for (const args of queued) run(args);
 };

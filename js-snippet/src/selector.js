@@ -13,7 +13,7 @@
 export const selector = (node) => {
   let sel = '';
   try {
-    while (node && node.nodeType == 1) {
+    while (node?.nodeType == 1) {
       const part = node.id ? '#' + node.id : [node.nodeName.toLowerCase(), ...node.classList].join('.');
       if (sel.length + part.length > 99) return sel || part.slice(0, 100);
       sel = sel ? part + '>' + sel : part;
@@ -35,11 +35,11 @@ export const selector = (node) => {
  */
 export const metricTarget = ({name, entries}) => {
   let node;
-  if (name == 'LCP') node = entries.length && entries[entries.length - 1].element;
-  if (name == 'INP') node = (entries.find((e) => e.target) || {}).target;
+  if (name == 'LCP') node = entries.at(-1)?.element;
+  if (name == 'INP') node = entries.find((e) => e.target)?.target;
   if (name == 'CLS' && entries.length) {
     const sources = entries.reduce((a, b) => (a.value > b.value ? a : b)).sources || [];
-    node = (sources.find((s) => s.node && s.node.nodeType == 1) || {}).node;
+    node = sources.find((s) => s.node?.nodeType == 1)?.node;
   }
   return selector(node) || undefined;
 };

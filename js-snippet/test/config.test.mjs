@@ -10,11 +10,11 @@ const doc = (current, fallback = null) => ({
 
 test('reads the data-* attributes with their defaults', () => {
   assert.deepEqual(readConfig(doc(script({site: 'shop'}))), {
-    site: 'shop', endpoint: 'https://rum.example/beacon', release: undefined, sample: 1, consent: 'performance', spa: undefined,
+    site: 'shop', endpoint: 'https://rum.example/beacon', release: undefined, sample: 1, consent: 'performance',
   });
   assert.deepEqual(
-    readConfig(doc(script({site: 'shop', release: '2026.11.3', endpoint: 'https://c.example/b', sample: '0.25', consent: 'marketing'}))),
-    {site: 'shop', endpoint: 'https://c.example/b', release: '2026.11.3', sample: 0.25, consent: 'marketing', spa: undefined},
+    readConfig(doc(script({site: 'shop', release: '2026.11.3', endpoint: 'https://c.example/b', sample: '0.25', consent: 'marketing', spa: 'hash', debug: ''}))),
+    {site: 'shop', endpoint: 'https://c.example/b', release: '2026.11.3', sample: 0.25, consent: 'marketing', spa: 'hash', debug: ''},
   );
 });
 

@@ -100,6 +100,46 @@ describe('dist/binome.js in a fake browser', () => {
     assert.deepEqual(beacon.dims, {page_type: 'landing'});
   });
 
+  test('a bad command, queued or called, never throws into the page', async () => {
+    const bad = {toString() { throw new Error('bug'); }};
+    const b = await visit({queue: [['dim', 'page_type', bad], ['dim', 'page_type', 'landing']]});
+    assert.doesNotThrow(() => b.call('dim', 'ab_variant', bad));
+    b.hide();
+    assert.deepEqual(b.sent()[0].dims, {page_type: 'landing'});
+  });
+
+  test('data-debug: sent by fetch, the beacon logged with the answer\'s status and body', async () => {
+    const b = new FakeBrowser({dataset: {site: 'demo', debug: ''}});
+    const logs = [];
+    b.window.console = {log: (...args) => logs.push(args)};
+    const answer = '{"error":"unknown_site","detail":"site demo is not registered"}';
+    b.window.fetch = (endpoint, init) => {
+      b.fetches.push({endpoint: String(endpoint), init});
+      return Promise.resolve({status: 403, text: async () => answer});
+    };
+    await b.load();
+    b.hide();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(b.beacons.length, 0, 'no sendBeacon: its answer cannot be read');
+    assert.equal(b.fetches.length, 1);
+    assert.deepEqual(logs, [['binome', b.fetches[0].init.body, 403, answer]]);
+  });
+
+  test('without data-debug nothing is logged', async () => {
+    const b = new FakeBrowser({sendBeaconResult: false});
+    const logs = [];
+    b.window.console = {log: (...args) => logs.push(args)};
+    b.window.fetch = (endpoint, init) => {
+      b.fetches.push({endpoint: String(endpoint), init});
+      return Promise.resolve({status: 204, text: async () => ''});
+    };
+    await b.load();
+    b.hide();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(b.fetches.length, 1);
+    assert.deepEqual(logs, []);
+  });
+
   test('conversions after consent is given are sent', async () => {
     const b = await visit({href: 'https://shop.example/demo/thanks.html', queue: [['consent', 'marketing']]});
     b.call('conversion', 'purchase', 49.9, 'EUR');

@@ -12,7 +12,8 @@ REVOKE EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.apply_re
     binome.campaign_bins_of(text, date),
     binome.resum_release_bins(text[], text[]), binome.release_day_bins_changed(),
     binome.rolled_through_moved(), binome.scorecard_days_changed(),
-    binome.snapshot_live_day(text, date, interval), binome.refresh_live_snapshots(bigint, interval)
+    binome.snapshot_live_day(text, date, interval), binome.refresh_live_snapshots(bigint, interval),
+    binome.forget_ingest_rejections()
     FROM PUBLIC;
 
 DO $$
@@ -20,7 +21,9 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'binome_writer') THEN
         GRANT EXECUTE ON FUNCTION binome.ensure_beacon_partition(date), binome.fold_queued(integer),
             binome.close_days(date), binome.rollup_day(text, date),
-            binome.refresh_live_snapshots(bigint, interval)
+            binome.refresh_live_snapshots(bigint, interval),
+            -- `binome maintain` deletes refused-beacon counts past their 7 days.
+            binome.forget_ingest_rejections()
             TO binome_writer;
         -- A database migrated by an earlier checkout had granted it: take it back.
         REVOKE EXECUTE ON FUNCTION binome.apply_retention(date) FROM binome_writer;
