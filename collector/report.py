@@ -282,9 +282,9 @@ async def print_report(database_url: str, *, site: str | None, days: int,
             "Green good, yellow needs improvement, red poor (CrUX thresholds). (n): page views "
             "with the metric. p75s over several days or devices come from histograms: within "
             f"{BIN_WIDTH['lcp']} (LCP), {BIN_WIDTH['inp']} (INP), {BIN_WIDTH['cls']} (CLS). "
-            f"Good CWV: page views whose LCP, CLS and (where measured) INP are all good. '(no consent)': page views without "
-            f"marketing consent, whose conversions are not measured. Under {TOO_SMALL} page "
-            "views: too small to read.", style="dim"))
+            "Good CWV: page views whose LCP, CLS and (where measured) INP are all good. "
+            "'(no consent)': page views without marketing consent, whose conversions are not "
+            f"measured. Under {TOO_SMALL} page views: too small to read.", style="dim"))
         # Issue 22: how much of the traffic each p75 speaks for.
         console.print(_data("Coverage (page views with each metric):"))
         for metric in COVERAGE_METRICS:

@@ -76,9 +76,11 @@ def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFac
 GEOMETRY = """() => {
   const describe = (el) => {
     const card = el.closest('section[id], .tile');
+    const classes = typeof el.className === 'string' ? el.className.trim().split(/\\s+/) : [];
     return `${card ? '#' + (card.id || card.dataset.tile) + ' ' : ''}${el.tagName.toLowerCase()}`
-      + `${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : ''}`
-      + `${el.dataset.col ? '[data-col=' + el.dataset.col + ']' : ''}: ${el.scrollWidth} > ${el.clientWidth}`;
+      + classes.filter(Boolean).map((name) => '.' + name).join('')
+      + (el.dataset.col ? `[data-col=${el.dataset.col}]` : '')
+      + `: ${el.scrollWidth} > ${el.clientWidth}`;
   };
   const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
   const hidesText = (el) => {
@@ -106,7 +108,8 @@ GEOMETRY = """() => {
     spilled: spilled.map(describe),
     scrolling: scrolling.map((el, i) => {
       el.dataset.scrolling = i;  // for the test to find it again
-      return {what: describe(el), card: el.closest('section[id]')?.id, selector: `[data-scrolling="${i}"]`};
+      return {what: describe(el), card: el.closest('section[id]')?.id,
+              selector: `[data-scrolling="${i}"]`};
     }),
   };
 }"""
@@ -138,7 +141,9 @@ async def darkness(page: Page, box: dict[str, float], side: str) -> float:
           context.drawImage(image, 0, 0);
           const {data} = context.getImageData(0, 0, image.width, image.height);
           let sum = 0;
-          for (let i = 0; i < data.length; i += 4) sum += 255 - (data[i] + data[i + 1] + data[i + 2]) / 3;
+          for (let i = 0; i < data.length; i += 4) {
+            sum += 255 - (data[i] + data[i + 1] + data[i + 2]) / 3;
+          }
           return sum / (data.length / 4);
         }""", "data:image/png;base64," + base64.b64encode(png).decode())
     finally:

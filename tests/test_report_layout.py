@@ -169,3 +169,17 @@ async def test_site_currency(fresh_database: str) -> None:
         assert await conn.fetchval("SELECT currency FROM rum.sites WHERE site = 'shop'") == "GBP"
     finally:
         await conn.close()
+
+
+async def test_revenue_of_sites_in_several_currencies_is_not_added_up(
+        database_url: str, site: str) -> None:
+    """Every site at once: the module's site is in USD, the session's demo in EUR."""
+    from collector.report import print_report
+
+    console = Console(record=True, width=200, color_system=None)
+    await print_report(database_url, site=None, days=14, console=console)
+    out = console.export_text()
+    assert "(mixed" in out and "currencies)" in out  # the revenue column's header, wrapped
+    assert "Revenue: the sites' currencies differ (EUR, USD); pass --site for one site's." in out
+    for revenue in CAMPAIGNS.values():
+        assert f"{revenue:,.2f}" not in out
