@@ -27,6 +27,8 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
 
 SITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SiteName = Annotated[str, StringConstraints(pattern=SITE_NAME_PATTERN)]
+# An ISO 4217 code: a conversion's currency, and a site's (`binome site add --currency`).
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 DimKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -68,7 +70,7 @@ class Event(_Strict):
 
     name: Text(64, 1)
     value: Annotated[float, Field(ge=0, le=1e12)] | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)] | None = None
 
 
 class Device(_Strict):

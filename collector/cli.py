@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pydantic import ValidationError
 
 from collector import db
-from collector.beacon import SITE_NAME_PATTERN
+from collector.beacon import CURRENCY_PATTERN, SITE_NAME_PATTERN
 from collector.logs import configure_logging
 from collector.settings import Settings, get_settings
 from collector.sites import normalize_origin
@@ -40,10 +40,11 @@ async def _migrate(url: str, settings: Settings) -> list[str]:
     return await db.migrate_at(url, settings.sql_dir, settings.retention_months)
 
 
-async def _add_site(url: str, site: str, origins: list[str]) -> None:
+async def _add_site(url: str, site: str, origins: list[str],
+                    currency: str | None = None) -> None:
     conn = await db.connect(url)
     try:
-        await db.add_site(conn, site, origins)
+        await db.add_site(conn, site, origins, currency)
     finally:
         await conn.close()
 
@@ -72,11 +73,17 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"binome: {exc}", file=sys.stderr)
         return 2
+    currency = args.currency.upper() if args.currency else None
+    if currency is not None and not re.fullmatch(CURRENCY_PATTERN, currency):
+        print(f"binome: invalid currency {args.currency!r}: use an ISO 4217 code such as EUR",
+              file=sys.stderr)
+        return 2
     with database(settings) as url:
         asyncio.run(_migrate(owner_url(url, settings), settings))
-        asyncio.run(_add_site(owner_url(url, settings), args.name, origins))
+        asyncio.run(_add_site(owner_url(url, settings), args.name, origins, currency))
     allowed = ", ".join(origins) if origins else "any origin (until one is added)"
-    print(f"site {args.name}: accepts beacons from {allowed}")
+    print(f"site {args.name}: accepts beacons from {allowed}"
+          + (f"; revenue in {currency}" if currency else ""))
     return 0
 
 
@@ -178,11 +185,18 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from collector.report import print_report
+    from collector.report import ReportError, print_report
 
+    if args.days < 1:
+        print(f"binome: --days must be 1 or more (got {args.days})", file=sys.stderr)
+        return 2
     with database(settings) as url:
         asyncio.run(_migrate(owner_url(url, settings), settings))
-        asyncio.run(print_report(url, site=args.site, days=args.days))
+        try:
+            asyncio.run(print_report(url, site=args.site, days=args.days))
+        except ReportError as exc:
+            print(f"binome: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -274,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("name")
     site_add.add_argument("--origin", action="append", default=[],
                           help="an origin allowed to send beacons (repeatable)")
+    site_add.add_argument("--currency", default=None, metavar="CODE",
+                          help="ISO 4217 code of the site's revenue (default: EUR)")
     site_add.set_defaults(func=cmd_site_add)
 
     maintain = commands.add_parser(
@@ -281,8 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     maintain.set_defaults(func=cmd_maintain)
 
     report = commands.add_parser("report", help="print the shared scorecard")
-    report.add_argument("--site", default=None)
-    report.add_argument("--days", type=int, default=28)
+    report.add_argument("--site", default=None, help="one site (default: every site)")
+    report.add_argument("--days", type=int, default=28,
+                        help="the last N UTC days, today included (default: 28)")
     report.set_defaults(func=cmd_report)
 
     objective = commands.add_parser(

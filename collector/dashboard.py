@@ -321,7 +321,7 @@ ORDER BY lcp_bucket_ms
 
 # Sites by their latest ingest activity, so the default is the busiest one.
 _SITES_QUERY = """
-SELECT s.site
+SELECT s.site, s.currency
 FROM rum.sites s
 LEFT JOIN (SELECT site, max(minute) AS last_minute FROM rum.ingest_health GROUP BY site) h
     USING (site)
@@ -431,12 +431,15 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     objective_check_minutes: how often `binome serve` checks the objectives (0:
     never), for the page to say when an objective not checked yet will be."""
     async with pool.acquire() as conn:
-        sites = [r["site"] for r in await conn.fetch(_SITES_QUERY)]
+        currencies = {r["site"]: r["currency"] for r in await conn.fetch(_SITES_QUERY)}
+        sites = list(currencies)
         site = filters.site or (sites[0] if sites else None)
         rejections = await _rejections(conn, site)
     answer: dict[str, Any] = {
         "sites": sites,
         "rejections": rejections,
+        # The ISO 4217 code of the site's revenue (`binome site add --currency`).
+        "currency": currencies.get(site or "", "EUR"),
         "filters": {
             "site": site,
             "from": filters.first_day.isoformat(),

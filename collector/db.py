@@ -188,10 +188,15 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
     )
 
 
-async def add_site(conn: asyncpg.Connection, site: str, origins: list[str]) -> None:
+async def add_site(conn: asyncpg.Connection, site: str, origins: list[str],
+                   currency: str | None = None) -> None:
+    """Register `site` or add origins to it; `currency` (ISO 4217) sets the one its
+    revenue is in, else a new site's is EUR and a known site's stays."""
     async with conn.transaction():
         await conn.execute(
-            "INSERT INTO binome.sites (site) VALUES ($1) ON CONFLICT DO NOTHING", site
+            "INSERT INTO binome.sites (site, currency) VALUES ($1, coalesce($2::text, 'EUR'))"
+            " ON CONFLICT (site) DO UPDATE SET currency = $2::text WHERE $2::text IS NOT NULL",
+            site, currency,
         )
         await conn.executemany(
             "INSERT INTO binome.site_origins (site, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING",

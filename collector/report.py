@@ -20,11 +20,11 @@ from typing import Any
 import asyncpg
 import orjson
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from collector import proof, report_proof
 from collector import objectives as objective_figures
+from collector.report_layout import BREAK, Row, fit
 from collector.coverage import METRICS as COVERAGE_METRICS
 from collector.coverage import coverage_line, fetch_coverage
 from collector.indicators import CORE_WEB_VITALS, TOO_SMALL, rating
@@ -55,6 +55,7 @@ WHERE day > $1::date - $2::int AND ($3::text IS NULL OR site = $3)
   AND metric IN ({_CWV_NAMES})
 GROUP BY channel, utm_campaign, metric, bin, bin_lower, bin_upper
 """
+_SITES = "SELECT site, currency FROM rum.sites"
 _RELEASES = """
 SELECT site, release, first_seen, last_seen, page_views, lcp_p75, inp_p75, cls_p75,
        lcp_samples, inp_samples, cls_samples, cwv_good_pct, conversion_rate, too_small
@@ -143,13 +144,17 @@ async def fetch_scorecard(conn: asyncpg.Connection, *, site: str | None, days: i
     return list(rows.values())
 
 
+class ReportError(ValueError):
+    """What the report was asked cannot be answered (an unknown site)."""
+
+
 def _metric(metric: str, value: float | None, samples: int | None = None) -> Text:
     if value is None:
         return Text("–", style="dim")
     shown = f"{value:.2f}" if metric == "cls" else f"{value:,.0f} ms"
     text = Text(shown, style=_STYLE[rating(metric, value) or "good"])
     if samples is not None:
-        text.append(f" ({samples:,})", style="dim")
+        text.append(f"{BREAK}({samples:,})", style="dim")
     return text
 
 
@@ -166,50 +171,49 @@ def _pct(value: float | None) -> str:
 def _size(page_views: int) -> Text:
     text = Text(f"{page_views:,}")
     if page_views < TOO_SMALL:
-        text.append(" too small", style="bold yellow")
+        text.append(f"{BREAK}too small", style="bold yellow")
     return text
 
 
 _P75S = tuple(f"{metric.upper()} p75 (n)" for metric in CORE_WEB_VITALS)
 
 
-def _table(title: str, labels: tuple[str, ...], figures: tuple[str, ...]) -> Table:
-    """A table whose label columns are left-aligned and figure columns right-aligned."""
-    table = Table(title=_data(title), title_justify="left")
-    for header in labels:
-        table.add_column(header, justify="left")
-    for header in figures:
-        table.add_column(header, justify="right")
-    return table
+def money(amount: Any) -> str:
+    """An amount written whole, with its cents: "1,234,567.89"."""
+    return "–" if amount is None else f"{amount:,.2f}"
+
+
+def currency_label(currencies: set[str]) -> str:
+    """The one currency of the revenue shown, or why there is none."""
+    return next(iter(currencies)) if len(currencies) == 1 else "mixed currencies"
 
 
 _STATUS_STYLE = {"met": "green", "at risk": "yellow", "missed": "bold red", "too few": "dim"}
 
 
-def objectives_table(rows: list[asyncpg.Record]) -> Table:
+def objectives_rows(rows: list[asyncpg.Record]) -> list[Row]:
     """rum.objective_results: each objective's status, value (95 % interval),
     target and its values over the last 8 weeks, oldest first, as the last
-    check stored them (rum.objectives computes them now: minutes at scale)."""
-    table = _table(f"Objectives (last {objective_figures.WINDOW_DAYS} days)",
-                   ("objective", "site", "scope", "status"),
-                   ("value (95 % interval)", "target", "n", "8 weeks"))
-    for column in table.columns[:3]:  # names are what `objective remove` takes: never cut
-        column.overflow = "fold"
+    check stored them (rum.objectives computes them now: minutes at scale).
+    Names are what `objective remove` takes: they wrap, never cut (report_layout)."""
+    shown = []
     for row in rows:
         metric = row["metric"]
-        value = Text(f"{metric} {objective_figures.format_value(metric, row['value'])}")
+        value = Text(f"{metric}{BREAK}{objective_figures.format_value(metric, row['value'])}")
         if row["value_low"] is not None:
-            value.append(f" ({objective_figures.format_value(metric, row['value_low'])} to "
+            value.append(f"{BREAK}({objective_figures.format_value(metric, row['value_low'])} to "
                          f"{objective_figures.format_value(metric, row['value_high'])})",
                          style="dim")
-        trend = " ".join(objective_figures.format_value(metric, w["value"]).removesuffix(" ms")
-                         for w in orjson.loads(row["weeks"] or "[]"))
-        table.add_row(_data(row["name"]), _data(row["site"]),
-                      _data(objective_figures.format_scope(_scope(row["scope"]))),
-                      Text(row["status"] or "–", style=_STATUS_STYLE.get(row["status"], "")),
-                      value, objective_figures.format_target(metric, row["target"]),
-                      "–" if row["n"] is None else f"{row['n']:,}", Text(trend, style="dim"))
-    return table
+        weeks = [objective_figures.format_value(metric, w["value"]).removesuffix(" ms")
+                 for w in orjson.loads(row["weeks"] or "[]")]
+        trend = " ".join(weeks[:4]) + (BREAK + " ".join(weeks[4:]) if weeks[4:] else "")
+        shown.append(Row(
+            (_data(row["name"]), _data(row["site"]),
+             _data(objective_figures.format_scope(_scope(row["scope"]))),
+             Text(row["status"] or "–", style=_STATUS_STYLE.get(row["status"], ""))),
+            (value, Text(objective_figures.format_target(metric, row["target"])),
+             Text("–" if row["n"] is None else f"{row['n']:,}"), Text(trend, style="dim"))))
+    return shown
 
 
 def _scope(scope: Any) -> dict[str, Any]:
@@ -219,9 +223,15 @@ def _scope(scope: Any) -> dict[str, Any]:
 
 async def print_report(database_url: str, *, site: str | None, days: int,
                        console: Console | None = None, today: dt.date | None = None) -> None:
+    """Print the report for the last `days` UTC days, fitted to the console's
+    width ($COLUMNS, else the terminal's, else 80: rich's Console). Raises
+    ReportError for a site that is not registered."""
     console = console or Console()
     conn = await asyncpg.connect(database_url)
     try:
+        currencies = {r["site"]: r["currency"] for r in await conn.fetch(_SITES)}
+        if site is not None and site not in currencies:
+            raise ReportError(f"unknown site: {site}")
         if today is None:
             today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
         assert today is not None
@@ -235,8 +245,12 @@ async def print_report(database_url: str, *, site: str | None, days: int,
     finally:
         await conn.close()
 
+    width = console.width
     if objectives:
-        console.print(objectives_table(objectives))
+        console.print(*fit(f"Objectives (last {objective_figures.WINDOW_DAYS} days)",
+                           ("objective", "site", "scope", "status"),
+                           ("value (95 % interval)", "target", "n", "8 weeks"),
+                           objectives_rows(objectives), width))
         console.print(Text(
             "met / missed: the 95 % interval lies wholly within / beyond the target; at risk: "
             f"the target lies inside it; too few: under {TOO_SMALL} page views (sessions for "
@@ -247,49 +261,53 @@ async def print_report(database_url: str, *, site: str | None, days: int,
     if not scorecard:
         console.print(_data(f"{title}: no page views yet."), style="dim")
     else:
-        table = _table(title, ("channel", "campaign"), ("page views", "sessions", *_P75S,
-                                                         "good CWV", "conversion", "revenue"))
-        for row in scorecard:
-            table.add_row(
-                _data(row.channel), _data(row.campaign), _size(row.page_views), f"{row.sessions:,}",
-                _metric("lcp", row.p75("lcp"), row.samples("lcp")),
-                _metric("inp", row.p75("inp"), row.samples("inp")),
-                _metric("cls", row.p75("cls"), row.samples("cls")),
-                _pct(row.good_share), _pct(row.conversion_rate),
-                "–" if row.revenue is None else f"{row.revenue:,.2f}",
-                style="dim" if row.page_views < TOO_SMALL else None)
-        console.print(table)
+        # Revenue in the sites' currency; sums over sites of several currencies mean nothing.
+        shown = {currencies[site]} if site is not None else set(currencies.values())
+        currency = currency_label(shown)
+        rows = [Row((_data(row.channel), _data(row.campaign)), (
+            _size(row.page_views), Text(f"{row.sessions:,}"),
+            _metric("lcp", row.p75("lcp"), row.samples("lcp")),
+            _metric("inp", row.p75("inp"), row.samples("inp")),
+            _metric("cls", row.p75("cls"), row.samples("cls")),
+            Text(_pct(row.good_share)), Text(_pct(row.conversion_rate)),
+            Text(money(row.revenue) if len(shown) == 1 else "–")),
+            style="dim" if row.page_views < TOO_SMALL else None) for row in scorecard]
+        console.print(*fit(_data(title), ("channel", "campaign"), (
+            "page views", "sessions", *_P75S, "good CWV", "conversion",
+            f"revenue ({currency})"), rows, width))
+        if len(shown) > 1:
+            console.print(Text(f"Revenue: the sites' currencies differ ({', '.join(sorted(shown))}"
+                               "); pass --site for one site's.", style="dim"))
         console.print(Text(
             "Green good, yellow needs improvement, red poor (CrUX thresholds). (n): page views "
             "with the metric. p75s over several days or devices come from histograms: within "
             f"{BIN_WIDTH['lcp']} (LCP), {BIN_WIDTH['inp']} (INP), {BIN_WIDTH['cls']} (CLS). "
-            f"Good CWV: page views with good LCP, CLS and INP. '(no consent)': page views without "
-            f"marketing consent, whose conversions are not measured. Under {TOO_SMALL} page "
-            "views: too small to read.", style="dim"))
+            "Good CWV: page views whose LCP, CLS and (where measured) INP are all good. "
+            "'(no consent)': page views without marketing consent, whose conversions are not "
+            f"measured. Under {TOO_SMALL} page views: too small to read.", style="dim"))
         # Issue 22: how much of the traffic each p75 speaks for.
         console.print(_data("Coverage (page views with each metric):"))
         for metric in COVERAGE_METRICS:
             console.print(_data("  " + coverage_line(metric, coverage[metric])))
 
     if releases:
-        by_release = _table("Releases (exact p75 over each release)", ("site", "release"),
-                            ("first seen", "last seen", "page views", *_P75S, "good CWV",
-                             "conversion"))
-        for row in releases:
-            by_release.add_row(
-                _data(row["site"]), _data(row["release"]), f"{row['first_seen']:%Y-%m-%d %H:%M}",
-                f"{row['last_seen']:%Y-%m-%d %H:%M}", _size(row["page_views"]),
-                _metric("lcp", row["lcp_p75"], row["lcp_samples"]),
-                _metric("inp", row["inp_p75"], row["inp_samples"]),
-                _metric("cls", row["cls_p75"], row["cls_samples"]),
-                _pct(row["cwv_good_pct"]), _pct(row["conversion_rate"]),
-                style="dim" if row["too_small"] else None)
-        console.print(by_release)
+        rows = [Row((_data(row["site"]), _data(row["release"])), (
+            Text(f"{row['first_seen']:%Y-%m-%d}{BREAK}{row['first_seen']:%H:%M}"),
+            Text(f"{row['last_seen']:%Y-%m-%d}{BREAK}{row['last_seen']:%H:%M}"),
+            _size(row["page_views"]),
+            _metric("lcp", row["lcp_p75"], row["lcp_samples"]),
+            _metric("inp", row["inp_p75"], row["inp_samples"]),
+            _metric("cls", row["cls_p75"], row["cls_samples"]),
+            Text(_pct(row["cwv_good_pct"])), Text(_pct(row["conversion_rate"]))),
+            style="dim" if row["too_small"] else None) for row in releases]
+        console.print(*fit("Releases (exact p75 over each release)", ("site", "release"),
+                           ("first seen", "last seen", "page views", *_P75S, "good CWV",
+                            "conversion"), rows, width))
 
-    compared = report_proof.comparisons_table(
-        comparisons, {(row["site"], row["release"]) for row in releases})
-    if compared is not None:
-        console.print(compared)
+    compared = report_proof.comparisons_tables(
+        comparisons, {(row["site"], row["release"]) for row in releases}, width)
+    if compared:
+        console.print(*compared)
         console.print(Text(
             "Each difference with its 95 % interval: better or worse when the interval "
             "excludes zero, no clear change when it holds it; too few under "
@@ -297,9 +315,9 @@ async def print_report(database_url: str, *, site: str | None, days: int,
             "whole life, variants over 28 days, the last 7 complete days against the 7 before; "
             "every device and country (docs/analyst-guide.md, \"How sure is a difference\").",
             style="dim"))
-    worth_table = report_proof.worth_table(worth)
-    if worth_table is not None:
-        console.print(worth_table)
+    worth_tables = report_proof.worth_tables(worth, currencies, width)
+    if worth_tables:
+        console.print(*worth_tables)
         console.print(Text(report_proof.CAVEAT, style="bold yellow"))
         console.print(Text(
             "Sessions with marketing consent, by their landing page's LCP. The revenue's "

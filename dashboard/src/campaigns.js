@@ -66,7 +66,7 @@ export const renderCampaigns = (data, f, t) => {
     h('button', {type: 'button', onclick: () => {
       sort = {key: column.key, descending: sort.key === column.key ? !sort.descending : column.kind !== 'text'};
       draw();
-    }}, t(column.label))));
+    }}, t(column.label), column.kind === 'money' ? ` (${data.currency})` : '')));
   const draw = () => {
     rows.sort((a, b) => {
       const order = compare(a[sort.key], b[sort.key]);

@@ -48,6 +48,17 @@ const unitOf = (kind, delta) => {
 };
 
 /**
+ * "(−420 to −260)": a difference's 95 % interval; '' without one (too few).
+ * @param {Kind} kind @param {number|null} delta @param {number|null} low @param {number|null} high
+ * @param {T} t @param {string} locale
+ */
+const intervalText = (kind, delta, low, high, t, locale) => {
+  if (delta == null || low == null || high == null) return '';
+  const [divisor, digits] = unitOf(kind, delta);
+  return t('interval', {low: signed(locale, low / divisor, digits), high: signed(locale, high / divisor, digits)});
+};
+
+/**
  * "−340 ms (−420 to −260)": the difference with its interval; without an
  * interval (too few), the difference alone.
  * @param {Kind} kind @param {number|null} delta @param {number|null} low @param {number|null} high
@@ -55,10 +66,8 @@ const unitOf = (kind, delta) => {
  */
 export const differenceText = (kind, delta, low, high, f, t, locale) => {
   if (delta == null) return f.missing;
-  const shown = f.delta(kind, delta);
-  if (low == null || high == null) return shown;
-  const [divisor, digits] = unitOf(kind, delta);
-  return `${shown} ${t('interval', {low: signed(locale, low / divisor, digits), high: signed(locale, high / divisor, digits)})}`;
+  const interval = intervalText(kind, delta, low, high, t, locale);
+  return interval ? `${f.delta(kind, delta)} ${interval}` : f.delta(kind, delta);
 };
 
 /**
@@ -96,8 +105,13 @@ export const renderDifference = (c, threshold, f, t, locale) => {
   if (!c) return '';
   const verdict = c.verdict || 'none';
   const words = verdictText(c, threshold, f, t);
+  const kind = kindOf(c.metric);
+  const interval = intervalText(kind, c.delta, c.delta_low, c.delta_high, t, locale);
   return h('span', {class: `difference ${verdict.replace(' ', '-')}`, dataset: {verdict, metric: c.metric}},
-    h('span', {class: 'delta'}, differenceText(kindOf(c.metric), c.delta, c.delta_low, c.delta_high, f, t, locale)),
+    // differenceText's words, the interval free to go under the difference so
+    // that a table of them fits its card (issue 24).
+    h('span', {class: 'delta'}, c.delta == null ? f.missing : h('span', null, f.delta(kind, c.delta)),
+      interval ? ' ' : '', interval ? h('span', null, interval) : ''),
     words ? ' ' : '', words ? h('span', {class: 'verdict'}, words) : '');
 };
 

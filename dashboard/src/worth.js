@@ -39,6 +39,7 @@ export const worthSentence = (row, data, f, t, locale) => {
     fast_rate: f.percent(row.fast_conversion_rate), slow_rate: f.percent(row.slow_conversion_rate),
     conversions: estimateText(row.extra_conversions, row.extra_conversions_low, row.extra_conversions_high, w.conversions, t),
     revenue: estimateText(row.extra_revenue, row.extra_revenue_low, row.extra_revenue_high, w.revenue, t),
+    currency: data.currency, // the site's (`binome site add --currency`)
   };
   if (row.extra_conversions == null) return t('no_worth');
   const sentence = t(row.extra_conversions > 0 ? 'worth_summary' : 'worth_nothing', values);
@@ -77,7 +78,7 @@ export const renderWorth = (data, f, t, locale) => {
     h('details', null, h('summary', null, t('worth_by_channel')),
       h('div', {class: 'table-scroll'}, h('table', {class: 'worth'},
         h('thead', null, h('tr', null, ...['scope', 'slow_sessions', 'fast_slow_rates', 'extra_conversions', 'extra_revenue']
-          .map((key, i) => h('th', {scope: 'col', class: i ? 'num' : 'text'}, t(key))))),
+          .map((key, i) => h('th', {scope: 'col', class: i ? 'num' : 'text'}, t(key), key === 'extra_revenue' ? ` (${data.currency})` : '')))),
         h('tbody', null, ...rows.filter((/** @type {any} */ r) => r.scope !== 'site').map((/** @type {any} */ r) => tableRow(r, f, t, locale)))))),
   ];
 };

@@ -72,16 +72,16 @@ test('what speed is worth: the estimate, its interval and the sentence', () => {
   assert.equal(estimateText(884.7, 298.6, 1526.1, w.revenue, en.t), '+884.70 (+298.60 to +1,526.10)');
   assert.equal(estimateText(1, null, null, w.conversions, en.t), '+1');
   assert.equal(estimateText(null, null, null, w.conversions, en.t), '–');
-  const data = {thresholds: {lcp: [2500, 4000]}};
+  const data = {thresholds: {lcp: [2500, 4000]}, currency: 'EUR'};
   const row = {slow_sessions: 320, fast_conversion_rate: 10, slow_conversion_rate: 5, extra_conversions: 16,
     extra_conversions_low: 5.4, extra_conversions_high: 27.6, revenue_per_conversion: 55.29, extra_revenue: 884.7, extra_revenue_low: 298.6, extra_revenue_high: 1526.1};
   assert.equal(worthSentence(row, data, en.f, en.t, en.locale),
     'Had the 320 sessions that landed on a page slower than 2.5\u00a0s converted like those on faster pages (10.0% instead of 5.0%),'
-    + ' the last 28 days would have had +16 (+5 to +28) conversions. Revenue: +884.70 (+298.60 to +1,526.10), at the mean value of a conversion.');
+    + ' the last 28 days would have had +16 (+5 to +28) conversions. Revenue (EUR): +884.70 (+298.60 to +1,526.10), at the mean value of a conversion.');
   assert.equal(worthSentence(row, data, fr.f, fr.t, fr.locale),
     'Si les 320 sessions arrivées sur une page de plus de 2,5\u00a0s avaient converti comme celles arrivées sur une page plus rapide'
     + ' (10,0\u202f% au lieu de 5,0\u202f%), les 28 derniers jours auraient compté +16 (+5 à +28) conversions.'
-    + ' Chiffre d’affaires : +884,70 (+298,60 à +1\u202f526,10), à la valeur moyenne d’une conversion.');
+    + ' Chiffre d’affaires (EUR) : +884,70 (+298,60 à +1\u202f526,10), à la valeur moyenne d’une conversion.');
   // Slow sessions converting as well: no gain is claimed, and no revenue.
   assert.match(worthSentence({...row, extra_conversions: -2, extra_conversions_low: -9, extra_conversions_high: 5}, data, en.f, en.t, en.locale),
     /^Sessions landing on pages slower than 2.5\u00a0s converted no worse \(5.0% against 10.0%\): −2 \(−9 to \+5\) conversions\.$/);
