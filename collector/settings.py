@@ -6,10 +6,15 @@ tests/test_settings.py, so a setting added here must be documented there.
 
 from __future__ import annotations
 
+import difflib
+import types
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
+import annotated_types
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector import PROJECT_ROOT
@@ -17,6 +22,22 @@ from collector import PROJECT_ROOT
 # A token guessed online must take longer than anyone tries (issue 20): 32
 # characters, e.g. `openssl rand -hex 32`.
 MIN_TOKEN_CHARS = 32
+
+PREFIX = "BINOME_"
+# BINOME_* names that other parts of the project read from the same environment,
+# none of them the collector's: docker-compose's `roles` step (deploy/roles.sql),
+# the Caddyfile, .ci/run, the benchmark, the snippet's and the suite's test helpers.
+# A shell that exports .env for compose also exports them to `binome`.
+COMPANION_VARIABLES = frozenset({
+    "BINOME_WRITER_PASSWORD", "BINOME_MAINTAINER_PASSWORD", "BINOME_ANALYST_PASSWORD",
+    "BINOME_DOMAIN", "BINOME_AUDIT_REQUIRED", "BINOME_BENCH_SERVER_URL", "BINOME_PYTHON",
+    "BINOME_CHROMIUM",
+})
+# The contract (section 2) fixes BINOME_DURABLE, which no setting implements: this
+# collector answers 204 once a beacon waits in memory (batches go to the fsynced
+# spool only when PostgreSQL cannot take them), which is `false`. `true` is refused
+# rather than ignored: a setting the collector cannot honour must not look honoured.
+UNIMPLEMENTED = {"BINOME_DURABLE": ("false", "0", "no", "off", "")}
 
 
 class Settings(BaseSettings):
@@ -210,3 +231,68 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: `rate_limit_per_minute` ->
+    BINOME_RATE_LIMIT_PER_MINUTE."""
+    return PREFIX + name.upper()
+
+
+def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()) -> list[str]:
+    """One line per BINOME_* variable that is no setting, naming the closest setting
+    (issue 24: `BINOME_DATABSE_URL=... binome serve` silently served from the embedded
+    PostgreSQL). pydantic-settings ignores unknown names; we refuse to guess."""
+    known = {variable(name) for name in Settings.model_fields}
+    # pydantic-settings reads names case-insensitively: so does this check.
+    ignored = known | COMPANION_VARIABLES | set(also_known)
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper in UNIMPLEMENTED:
+            if environ[name].strip().lower() not in UNIMPLEMENTED[upper]:
+                lines.append(f"{upper}: only `false` is available: accepted beacons wait in "
+                             "memory until written (the spool on disk takes the batches "
+                             "PostgreSQL cannot take)")
+            continue
+        if not upper.startswith(PREFIX) or upper in ignored:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "no setting is named like it"
+        lines.append(f"{name} is not a setting ({hint}); the settings are listed in "
+                     "README.md, \"Configuration\"")
+    return lines
+
+
+def _accepts(name: str) -> str:
+    """What a setting accepts, in words, from its type and bounds."""
+    field = Settings.model_fields[name]
+    kinds = [kind for kind in (get_args(field.annotation)
+                               if get_origin(field.annotation) in (Union, types.UnionType)
+                               else (field.annotation,)) if kind is not type(None)]
+    kind: Any = kinds[0] if kinds else str
+    words = {bool: "true or false", int: "a whole number", float: "a number",
+             Path: "a path"}.get(kind, "text")
+    for bound in field.metadata:
+        if isinstance(bound, annotated_types.Ge):
+            words += f", {bound.ge} or more"
+        elif isinstance(bound, annotated_types.Gt):
+            words += f", above {bound.gt}"
+    return words
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting, naming its variable and what it accepts, instead of
+    pydantic's report (which names the field, not the variable, and runs over many
+    lines). Values are not repeated: a token or a URL's password may be among them."""
+    lines: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if field not in Settings.model_fields or variable(field) in lines:
+            continue
+        if item["type"] == "value_error":  # our validators say what is wrong, and why
+            reason = str(item["msg"]).removeprefix("Value error, ")
+        else:
+            reason = f"it accepts {_accepts(field)}"
+        lines[variable(field)] = f"{variable(field)}: invalid value; {reason}"
+    return list(lines.values()) or [str(error).splitlines()[0]]
