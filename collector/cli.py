@@ -452,7 +452,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in describe_errors(exc):
             print(f"binome: {line}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    # One-shot commands answer on stdout and log only what goes wrong (issue 24:
+    # every command printed lines about the embedded PostgreSQL and its migrations),
+    # unless BINOME_LOG_LEVEL asks for more; `binome serve` logs at BINOME_LOG_LEVEL.
+    quiet = args.command != "serve" and "log_level" not in settings.model_fields_set
+    configure_logging("warning" if quiet else settings.log_level)
     if getattr(args, "host", None) is None and args.command == "serve":
         args.host = settings.host
     if getattr(args, "port", None) is None and args.command == "serve":

@@ -199,7 +199,10 @@ class Settings(BaseSettings):
     snippet_path: Path = Field(
         PROJECT_ROOT / "js-snippet" / "dist" / "binome.js", description="The built snippet."
     )
-    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_level: str = Field(
+        "info", description="Log level of `binome serve`: debug, info, warning, error. The "
+        "one-shot commands (report, migrate ...) log warnings and errors only, unless it is set."
+    )
     pg_bin: Path | None = Field(
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
@@ -257,8 +260,11 @@ def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()
             continue
         if not upper.startswith(PREFIX) or upper in ignored:
             continue
-        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "no setting is named like it"
+        # Compared without the prefix, which every name shares.
+        close = difflib.get_close_matches(upper.removeprefix(PREFIX),
+                                          sorted(n.removeprefix(PREFIX) for n in known),
+                                          n=1, cutoff=0.6)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else "no setting is named like it"
         lines.append(f"{name} is not a setting ({hint}); the settings are listed in "
                      "README.md, \"Configuration\"")
     return lines
