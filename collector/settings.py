@@ -23,6 +23,7 @@ from collector import PROJECT_ROOT
 # characters, e.g. `openssl rand -hex 32`.
 MIN_TOKEN_CHARS = 32
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 PREFIX = "BINOME_"
 # BINOME_* names that other parts of the project read from the same environment,
 # none of them the collector's: docker-compose's `roles` step (deploy/roles.sql),
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
         description="Where the embedded PostgreSQL and, by default, the spool keep their files.",
     )
     host: str = Field("127.0.0.1", description="Address `binome serve` listens on.")
-    port: int = Field(8000, description="Port `binome serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `binome serve` listens on.")
     dashboard_token: str | None = Field(
         None, description="Token /dashboard requires (32 characters or more); unset: only "
         "loopback clients with a loopback Host, and nobody when `binome serve` listens on "
@@ -207,6 +208,14 @@ class Settings(BaseSettings):
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"it accepts {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
+        return level
+
     @field_validator("alert_webhook_url")
     @classmethod
     def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
@@ -284,6 +293,8 @@ def _accepts(name: str) -> str:
             words += f", {bound.ge} or more"
         elif isinstance(bound, annotated_types.Gt):
             words += f", above {bound.gt}"
+        elif isinstance(bound, annotated_types.Le):
+            words += f", at most {bound.le}"
     return words
 
 

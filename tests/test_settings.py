@@ -83,6 +83,8 @@ def test_durable_true_is_refused_not_ignored() -> None:
     ("BINOME_STORE_AUTOMATED", "perhaps", "it accepts true or false"),
     ("BINOME_BODY_TIMEOUT_SECONDS", "soon", "it accepts a number, above 0"),
     ("BINOME_DASHBOARD_TOKEN", "t0k3n", "shorter than 32 characters"),
+    ("BINOME_LOG_LEVEL", "loud", "it accepts debug, info, warning or error"),
+    ("BINOME_PORT", "80000", "it accepts a whole number, 1 or more, at most 65535"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, accepts: str
