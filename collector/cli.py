@@ -296,8 +296,11 @@ def cmd_dsn(args: argparse.Namespace, settings: Settings) -> int:
         print("binome: the password is not printed: give it in ~/.pgpass or PGPASSWORD",
               file=sys.stderr)
     elif not settings.database_url:
-        print("binome: the embedded PostgreSQL runs while `binome serve` (or `binome psql`) "
-              "does; this URL works then", file=sys.stderr)
+        from collector.embedded import EmbeddedPostgres
+
+        if not EmbeddedPostgres(settings.data_dir).is_running():
+            print("binome: the embedded PostgreSQL runs while `binome serve` (or `binome psql`) "
+                  "does; this URL works then", file=sys.stderr)
     return 0
 
 

@@ -59,6 +59,7 @@ async def test_dsn_analyst_logs_in_as_binome_analyst_without_a_password_in_the_u
     assert dsn.startswith("postgresql://binome_analyst@127.0.0.1:") and "\n" not in dsn
     for secret in secrets_of(pg.data_dir):
         assert secret not in done.stdout and secret not in done.stderr
+    assert done.stderr == ""  # the server runs (as under `binome serve`): nothing to add
     passfile = pg.data_dir / "pgpass"
     assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
     # The printed URL is all a client needs: libpq (and asyncpg) read the password file.
@@ -117,6 +118,8 @@ def test_psql_starts_and_stops_the_embedded_postgresql(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "binome"
         assert not EmbeddedPostgres(data_dir).is_running()
+        stopped = binome("dsn", env=env)
+        assert stopped.returncode == 0 and "runs while `binome serve`" in stopped.stderr
     finally:
         EmbeddedPostgres(data_dir).remove()
 
