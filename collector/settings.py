@@ -213,7 +213,8 @@ class Settings(BaseSettings):
     def _log_level(cls, value: str) -> str:
         level = value.strip().lower()
         if level not in LOG_LEVELS:
-            raise ValueError(f"it accepts {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
+            raise ValueError(f"invalid value; it accepts {', '.join(LOG_LEVELS[:-1])} or "
+                             f"{LOG_LEVELS[-1]}")
         return level
 
     @field_validator("alert_webhook_url")
@@ -310,6 +311,6 @@ def describe_errors(error: ValidationError) -> list[str]:
         if item["type"] == "value_error":  # our validators say what is wrong, and why
             reason = str(item["msg"]).removeprefix("Value error, ")
         else:
-            reason = f"it accepts {_accepts(field)}"
-        lines[variable(field)] = f"{variable(field)}: invalid value; {reason}"
+            reason = f"invalid value; it accepts {_accepts(field)}"
+        lines[variable(field)] = f"{variable(field)}: {reason}"
     return list(lines.values()) or [str(error).splitlines()[0]]
