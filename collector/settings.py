@@ -42,7 +42,7 @@ UNIMPLEMENTED = {"BINOME_DURABLE": ("false", "0", "no", "off", "")}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BINOME_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     database_url: str | None = Field(
         None, description="libpq URL of PostgreSQL; unset starts the embedded PostgreSQL."
