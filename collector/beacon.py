@@ -122,7 +122,9 @@ class Beacon(_Strict):
     """One send of the snippet. A page view sends seq 0, 1, 2 ... under one `pv`."""
 
     v: Literal[1]
-    consent: Literal["performance", "marketing"] = "marketing"
+    # Private by default (contract section 5, issue 24): a sender that forgets
+    # `consent` stores no marketing data; one that has consent says so.
+    consent: Literal["performance", "marketing"] = "performance"
     site: SiteName
     pv: Identifier
     seq: Annotated[int, Field(ge=0, le=10_000)]

@@ -1,4 +1,4 @@
-"""The `binome` command: serve, migrate, site add, maintain, report, objective."""
+"""The `binome` command: serve, migrate, site add, maintain, report, objective, dsn, psql."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -18,7 +20,8 @@ from pydantic import ValidationError
 from collector import db
 from collector.beacon import CURRENCY_PATTERN, SITE_NAME_PATTERN
 from collector.logs import configure_logging
-from collector.settings import Settings, get_settings
+from collector.proxies import is_loopback
+from collector.settings import Settings, describe_errors, get_settings, unknown_variables
 from collector.sites import normalize_origin
 
 log = logging.getLogger("binome")
@@ -111,6 +114,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         print(f"binome: {problem}", file=sys.stderr)
         return 2
+    if not settings.database_url and not is_loopback(args.host):
+        # Issue 24: a server others reach keeps its data in a real PostgreSQL, never in
+        # a checkout's .binome/ because a variable was mistyped or forgotten.
+        print(f"binome: serving on {args.host}, which is not a loopback address, needs a "
+              "PostgreSQL server: set BINOME_DATABASE_URL (the embedded PostgreSQL is for "
+              "trying Binome on 127.0.0.1)", file=sys.stderr)
+        return 2
     with database(settings) as url:
         os.environ.pop(db.MIGRATION_DEFERRED_ENV, None)
         try:
@@ -135,7 +145,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         get_settings.cache_clear()
         if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="binome-metrics-")
-        print(f"binome: serving on http://{args.host}:{args.port}", file=sys.stderr)
+        # The one line `binome serve` prints before it serves (issue 24: quiet start).
+        where = ("" if settings.database_url
+                 else f" (embedded PostgreSQL, data in {settings.data_dir})")
+        print(f"binome: serving on http://{args.host}:{args.port}{where}", file=sys.stderr)
         # The app's workers judge the dashboard's access by the address bound (access.py).
         os.environ["BINOME_HOST"] = args.host
         from collector.access import bind_refusal
@@ -265,6 +278,95 @@ def cmd_objective(args: argparse.Namespace, settings: Settings) -> int:
             return 2
 
 
+def _role(args: argparse.Namespace) -> str:
+    return "analyst_rows" if args.analyst_rows else "analyst" if args.analyst else "owner"
+
+
+@contextlib.contextmanager
+def login(settings: Settings, role: str) -> Iterator[str]:
+    """A libpq URL for `role` (collector/logins.py), valid for the duration: on the
+    embedded PostgreSQL passwordless (it names the password file); else the
+    configured URL, password included, for the caller to take out."""
+    from collector import logins
+
+    if settings.database_url:
+        yield logins.configured_url(role, owner_url(settings.database_url, settings),
+                                    settings.dashboard_database_url)
+        return
+    from collector.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres(settings.data_dir, pg_bin=settings.pg_bin) as embedded:
+        asyncio.run(_migrate(embedded.url, settings))  # the analyst roles exist after it
+        yield asyncio.run(logins.embedded_dsn(embedded, role))
+
+
+def cmd_dsn(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.logins import without_password
+
+    with login(settings, _role(args)) as url:
+        dsn, password = without_password(url)
+    print(dsn)
+    if password is not None:
+        print("binome: the password is not printed: give it in ~/.pgpass or PGPASSWORD",
+              file=sys.stderr)
+    elif not settings.database_url:
+        from collector.embedded import EmbeddedPostgres
+
+        if not EmbeddedPostgres(settings.data_dir).is_running():
+            print("binome: the embedded PostgreSQL runs while `binome serve` (or `binome psql`) "
+                  "does; this URL works then", file=sys.stderr)
+    return 0
+
+
+def _psql_binary(settings: Settings) -> str | None:
+    """The machine's psql, else the one beside the embedded server's binaries."""
+    found = shutil.which("psql")
+    if found or settings.database_url:
+        return found
+    from collector.embedded import EmbeddedPostgresError, find_pg_bin
+
+    try:
+        bundled = (settings.pg_bin or find_pg_bin()) / "psql"
+    except EmbeddedPostgresError:
+        return None
+    return str(bundled) if os.access(bundled, os.X_OK) else None
+
+
+def cmd_psql(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.logins import without_password
+
+    psql = _psql_binary(settings)
+    if psql is None:
+        print("binome: psql not found: install PostgreSQL's client (`apt-get install "
+              "postgresql-client`, `brew install libpq`), or use `binome dsn` in another "
+              "client", file=sys.stderr)
+        return 1
+    with login(settings, _role(args)) as url:
+        dsn, password = without_password(url)
+        env = dict(os.environ)
+        if password is not None:  # in the environment, not on psql's command line
+            env["PGPASSWORD"] = password
+        # psql handles Ctrl-C itself (it cancels the running query); a handler here
+        # (not SIG_IGN, which psql would inherit) keeps this process from stopping the
+        # embedded PostgreSQL under it.
+        previous = signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+            return subprocess.run([psql, "--dbname", dsn, *extra], env=env).returncode
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _add_login_options(parser: argparse.ArgumentParser) -> None:
+    roles = parser.add_mutually_exclusive_group()
+    roles.add_argument("--analyst", action="store_true",
+                       help="as binome_analyst, which reads the grouped views of schema rum "
+                       "(default: the database's owner)")
+    roles.add_argument("--analyst-rows", action="store_true",
+                       help="as binome_analyst_rows, which also reads the views with one "
+                       "row per page view or session (docs/privacy.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="binome",
@@ -273,10 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the collector (applies migrations first)")
-    serve.add_argument("--host", default=None, help="address to listen on (BINOME_HOST)")
-    serve.add_argument("--port", type=int, default=None, help="port (BINOME_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
-    serve.add_argument("--demo", action="store_true", help="register the `demo` site")
+    serve.add_argument("--host", default=None,
+                       help="address to listen on (default: BINOME_HOST, 127.0.0.1); one that "
+                       "is not loopback needs BINOME_DATABASE_URL")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port to listen on (default: BINOME_PORT, 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes, each with its own connections (default: 1)")
+    serve.add_argument("--demo", action="store_true",
+                       help="register the `demo` site, which accepts beacons from any origin")
     serve.set_defaults(func=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
@@ -285,9 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     site = commands.add_parser("site", help="manage sites")
     site_commands = site.add_subparsers(dest="site_command", required=True)
     site_add = site_commands.add_parser("add", help="register a site, or add origins to it")
-    site_add.add_argument("name")
+    site_add.add_argument("name", help="the site's name, as the snippet's data-site gives "
+                          "it: [a-z0-9][a-z0-9_-]{0,62}")
     site_add.add_argument("--origin", action="append", default=[],
-                          help="an origin allowed to send beacons (repeatable)")
+                          help="an origin allowed to send beacons, e.g. https://www.shop.fr "
+                          "(repeatable); a site without origins accepts any")
     site_add.add_argument("--currency", default=None, metavar="CODE",
                           help="ISO 4217 code of the site's revenue (default: EUR)")
     site_add.set_defaults(func=cmd_site_add)
@@ -308,9 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     objective_add = objective_commands.add_parser(
         "add", help="add an objective: lcp_p75, inp_p75, cls_p75 at most TARGET; "
         "cwv_good_pct, conversion_rate at least TARGET")
-    objective_add.add_argument("site")
-    objective_add.add_argument("metric")
-    objective_add.add_argument("target")
+    objective_add.add_argument("site", help="the site the objective is for")
+    objective_add.add_argument("metric", help="lcp_p75, inp_p75, cls_p75, cwv_good_pct or "
+                               "conversion_rate")
+    objective_add.add_argument("target", help="ms for LCP and INP, a score for CLS, a "
+                               "percentage (0-100) for the others")
     objective_add.add_argument("--name", default=None,
                                help="default: the site, metric and scope, e.g. shop-lcp_p75")
     objective_add.add_argument(
@@ -320,26 +431,50 @@ def build_parser() -> argparse.ArgumentParser:
     objective_commands.add_parser(
         "list", help="the objectives with the value and status of their last check")
     objective_remove = objective_commands.add_parser("remove", help="remove an objective")
-    objective_remove.add_argument("name")
+    objective_remove.add_argument("name", help="its name, as `binome objective list` "
+                                  "shows it")
     objective_commands.add_parser(
         "check", help="recompute every objective and store its figures, post each change of "
         "status to "
         "BINOME_ALERT_WEBHOOK_URL; exit 1 when one is missed")
     objective.set_defaults(func=cmd_objective)
+
+    dsn = commands.add_parser(
+        "dsn", help="print a libpq connection string (URL) for psql, notebooks, BI tools; "
+        "on the embedded PostgreSQL it names a 0600 password file, never a password")
+    _add_login_options(dsn)
+    dsn.set_defaults(func=cmd_dsn)
+
+    psql = commands.add_parser(
+        "psql", help="run this machine's psql on Binome's database (the embedded one runs "
+        "while psql does)")
+    _add_login_options(psql)
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="-- PSQL_ARGS",
+                      help="arguments for psql after `--`, e.g. -- -c 'TABLE rum.site_daily'")
+    psql.set_defaults(func=cmd_psql)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Settings that refuse to guess (issue 24): a mistyped name is refused, not
+    # ignored, so a default never stands in for what the operator meant.
+    unknown = unknown_variables(os.environ, also_known=[db.MIGRATION_DEFERRED_ENV])
+    for line in unknown:
+        print(f"binome: {line}", file=sys.stderr)
+    if unknown:
+        return 2
     try:
         settings = get_settings()
     except ValidationError as exc:  # one line per bad setting, not pydantic's report
-        for error in exc.errors():
-            name = "BINOME_" + str(error["loc"][0]).upper() if error["loc"] else "a setting"
-            print(f"binome: {name}: {error['msg'].removeprefix('Value error, ')}",
-                  file=sys.stderr)
+        for line in describe_errors(exc):
+            print(f"binome: {line}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    # One-shot commands answer on stdout and log only what goes wrong (issue 24:
+    # every command printed lines about the embedded PostgreSQL and its migrations),
+    # unless BINOME_LOG_LEVEL asks for more; `binome serve` logs at BINOME_LOG_LEVEL.
+    quiet = args.command != "serve" and "log_level" not in settings.model_fields_set
+    configure_logging("warning" if quiet else settings.log_level)
     if getattr(args, "host", None) is None and args.command == "serve":
         args.host = settings.host
     if getattr(args, "port", None) is None and args.command == "serve":
@@ -351,8 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback, for known failures
         from collector.embedded import EmbeddedPostgresError
 
+        from collector.logins import LoginError
+
         if isinstance(exc, EmbeddedPostgresError | OSError | ConnectionError
-                           | db.SchemaMismatchError):
+                           | db.SchemaMismatchError | LoginError):
             print(f"binome: {exc}", file=sys.stderr)
             return 1
         raise

@@ -204,7 +204,7 @@ def _sweep_orphans() -> None:
             continue
         if data_dir.is_relative_to(temp) and not data_dir.exists() \
                 and not _postmaster_alive(home / "pgdata"):
-            log.info("removing %s, the cluster of %s which is gone", home, data_dir)
+            log.debug("removing %s, the cluster of %s which is gone", home, data_dir)
             shutil.rmtree(home, ignore_errors=True)
 
 
@@ -242,6 +242,11 @@ class EmbeddedPostgres:
         return self.data_dir / "port"
 
     @property
+    def port(self) -> int:
+        """The TCP port of the running server (of the last start when stopped)."""
+        return int(self.port_file.read_text().strip())
+
+    @property
     def url(self) -> str:
         if self._url is None:
             raise EmbeddedPostgresError("the embedded PostgreSQL has not been started")
@@ -259,7 +264,7 @@ class EmbeddedPostgres:
             if self.is_running():
                 port = self._running_port()
                 if not self._started:
-                    log.info("reusing the embedded PostgreSQL already running on port %d "
+                    log.debug("reusing the embedded PostgreSQL already running on port %d "
                              "(%s); it will be left running", port, self.pgdata)
             else:
                 self._mark_stale_pid_file()
@@ -269,7 +274,9 @@ class EmbeddedPostgres:
             password = quote(self.password_file.read_text().strip(), safe="")
             self._url = f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{DATABASE}"
             self._ensure_database()
-        log.info("embedded PostgreSQL ready on 127.0.0.1:%d in %.2f s (data %s, log %s)",
+        # Routine, hence debug (issue 24: every command printed two lines about it);
+        # `binome serve` names the database in its one line, one-shot commands say nothing.
+        log.debug("embedded PostgreSQL ready on 127.0.0.1:%d in %.2f s (data %s, log %s)",
                  port, time.monotonic() - began, self.pgdata, self.log_file)
         return self._url
 
@@ -282,7 +289,7 @@ class EmbeddedPostgres:
                             "-m", "fast", "-w", "-t", "60"], check=False)
         if result.returncode != 0 and self.is_running():
             raise EmbeddedPostgresError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
-        log.info("embedded PostgreSQL stopped (%s)", self.pgdata)
+        log.debug("embedded PostgreSQL stopped (%s)", self.pgdata)
 
     def remove(self) -> None:
         """Stop (if this object started it) and delete the cluster and its files, including
@@ -441,7 +448,7 @@ class EmbeddedPostgres:
             pwfile.unlink()
         with (self.pgdata / "postgresql.conf").open("a") as conf:  # appending keeps its owner
             conf.write(SERVER_SETTINGS)
-        log.info("initialized a PostgreSQL %s cluster in %s in %.2f s",
+        log.debug("initialized a PostgreSQL %s cluster in %s in %.2f s",
                  (self.pgdata / "PG_VERSION").read_text().strip(), self.pgdata,
                  time.monotonic() - began)
 

@@ -6,10 +6,15 @@ tests/test_settings.py, so a setting added here must be documented there.
 
 from __future__ import annotations
 
+import difflib
+import types
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
+import annotated_types
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector import PROJECT_ROOT
@@ -18,9 +23,21 @@ from collector import PROJECT_ROOT
 # characters, e.g. `openssl rand -hex 32`.
 MIN_TOKEN_CHARS = 32
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+PREFIX = "BINOME_"
+# BINOME_* names that other parts of the project read from the same environment,
+# none of them the collector's: docker-compose's `roles` step (deploy/roles.sql),
+# the Caddyfile, .ci/run, the benchmark, the snippet's and the suite's test helpers.
+# A shell that exports .env for compose also exports them to `binome`.
+COMPANION_VARIABLES = frozenset({
+    "BINOME_WRITER_PASSWORD", "BINOME_MAINTAINER_PASSWORD", "BINOME_ANALYST_PASSWORD",
+    "BINOME_DOMAIN", "BINOME_AUDIT_REQUIRED", "BINOME_BENCH_SERVER_URL", "BINOME_PYTHON",
+    "BINOME_CHROMIUM",
+})
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BINOME_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     database_url: str | None = Field(
         None, description="libpq URL of PostgreSQL; unset starts the embedded PostgreSQL."
@@ -45,7 +62,7 @@ class Settings(BaseSettings):
         description="Where the embedded PostgreSQL and, by default, the spool keep their files.",
     )
     host: str = Field("127.0.0.1", description="Address `binome serve` listens on.")
-    port: int = Field(8000, description="Port `binome serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `binome serve` listens on.")
     dashboard_token: str | None = Field(
         None, description="Token /dashboard requires (32 characters or more); unset: only "
         "loopback clients with a loopback Host, and nobody when `binome serve` listens on "
@@ -184,10 +201,22 @@ class Settings(BaseSettings):
     snippet_path: Path = Field(
         PROJECT_ROOT / "js-snippet" / "dist" / "binome.js", description="The built snippet."
     )
-    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_level: str = Field(
+        "info", description="Log level of `binome serve`: debug, info, warning, error. The "
+        "one-shot commands (report, migrate ...) log warnings and errors only, unless it is set."
+    )
     pg_bin: Path | None = Field(
         None, description="Directory of PostgreSQL binaries for the embedded mode."
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"invalid value; it accepts {', '.join(LOG_LEVELS[:-1])} or "
+                             f"{LOG_LEVELS[-1]}")
+        return level
 
     @field_validator("alert_webhook_url")
     @classmethod
@@ -216,3 +245,67 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: `rate_limit_per_minute` ->
+    BINOME_RATE_LIMIT_PER_MINUTE."""
+    return PREFIX + name.upper()
+
+
+def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()) -> list[str]:
+    """One line per BINOME_* variable that is no setting, naming the closest setting
+    (issue 24: `BINOME_DATABSE_URL=... binome serve` silently served from the embedded
+    PostgreSQL). pydantic-settings ignores unknown names; we refuse to guess."""
+    known = {variable(name) for name in Settings.model_fields}
+    # pydantic-settings reads names case-insensitively: so does this check.
+    ignored = known | COMPANION_VARIABLES | set(also_known)
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(PREFIX) or upper in ignored:
+            continue
+        # Compared without the prefix, which every name shares.
+        close = difflib.get_close_matches(upper.removeprefix(PREFIX),
+                                          sorted(n.removeprefix(PREFIX) for n in known),
+                                          n=1, cutoff=0.6)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else "no setting is named like it"
+        lines.append(f"{name} is not a setting ({hint}); the settings are listed in "
+                     "docs/deploy.md, \"Configuration\"")
+    return lines
+
+
+def _accepts(name: str) -> str:
+    """What a setting accepts, in words, from its type and bounds."""
+    field = Settings.model_fields[name]
+    kinds = [kind for kind in (get_args(field.annotation)
+                               if get_origin(field.annotation) in (Union, types.UnionType)
+                               else (field.annotation,)) if kind is not type(None)]
+    kind: Any = kinds[0] if kinds else str
+    words = {bool: "true or false", int: "a whole number", float: "a number",
+             Path: "a path"}.get(kind, "text")
+    for bound in field.metadata:
+        if isinstance(bound, annotated_types.Ge):
+            words += f", {bound.ge} or more"
+        elif isinstance(bound, annotated_types.Gt):
+            words += f", above {bound.gt}"
+        elif isinstance(bound, annotated_types.Le):
+            words += f", at most {bound.le}"
+    return words
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting, naming its variable and what it accepts, instead of
+    pydantic's report (which names the field, not the variable, and runs over many
+    lines). Values are not repeated: a token or a URL's password may be among them."""
+    lines: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if field not in Settings.model_fields or variable(field) in lines:
+            continue
+        if item["type"] == "value_error":  # our validators say what is wrong, and why
+            reason = str(item["msg"]).removeprefix("Value error, ")
+        else:
+            reason = f"invalid value; it accepts {_accepts(field)}"
+        lines[variable(field)] = f"{variable(field)}: {reason}"
+    return list(lines.values()) or [str(error).splitlines()[0]]

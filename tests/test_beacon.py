@@ -32,7 +32,7 @@ _DELETE = object()
 
 GOOD = [
     ("the contract's example", "v", 1),
-    ("consent absent means marketing", "consent", _DELETE),
+    ("consent absent means performance", "consent", _DELETE),
     ("consent performance", "consent", "performance"),
     ("site with digits, dash, underscore", "site", "shop-2_fr"),
     ("pv of 8 chars", "pv", "abcdEF_-"),
@@ -165,7 +165,7 @@ def test_a_json_array_is_not_a_beacon() -> None:
 
 def test_defaults() -> None:
     beacon = parse_beacon(json.dumps(_set("consent", _DELETE)).encode())
-    assert beacon.consent == "marketing"
+    assert beacon.consent == "performance"
     minimal = parse_beacon(b'{"v":1,"site":"demo","pv":"abcdefgh","seq":0,"url":"https://a.b/"}')
     assert minimal.sid is None and minimal.dims == {} and minimal.metrics == []
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from collector.cli import build_parser
 from tests.conftest import free_port, make_beacon
 
 BINOME = [sys.executable, "-m", "collector.cli"]
@@ -131,6 +136,13 @@ def test_serve_with_the_embedded_postgresql(tmp_path: Path) -> None:
             assert _metric(url, "binome_rows_written_total") == 1
         finally:
             assert _stop(process) == 0
+        # Quiet (issue 24): one short line names the embedded PostgreSQL, and no routine
+        # log line does (a warning may: under root, a data dir its user cannot reach).
+        assert process.stdout is not None
+        about_it = [line for line in process.stdout.read().decode().splitlines()
+                    if "embedded" in line.lower() and '"level":"warning"' not in line]
+        assert len(about_it) == 1 and about_it[0].startswith("binome: serving on"), about_it
+        assert len(about_it[0]) < 160
         assert (tmp_path / "binome" / "pgdata").exists()
         # The cluster stopped with the collector.
         assert not (tmp_path / "binome" / "pgdata" / "postmaster.pid").exists()
@@ -175,3 +187,97 @@ async def test_report_prints_stored_strings_as_plain_text(
     # the markup shows as the text it is
     assert "[link=https://evil.example]x[/link]" in rendered
     assert "[link=https://evil.example]r1[/link]" in rendered
+
+
+# --- issue 24: settings that refuse to guess, help for every option, quiet commands ---
+
+def _without_database_url(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "BINOME_DATABASE_URL"}
+    return {**env, "BINOME_DATA_DIR": str(tmp_path / "binome"), **extra}
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BINOME, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+                 ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command line's parser: (("serve",), ...), (("site", "add"), ...) ..."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _subcommands(sub, (*path, name))
+
+
+# The arguments each command needs to get past argparse.
+REQUIRED_ARGS = {("site", "add"): ["shop"], ("objective", "add"): ["shop", "lcp_p75", "2500"],
+                 ("objective", "remove"): ["shop-lcp_p75"]}
+COMMANDS = [path for path, sub in _subcommands(build_parser())
+            if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)]
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    assert ("serve",) in COMMANDS and ("dsn",) in COMMANDS and ("psql",) in COMMANDS
+    for path, sub in _subcommands(build_parser()):
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            assert action.help and len(action.help) > 10, (path, action.dest)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_bad_value_is_one_line_and_exit_2_for_every_command(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = _without_database_url(tmp_path, BINOME_RATE_LIMIT_PER_MINUTE="lots")
+    done = _run(env, *command, *REQUIRED_ARGS.get(command, []))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("binome: BINOME_RATE_LIMIT_PER_MINUTE: invalid value")
+    assert "whole number" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "binome").exists()  # refused before anything started
+
+
+def test_a_mistyped_database_url_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """Issue 24: the typo served from the embedded PostgreSQL, the data piling up
+    in a checkout's .binome/."""
+    env = _without_database_url(tmp_path, BINOME_DATABSE_URL="postgresql://u@db.internal/rum")
+    done = _run(env, "serve", "--port", str(free_port()))
+    assert done.returncode == 2
+    assert "BINOME_DATABSE_URL is not a setting (did you mean BINOME_DATABASE_URL?)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "binome").exists()
+
+
+def test_serve_on_a_public_address_never_uses_the_embedded_postgresql(tmp_path: Path) -> None:
+    env = _without_database_url(tmp_path)
+    done = _run(env, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert done.returncode == 2
+    assert "set BINOME_DATABASE_URL" in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "binome").exists()
+    via_setting = _run({**env, "BINOME_HOST": "192.0.2.10"}, "serve")
+    assert via_setting.returncode == 2 and "set BINOME_DATABASE_URL" in via_setting.stderr
+
+
+def test_one_shot_commands_print_nothing_about_the_embedded_postgresql() -> None:
+    # A directory every user can traverse: under root, pytest's tmp_path (mode 700) earns
+    # a warning that the cluster lives elsewhere, which is not what this test is about.
+    tmp_path = Path(tempfile.mkdtemp(prefix="binome-quiet-"))
+    tmp_path.chmod(0o755)
+    env = _without_database_url(tmp_path, COLUMNS="120")
+    try:
+        for _ in range(2):  # the first run creates the cluster and migrates: quiet too
+            done = _run(env, "report")
+            assert done.returncode == 0, done.stderr
+            assert done.stderr == ""
+            assert "Shared scorecard" in done.stdout
+        # Asked for, the logs come back.
+        loud = _run({**env, "BINOME_LOG_LEVEL": "debug"}, "report")
+        assert "embedded PostgreSQL ready" in loud.stderr
+    finally:
+        from collector.embedded import EmbeddedPostgres
+
+        EmbeddedPostgres(tmp_path / "binome").remove()
+        shutil.rmtree(tmp_path, ignore_errors=True)

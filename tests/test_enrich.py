@@ -157,11 +157,15 @@ def test_to_record_performance_dims(dims: dict[str, str],
     assert (orjson.loads(row["dims"]) if row["dims"] is not None else None) == expected
 
 
-def test_to_record_consent_absent_means_marketing() -> None:
+def test_to_record_consent_absent_means_performance() -> None:
+    """Private by default (contract section 5, issue 24): a beacon that does not
+    say it has marketing consent keeps nothing of its marketing fields."""
     row = _row(_beacon(consent=None))
-    assert row["consent"] == "marketing"
-    assert row["utm_campaign"] == "black-friday"
-    assert row["event_count"] == 1
+    assert row["consent"] == "performance"
+    assert row["utm_source"] is None and row["utm_campaign"] is None
+    assert row["ref_origin"] is None and row["channel"] is None
+    assert orjson.loads(row["dims"]) == {"page_type": "product"}
+    assert row["event_count"] == 0 and row["revenue"] is None
 
 
 def test_to_record_never_stores_query_or_fragment_secrets() -> None:

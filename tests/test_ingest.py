@@ -214,6 +214,25 @@ async def test_performance_consent_stores_nothing_marketing(
     assert row["release"] == "2026.11.3"
 
 
+async def test_a_beacon_without_consent_stores_nothing_marketing(
+    live_server: str, conn: asyncpg.Connection
+) -> None:
+    """Private by default (contract section 5, issue 24): a hand-written sender
+    that forgets `consent` is stored at `performance`, campaign, referrer,
+    dimensions but page_type and events dropped."""
+    beacon = make_beacon()
+    del beacon["consent"]
+    assert post(live_server, beacon).status_code == 204
+    [row] = await stored(conn, beacon["pv"])
+    assert row["consent"] == "performance"
+    for column in ("utm_source", "utm_medium", "utm_campaign", "ref_origin", "channel",
+                   "events", "revenue"):
+        assert row[column] is None, column
+    assert row["event_count"] == 0
+    assert json.loads(row["dims"]) == {"page_type": "product"}
+    assert row["lcp"] == 2140.5
+
+
 async def test_desktop_user_agent(live_server: str, conn: asyncpg.Connection) -> None:
     beacon = make_beacon()
     httpx.post(live_server + "/beacon", content=json.dumps(beacon),
