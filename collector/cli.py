@@ -94,6 +94,17 @@ def serve_without_owner(args: argparse.Namespace) -> None:
     os.execve(sys.executable, argv, env)
 
 
+def _seed_demo(url: str, settings: Settings) -> None:
+    """The `demo` site with 30 days of a shop's traffic, unless it has data already."""
+    from collector.demo import seed_demo
+
+    seeded = asyncio.run(seed_demo(url, settings))
+    if seeded is not None:
+        print(f"binome: demo site seeded with {seeded.page_views:,} page views from "
+              f"{seeded.first_day} to {seeded.last_day} ({seeded.seconds:.1f} s)",
+              file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -109,7 +120,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(_migrate(owner_url(url, settings), settings))
             if args.demo:
-                asyncio.run(_add_site(owner_url(url, settings), "demo", []))
+                _seed_demo(owner_url(url, settings), settings)
         except Exception as exc:
             if not db.unreachable(exc):
                 raise
@@ -142,7 +153,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
         uvicorn.run(
-            "collector.app:create_app",
+            "collector.app:create_demo_app" if args.demo else "collector.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
@@ -262,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (BINOME_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (BINOME_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
-    serve.add_argument("--demo", action="store_true", help="register the `demo` site")
+    serve.add_argument("--demo", action="store_true",
+                       help="serve the demo shop at / and register the `demo` site, seeded "
+                       "with 30 days of traffic when it has none")
     serve.set_defaults(func=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
