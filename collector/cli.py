@@ -80,6 +80,39 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _remove_site(url: str, site: str, confirmed: bool) -> int:
+    from collector.sites import remove_site, site_data
+
+    conn = await db.connect(url)
+    try:
+        data = await site_data(conn, site)
+        if data is None:
+            print(f"binome: unknown site {site!r}: nothing removed", file=sys.stderr)
+            return 2
+        if data.tables and not confirmed:
+            held = (f"{data.page_views:,} page views ({data.first_day} to {data.last_day})"
+                    if data.page_views else "data")
+            print(f"binome: site {site} has {held} and {data.objectives} objectives, in "
+                  f"{', '.join(data.tables)}: nothing removed; `binome site remove {site} "
+                  "--yes` deletes them all, for good", file=sys.stderr)
+            return 2
+        deleted = await remove_site(conn, site)
+    finally:
+        await conn.close()
+    rows = ", ".join(f"{n:,} {table}" for table, n in deleted.items() if n and table != "sites")
+    print(f"site {site} removed" + (f", with its rows: {rows}" if rows else ""))
+    return 0
+
+
+def cmd_site_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not re.fullmatch(SITE_NAME_PATTERN, args.name):
+        print(f"binome: invalid site name {args.name!r}", file=sys.stderr)
+        return 2
+    with database(settings) as url:
+        asyncio.run(_migrate(owner_url(url, settings), settings))
+        return asyncio.run(_remove_site(owner_url(url, settings), args.name, args.yes))
+
+
 def serve_without_owner(args: argparse.Namespace) -> None:
     """Replace this process by `binome serve` without BINOME_MIGRATION_DATABASE_URL:
     the serving process never holds the owner's credentials (issue 20), not even
@@ -288,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("--origin", action="append", default=[],
                           help="an origin allowed to send beacons (repeatable)")
     site_add.set_defaults(func=cmd_site_add)
+    site_remove = site_commands.add_parser(
+        "remove", help="remove a site and all its data (beacons, page views, rollups, "
+        "objectives, ingest counts)")
+    site_remove.add_argument("name")
+    site_remove.add_argument("--yes", action="store_true",
+                             help="needed when the site has data: it is deleted for good")
+    site_remove.set_defaults(func=cmd_site_remove)
 
     maintain = commands.add_parser(
         "maintain", help="create tomorrow's partitions, roll up closed days, apply retention")

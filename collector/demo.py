@@ -255,6 +255,7 @@ async def seed(conn: asyncpg.Connection, today: dt.date | None = None,
     try:
         if await has_data(conn):
             return None
+        log.info("seeding the demo site with 30 days of traffic (once)")
         beacons = 0
         async with conn.transaction():
             for index in range(DAYS):
