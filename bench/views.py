@@ -22,6 +22,9 @@ the shop's sessions split between A/B variants A and B;
 LCP, FCP, TTFB log-normal (mobile slower), INP on 70 % of page views, CLS 0
 for half of them; 1 to 3 beacons per page view; 3 % of sessions convert on a
 later page. Today gets --today page views, the 29 days before share the rest.
+Each page view becomes beacons as collector/traffic.py makes them for the demo
+too (what the collector stores at its consent level: no A/B variant, campaign
+or conversion at the performance level).
 """
 
 from __future__ import annotations
