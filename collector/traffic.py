@@ -64,8 +64,7 @@ class PageView:
     utm_medium: str | None = None
     utm_campaign: str | None = None
     ref_origin: str | None = None
-    revenue: float | None = None  # a purchase when set
-    converted: bool = False  # a goal without a value when revenue is None
+    revenue: float | None = None  # a purchase of that many euros, when set
 
 
 _DIMS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
@@ -90,7 +89,7 @@ def beacon_rows(rng: random.Random, view: PageView, *, split: bool = True) -> It
     marketing = view.marketing
     dims = view.dims if marketing else {k: v for k, v in view.dims.items() if k == "page_type"}
     dims_json = _dims_json(dims) if dims else None
-    converted = marketing and (view.converted or view.revenue is not None)
+    converted = marketing and view.revenue is not None
     for seq in range(beacons):
         last = seq == beacons - 1
         row: list[Any] = [None] * len(COLUMNS)
@@ -123,11 +122,8 @@ def beacon_rows(rng: random.Random, view: PageView, *, split: bool = True) -> It
         if converted and last:
             row[COL["event_count"]] = 1
             row[COL["revenue"]] = view.revenue
-            event: dict[str, Any] = {"name": "purchase" if view.revenue is not None
-                                     else "signup"}
-            if view.revenue is not None:
-                event.update(value=view.revenue, currency="EUR")
-            row[COL["events"]] = orjson.dumps([event]).decode()
+            row[COL["events"]] = orjson.dumps(
+                [{"name": "purchase", "value": view.revenue, "currency": "EUR"}]).decode()
         yield tuple(row)
 
 
