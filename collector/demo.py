@@ -227,10 +227,11 @@ OBJECTIVES = (("lcp_p75", "2500", ()),
 
 
 async def has_data(conn: asyncpg.Connection, site: str = SITE) -> bool:
-    """True when the site has stored beacons, or a page view left after they went."""
+    """True when the site has stored beacons (its page views go with them: retention
+    drops both). binome_writer may ask too (the start after `serve` dropped the
+    owner's credentials: collector/cli.py)."""
     return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM binome.beacons WHERE site = $1)"
-        " OR EXISTS (SELECT 1 FROM binome.page_views WHERE site = $1)", site))
+        "SELECT EXISTS (SELECT 1 FROM binome.beacons WHERE site = $1)", site))
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,9 @@ async def seed_demo(owner_url: str, settings: Settings) -> Seeded | None:
     started = time.perf_counter()
     conn = await db.connect(owner_url)
     try:
+        if (await conn.fetchval("SELECT EXISTS (SELECT 1 FROM binome.sites WHERE site = $1)",
+                                SITE) and await has_data(conn)):
+            return None  # nothing to write: what a role that may not write them sees too
         await db.add_site(conn, SITE, [])
         seeded = await seed(conn)
         if seeded is None:

@@ -190,7 +190,7 @@ async def site_data(conn: asyncpg.Connection, site: str) -> SiteData | None:
     if not await conn.fetchval("SELECT true FROM binome.sites WHERE site = $1", site):
         return None
     tables = [t for t in await site_tables(conn) if t not in ("sites", "site_origins")
-              and await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM binome.{t} WHERE site = $1)",
+              and await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM binome."{t}" WHERE site = $1)',
                                       site)]
     views = await conn.fetchrow("SELECT count(*), min(day), max(day) FROM binome.page_views"
                                 " WHERE site = $1", site)
@@ -205,13 +205,13 @@ async def remove_site(conn: asyncpg.Connection, site: str) -> dict[str, int]:
     table. Collectors refuse its beacons once they re-read the registry
     (BINOME_SITES_REFRESH_SECONDS): a beacon they accept meanwhile is stored
     again, so a site's snippet goes first."""
-    deleted = {}
+    deleted: dict[str, int] = {}
     # Not while a maintenance run rolls the site's days up.
     await conn.execute("SELECT pg_advisory_lock($1)", MAINTENANCE_LOCK)
     try:
         async with conn.transaction():
             for table in await site_tables(conn):
-                status = await conn.execute(f"DELETE FROM binome.{table} WHERE site = $1", site)
+                status = await conn.execute(f'DELETE FROM binome."{table}" WHERE site = $1', site)
                 deleted[table] = int(status.rsplit(" ", 1)[1])
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
