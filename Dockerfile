@@ -15,11 +15,11 @@ COPY sql ./sql
 COPY js-snippet/dist ./js-snippet/dist
 COPY dashboard/index.html ./dashboard/index.html
 COPY dashboard/dist ./dashboard/dist
-COPY demo ./demo
+# No demo/: the demo shop is for `make run` on a checkout (issue 24).
 # What is deployed is pinned (issue 20): the runtime dependencies exactly as
 # requirements.lock lists them, each checked against its hashes, then the
 # project itself without resolving anything more. Editable, so sql/,
-# js-snippet/dist/, dashboard/ and demo/ are found beside the package.
+# js-snippet/dist/ and dashboard/ are found beside the package.
 RUN pip install --require-hashes --no-deps -r requirements.lock \
  && pip install --no-deps -e . \
  && useradd --system --uid 10001 --no-create-home binome \

@@ -22,6 +22,9 @@ the shop's sessions split between A/B variants A and B;
 LCP, FCP, TTFB log-normal (mobile slower), INP on 70 % of page views, CLS 0
 for half of them; 1 to 3 beacons per page view; 3 % of sessions convert on a
 later page. Today gets --today page views, the 29 days before share the rest.
+Each page view becomes beacons as collector/traffic.py makes them for the demo
+too (what the collector stores at its consent level: no A/B variant, campaign
+or conversion at the performance level).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import math
 import os
 import random
 import secrets
@@ -48,9 +50,10 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import PROJECT_ROOT, db, objectives
-from collector.row import COLUMNS
 from collector.maintenance import maintain, refresh_snapshots
+from collector.row import COLUMNS
 from collector.settings import Settings
+from collector.traffic import COL, PageView, beacon_rows, copy_day, lognormal, zipf_choice
 
 SITES = [("shop", 0.6), ("blog", 0.25), ("docs", 0.15)]
 CHANNELS = [("search", 0.35), ("direct", 0.2), ("paid", 0.15), ("email", 0.1),
@@ -60,17 +63,7 @@ COUNTRIES = ["FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "CH", "PL", "SE", "
 CAMPAIGNS = [f"campaign-{n:02d}" for n in range(40)]
 PATHS = [f"/p/{n}" for n in range(300)]
 PAGE_TYPE = {p: n % 4 for n, p in enumerate(PATHS)}
-COL = {c: i for i, c in enumerate(COLUMNS)}
 GB_PER_MILLION = 1.0  # measured: raw beacons, page views and their indexes
-
-
-def zipf_choice(rng: random.Random, items: list[str], s: float = 1.1) -> str:
-    weights = [1 / (k + 1) ** s for k in range(len(items))]
-    return rng.choices(items, weights)[0]
-
-
-def lognormal(rng: random.Random, median: float, sigma: float) -> float:
-    return round(median * math.exp(rng.gauss(0, sigma)), 1)
 
 
 def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
@@ -82,11 +75,6 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
     made = 0
     session = 0
     page_types = ("home", "product", "cart", "article")
-    # The shop runs an A/B test (rum.comparisons' kind ab_variant): its sessions
-    # are split between variants A and B.
-    pages_dims = {variant: [json.dumps({"page_type": t} | ({"ab_variant": variant} if variant
-                                                            else {})) for t in page_types]
-                  for variant in (None, "A", "B")}
     while made < page_views:
         session += 1
         site = rng.choices(sites, site_weights)[0]
@@ -98,7 +86,9 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
         device = rng.choices(["mobile", "desktop", "tablet"], [0.6, 0.35, 0.05])[0]
         slow = 1.3 if device == "mobile" else 1.0
         country = zipf_choice(rng, COUNTRIES, 1.3)
-        variant = rng.choice(["A", "B"]) if site == "shop" else None
+        # The shop runs an A/B test (rum.comparisons' kind ab_variant): its sessions
+        # are split between variants A and B.
+        variant = {"ab_variant": rng.choice(["A", "B"])} if site == "shop" else {}
         # A new release each week per site, a day of overlap while it rolls out.
         week = (day_index + sites.index(site)) // 7
         release = f"2026.{week + 1}.{sites.index(site)}"
@@ -112,47 +102,20 @@ def day_rows(rng: random.Random, day: dt.date, page_views: int, day_index: int
         for page in range(pages):
             if page:
                 t0 += dt.timedelta(seconds=rng.randrange(10, 400))
-            pv = f"{sid}-{page}"
-            beacons = rng.choices([1, 2, 3], [0.3, 0.55, 0.15])[0]
             path = zipf_choice(rng, PATHS, 0.9)
             lcp = lognormal(rng, 1900 * slow, 0.55)
-            fcp = round(lcp * rng.uniform(0.4, 0.9), 1)
-            ttfb = lognormal(rng, 380 * slow, 0.6)
-            inp = lognormal(rng, 110 * slow, 0.7) if rng.random() < 0.7 else None
-            cls = 0.0 if rng.random() < 0.5 else round(rng.expovariate(1 / 0.08), 4)
-            for seq in range(beacons):
-                last = seq == beacons - 1
-                row: list[Any] = [None] * len(COLUMNS)
-                row[COL["site"]] = site
-                row[COL["day"]] = t0.date()
-                row[COL["pv"]] = pv
-                row[COL["seq"]] = seq
-                row[COL["sid"]] = sid
-                row[COL["received_at"]] = t0 + dt.timedelta(seconds=2 + seq * rng.randrange(5, 600))
-                row[COL["t0"]] = t0
-                row[COL["consent"]] = "marketing" if marketing else "performance"
-                row[COL["path"]] = path
-                if marketing and page == 0:
-                    row[COL["channel"]] = channel
-                    row[COL["utm_campaign"]] = campaign
-                    row[COL["utm_source"]] = channel if campaign else None
-                elif marketing:
-                    row[COL["channel"]] = "internal"
-                row[COL["release"]] = release
-                row[COL["dims"]] = pages_dims[variant][PAGE_TYPE[path]]
-                row[COL["device_class"]] = device
-                row[COL["browser"]] = "Chrome" if device != "tablet" else "Safari"
-                row[COL["os"]] = "Android" if device == "mobile" else "Windows"
-                row[COL["country"]] = country
-                if seq == 0:
-                    row[COL["lcp"]], row[COL["fcp"]], row[COL["ttfb"]] = lcp, fcp, ttfb
-                if last:
-                    row[COL["inp"]], row[COL["cls"]] = inp, cls
-                row[COL["event_count"]] = 0
-                if marketing and page == converts_on and last:
-                    row[COL["event_count"]] = 1
-                    row[COL["revenue"]] = round(rng.uniform(10, 250), 2)
-                yield tuple(row)
+            yield from beacon_rows(rng, PageView(
+                site=site, pv=f"{sid}-{page}", sid=sid, t0=t0, marketing=marketing, path=path,
+                release=release, dims={"page_type": page_types[PAGE_TYPE[path]]} | variant,
+                device_class=device, browser="Chrome" if device != "tablet" else "Safari",
+                os="Android" if device == "mobile" else "Windows", country=country, lcp=lcp,
+                fcp=round(lcp * rng.uniform(0.4, 0.9), 1), ttfb=lognormal(rng, 380 * slow, 0.6),
+                inp=lognormal(rng, 110 * slow, 0.7) if rng.random() < 0.7 else None,
+                cls=0.0 if rng.random() < 0.5 else round(rng.expovariate(1 / 0.08), 4),
+                channel=channel if page == 0 else "internal",
+                utm_source=channel if campaign and page == 0 else None,
+                utm_campaign=campaign if page == 0 else None,
+                revenue=round(rng.uniform(10, 250), 2) if page == converts_on else None))
             made += 1
 
 
@@ -164,24 +127,8 @@ async def load(conn: asyncpg.Connection, today: dt.date, total: int, today_pvs: 
     started = time.perf_counter()
     for index in range(days):
         day = today - dt.timedelta(days=days - 1 - index)
-        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
-        await conn.execute("SELECT binome.ensure_beacon_partition($1)", day + dt.timedelta(days=1))
         count = today_pvs if day == today else per_day
-        chunk: list[tuple[Any, ...]] = []
-        last_pv = None
-        for row in day_rows(rng, day, count, index):
-            # Chunks end between page views, as the collector's batches mostly do.
-            if len(chunk) >= 50_000 and row[COL["pv"]] != last_pv:
-                await conn.copy_records_to_table("beacons", schema_name="binome",
-                                                  records=chunk, columns=COLUMNS)
-                loaded += len(chunk)
-                chunk = []
-            chunk.append(row)
-            last_pv = row[COL["pv"]]
-        if chunk:
-            await conn.copy_records_to_table("beacons", schema_name="binome", records=chunk,
-                                              columns=COLUMNS)
-            loaded += len(chunk)
+        loaded += await copy_day(conn, day, day_rows(rng, day, count, index))
         elapsed = time.perf_counter() - started
         print(f"  {day}: {count:,} page views; {loaded:,} beacons in {elapsed:.0f} s "
               f"({loaded / elapsed:,.0f}/s)", flush=True)

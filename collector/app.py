@@ -50,7 +50,9 @@ SNIPPET_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
 SIGN_IN_MAX_BYTES = 4096
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starlette:
+    """The collector; with `demo`, the demo shop's pages too (`binome serve --demo`):
+    a collector serves nothing at `/` otherwise (issue 24)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if not settings.database_url:
@@ -230,10 +232,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/dashboard/sign-in", dashboard_sign_in, methods=["POST"]),
         # Code and styles only (no figures): served without the token, like /binome.js.
         Mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_DIR / "dist", check_dir=False)),
-        Route("/", demo_index),
-        Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False)),
     ]
+    if demo:
+        routes += [Route("/", demo_index),
+                   Mount("/demo", StaticFiles(directory=DEMO_DIR, check_dir=False))]
     return CollectorApp(routes=routes, lifespan=lifespan, max_requests=settings.max_connections)
+
+
+def create_demo_app() -> Starlette:
+    """uvicorn's factory for `binome serve --demo` (each worker imports it)."""
+    return create_app(demo=True)
 
 
 async def _not_started(request: Request) -> Response:

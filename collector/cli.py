@@ -90,6 +90,39 @@ def cmd_site_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _remove_site(url: str, site: str, confirmed: bool) -> int:
+    from collector.sites import remove_site, site_data
+
+    conn = await db.connect(url)
+    try:
+        data = await site_data(conn, site)
+        if data is None:
+            print(f"binome: unknown site {site!r}: nothing removed", file=sys.stderr)
+            return 2
+        if data.tables and not confirmed:
+            held = (f"{data.page_views:,} page views ({data.first_day} to {data.last_day})"
+                    if data.page_views else "data")
+            print(f"binome: site {site} has {held} and {data.objectives} objectives, in "
+                  f"{', '.join(data.tables)}: nothing removed; `binome site remove {site} "
+                  "--yes` deletes them all, for good", file=sys.stderr)
+            return 2
+        deleted = await remove_site(conn, site)
+    finally:
+        await conn.close()
+    rows = ", ".join(f"{n:,} {table}" for table, n in deleted.items() if n and table != "sites")
+    print(f"site {site} removed" + (f", with its rows: {rows}" if rows else ""))
+    return 0
+
+
+def cmd_site_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not re.fullmatch(SITE_NAME_PATTERN, args.name):
+        print(f"binome: invalid site name {args.name!r}", file=sys.stderr)
+        return 2
+    with database(settings) as url:
+        asyncio.run(_migrate(owner_url(url, settings), settings))
+        return asyncio.run(_remove_site(owner_url(url, settings), args.name, args.yes))
+
+
 def serve_without_owner(args: argparse.Namespace) -> None:
     """Replace this process by `binome serve` without BINOME_MIGRATION_DATABASE_URL:
     the serving process never holds the owner's credentials (issue 20), not even
@@ -102,6 +135,17 @@ def serve_without_owner(args: argparse.Namespace) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)
+
+
+def _seed_demo(url: str, settings: Settings) -> None:
+    """The `demo` site with 30 days of a shop's traffic, unless it has data already."""
+    from collector.demo import seed_demo
+
+    seeded = asyncio.run(seed_demo(url, settings))
+    if seeded is not None:
+        print(f"binome: demo site seeded with {seeded.page_views:,} page views from "
+              f"{seeded.first_day} to {seeded.last_day} ({seeded.seconds:.1f} s)",
+              file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -126,7 +170,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(_migrate(owner_url(url, settings), settings))
             if args.demo:
-                asyncio.run(_add_site(owner_url(url, settings), "demo", []))
+                _seed_demo(owner_url(url, settings), settings)
         except Exception as exc:
             if not db.unreachable(exc):
                 raise
@@ -162,7 +206,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
         uvicorn.run(
-            "collector.app:create_app",
+            "collector.app:create_demo_app" if args.demo else "collector.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
@@ -383,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes, each with its own connections (default: 1)")
     serve.add_argument("--demo", action="store_true",
-                       help="register the `demo` site, which accepts beacons from any origin")
+                       help="serve the demo shop at / and register the `demo` site, seeded "
+                       "with 30 days of traffic when it has none")
     serve.set_defaults(func=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
@@ -400,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("--currency", default=None, metavar="CODE",
                           help="ISO 4217 code of the site's revenue (default: EUR)")
     site_add.set_defaults(func=cmd_site_add)
+    site_remove = site_commands.add_parser(
+        "remove", help="remove a site and all its data (beacons, page views, rollups, "
+        "objectives, ingest counts)")
+    site_remove.add_argument("name", help="the site's name")
+    site_remove.add_argument("--yes", action="store_true",
+                             help="needed when the site has data: it is deleted for good")
+    site_remove.set_defaults(func=cmd_site_remove)
 
     maintain = commands.add_parser(
         "maintain", help="create tomorrow's partitions, roll up closed days, apply retention")

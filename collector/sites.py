@@ -15,16 +15,19 @@ so, and the route answers 503, not 403.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from collector import db
+from collector.maintenance import MAINTENANCE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -149,3 +152,67 @@ class SiteRegistry:
 
     def known(self, site: str) -> bool:
         return site in self._sites
+
+
+# Sums kept by statement triggers over other tables (sql/functions/45_rollup_sums.sql),
+# the rollup bookkeeping those triggers read, then the registry itself: removed
+# after the tables they follow.
+_REMOVED_LAST = ("release_bins", "site_days", "rollup_state", "sites")
+
+
+async def site_tables(conn: asyncpg.Connection) -> list[str]:
+    """Every table of schema binome with a `site` column (partitioned ones as a
+    whole), in the order removing a site deletes from them: what holds a site's
+    data, whichever migration added it."""
+    names = await conn.fetch("""
+        SELECT c.relname FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'site' AND NOT a.attisdropped
+        WHERE n.nspname = 'binome' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+        ORDER BY c.relname""")
+    tables = [r["relname"] for r in names]
+    return sorted(tables, key=lambda t: _REMOVED_LAST.index(t) + 1 if t in _REMOVED_LAST else 0)
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """What `binome site remove` would delete beyond the registration."""
+
+    tables: list[str]  # the tables that hold rows of the site
+    page_views: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    objectives: int
+
+
+async def site_data(conn: asyncpg.Connection, site: str) -> SiteData | None:
+    """None for a site that is not registered."""
+    if not await conn.fetchval("SELECT true FROM binome.sites WHERE site = $1", site):
+        return None
+    tables = [t for t in await site_tables(conn) if t not in ("sites", "site_origins")
+              and await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM binome."{t}" WHERE site = $1)',
+                                      site)]
+    views = await conn.fetchrow("SELECT count(*), min(day), max(day) FROM binome.page_views"
+                                " WHERE site = $1", site)
+    objectives = await conn.fetchval("SELECT count(*) FROM binome.objectives WHERE site = $1",
+                                     site)
+    return SiteData(tables, views[0], views[1], views[2], objectives)
+
+
+async def remove_site(conn: asyncpg.Connection, site: str) -> dict[str, int]:
+    """Delete the site and every row of it (beacons, page views, rollups, comparison
+    days, objectives, ingest counts ...) in one transaction; the rows deleted per
+    table. Collectors refuse its beacons once they re-read the registry
+    (BINOME_SITES_REFRESH_SECONDS): a beacon they accept meanwhile is stored
+    again, so a site's snippet goes first."""
+    deleted: dict[str, int] = {}
+    # Not while a maintenance run rolls the site's days up.
+    await conn.execute("SELECT pg_advisory_lock($1)", MAINTENANCE_LOCK)
+    try:
+        async with conn.transaction():
+            for table in await site_tables(conn):
+                status = await conn.execute(f'DELETE FROM binome."{table}" WHERE site = $1', site)
+                deleted[table] = int(status.rsplit(" ", 1)[1])
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
+    return deleted

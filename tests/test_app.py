@@ -96,7 +96,9 @@ def test_metrics_is_prometheus_text(live_server: str) -> None:
         assert name in response.text, name
 
 
-def test_demo_page_embeds_the_snippet(live_server: str) -> None:
-    page = httpx.get(live_server + "/")
-    assert page.status_code == 200
-    assert 'src="/binome.js"' in page.text and 'data-site="demo"' in page.text
+def test_no_demo_page_without_demo(live_server: str) -> None:
+    """Issue 24: a collector serves nothing at `/` unless `binome serve --demo` asks
+    for the demo shop (tests/test_demo.py serves it with --demo)."""
+    assert httpx.get(live_server + "/").status_code == 404
+    assert httpx.get(live_server + "/demo/product.html").status_code == 404
+    assert httpx.get(live_server + "/healthz").status_code == 200

@@ -81,7 +81,9 @@ def _serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], st
                                env={**os.environ, **env}, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # --demo seeds a month of traffic before it listens (collector/demo.py): up to
+    # a minute on a busy machine.
+    deadline = time.monotonic() + (240 if "--demo" in args else 60)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")

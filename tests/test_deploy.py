@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -280,3 +281,28 @@ def test_the_ci_audit_fails_on_advisories_and_on_unaudited_dependencies() -> Non
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert "pip-audit" in ci and "-r requirements.lock" in ci
     assert "scripts/audit_verdict.py" in ci and "BINOME_AUDIT_REQUIRED" in ci
+
+
+def _docker_ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore leaves `path` out of the build context (its patterns
+    here: a name at the root, or **/name anywhere)."""
+    parts = Path(path).parts
+    return any(fnmatch.fnmatch(parts[0], pattern) if not pattern.startswith("**/")
+               else any(fnmatch.fnmatch(part, pattern[3:]) for part in parts)
+               for pattern in patterns)
+
+
+def test_the_image_ships_no_demo_and_no_local_state() -> None:
+    """Issue 24: the demo shop is for `make run`; an image has none (without it,
+    `binome serve` serves nothing at `/`). The embedded PostgreSQL's data never
+    enters the build context."""
+    patterns = [line.strip() for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    sources = [source for keyword, rest in dockerfile_instructions() if keyword == "COPY"
+               for source in shlex.split(rest)[:-1] if not source.startswith("--")]
+    assert sources
+    for source in sources:
+        assert source not in (".", "./") and not source.startswith("demo"), source
+        assert not _docker_ignored(source, patterns), f"COPY {source}: .dockerignore leaves it out"
+    for left_out in ("demo", "demo/index.html", ".binome", ".venv", "dashboard/node_modules"):
+        assert _docker_ignored(left_out, patterns), left_out

@@ -4,7 +4,10 @@ whichever worker answers it, gives the totals of both workers."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +20,13 @@ from tests.test_faults import _serve, metrics
 
 
 def test_metrics_add_up_across_workers(fresh_database: str, tmp_path: Path) -> None:
+    # The demo site without `serve --demo`, which would seed it for a minute first.
+    added = subprocess.run([sys.executable, "-m", "collector.cli", "site", "add", "demo"],
+                           env={**os.environ, "BINOME_DATABASE_URL": fresh_database},
+                           capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
     process, url = _serve(fresh_database, tmp_path / "spool", tmp_path / "serve.log",
-                          "--workers", "2", "--demo", batch_max_ms=20, queue_max=1000)
+                          "--workers", "2", batch_max_ms=20, queue_max=1000)
     try:
         with httpx.Client(timeout=10) as client, ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda i: client.post(
