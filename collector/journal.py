@@ -28,14 +28,14 @@ import asyncio
 import collections
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector import telemetry
 from collector.row import Record
-from collector.spool import Spool, SpoolFull, create_locked, encode_batch, encode_frame, write_all
+from collector.spool import (Spool, SpoolFull, append_frame, create_locked, encode_batch,
+                             encode_frame)
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +81,7 @@ class Journal:
             fd, path = create_locked(self._spool.directory, self._serial)
             segment = _Segment(fd, path, 0, self.appended)
             self._segments.append(segment)
-        try:
-            write_all(segment.fd, frame)
-            started = time.perf_counter()
-            os.fdatasync(segment.fd)
-            seconds = time.perf_counter() - started
-        except OSError:
-            # No torn frame left behind: the next append starts clean.
-            try:
-                os.ftruncate(segment.fd, segment.size)
-            except OSError:
-                pass
-            raise
+        seconds = append_frame(segment.fd, frame, segment.size)
         segment.size += len(frame)
         self.bytes += len(frame)
         self.appended += len(records)

@@ -160,16 +160,7 @@ class Spool:
         if self._fd is None:
             self._create()
         assert self._fd is not None
-        try:
-            write_all(self._fd, frame)
-            os.fsync(self._fd)
-        except OSError:
-            # Leave no torn frame behind: the next append starts clean.
-            try:
-                os.ftruncate(self._fd, self._size)
-            except OSError:
-                pass
-            raise
+        append_frame(self._fd, frame, self._size)
         self._size += len(frame)
         if self._size >= self.file_max_bytes:
             self.seal()
@@ -345,11 +336,23 @@ def create_locked(directory: Path, serial: int) -> tuple[int, Path]:
     return fd, final
 
 
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def append_frame(fd: int, frame: bytes, size: int) -> float:
+    """Appends `frame` to a file of `size` bytes and syncs it (fdatasync also
+    syncs the new length); the seconds the sync took. On failure the file is cut
+    back to `size`: no torn frame is left behind, the next append starts clean."""
+    try:
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(fd, view):]
+        started = time.perf_counter()
+        os.fdatasync(fd)
+        return time.perf_counter() - started
+    except OSError:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass
+        raise
 
 
 def _fsync_directory(directory: Path) -> None:
