@@ -686,6 +686,9 @@ async def open_dashboard(browser: Any, collector: Collector, site: str, *, local
     await page.page.goto(f"{collector.url}/dashboard?{query}")
     await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     await page.page.wait_for_selector("#trends canvas", timeout=5_000)
+    # The differences are computed in the background (issue 21): the page fills them in.
+    await page.page.wait_for_selector("body[data-proof]:not([data-proof=pending])",
+                                      timeout=60_000)
     return page
 
 
