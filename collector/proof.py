@@ -2,6 +2,7 @@
 `binome report` show it: each difference of rum.comparisons with its 95 %
 interval and verdict, and rum.speed_worth, "what speed is worth". Both read
 the views' rows as they are; the verdicts and intervals are the views'.
+The page gets them from ProofCache, which computes them in the background.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ log = logging.getLogger(__name__)
 
 # The differences and what speed is worth are the site's, whatever the page's
 # period, device or country (releases over their whole life, fixed windows of
-# 7 and 28 days), and they move slowly; rum.speed_worth reads every page view
-# of 28 days. So they are computed at most once per this many seconds per
-# site, and shared by every filter of the page.
+# 7 and 28 days), and they move slowly; rum.comparisons reads the page views
+# of the bins that hold its order statistics. So they are computed at most once
+# per this many seconds per site, and shared by every filter of the page.
 PROOF_CACHE_SECONDS = 300.0
 # After a failure (a timeout: a lock, a day too big to compute live) the page
 # says the figures are unavailable for this long rather than wait on them.
