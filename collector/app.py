@@ -25,7 +25,7 @@ from collector import PROJECT_ROOT, db, telemetry
 from collector.access import BearerToken, DashboardAccess
 from collector.beacon import json_schema
 from collector.dashboard import (BUSY_RETRY_AFTER_SECONDS, Busy, FilterError, ScorecardCache,
-                                 parse_filters)
+                                 parse_filters, parse_site)
 from collector.ingest import BeaconIngest, CollectorApp
 from collector.logs import configure_logging
 from collector.folder import PageViewFolder
@@ -98,9 +98,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
         # the collector's binome_writer may not (issue 20); unset: the same pool.
         dashboard_pool = (await db.create_pool(settings.dashboard_database_url, min_size=0)
                           if settings.dashboard_database_url else pool)
-        state.update(pool=pool, writer=writer, ingest=ingest,
-                     scorecards=ScorecardCache(
-                         dashboard_pool, objective_check_minutes=settings.objective_check_minutes))
+        scorecards = ScorecardCache(dashboard_pool,
+                                    objective_check_minutes=settings.objective_check_minutes)
+        state.update(pool=pool, writer=writer, ingest=ingest, scorecards=scorecards)
         app.ingest = ingest
         # What start-up built (modules, settings, the pool) lives as long as the
         # process: frozen out of the collector's sight, the full collections that
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
             # uvicorn has stopped accepting connections; a beacon still arriving
             # now is answered 503 (writer.offer refuses once closing).
             log.info("collector stopping: flushing the queue")
+            await scorecards.close()
             await writer.stop()
             await session_keys.stop()
             if folder:
@@ -211,6 +212,19 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
         return Response(orjson.dumps(figures), media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
+    async def dashboard_proof(request: Request) -> Response:
+        """The differences and what speed is worth of ?site=, as known now: a page
+        whose figures came with `proof: {"pending": true}` asks again (issue 21)."""
+        if refusal := access.refusal(request):
+            return refusal
+        try:
+            site = parse_site(request.query_params)
+        except FilterError as exc:
+            return JSONResponse({"error": "bad_filter", "detail": str(exc)}, 400)
+        answer = state["scorecards"].proof(site)  # type: ignore[attr-defined]
+        return Response(orjson.dumps(answer), media_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
     async def demo_index(request: Request) -> Response:
         index = DEMO_DIR / "index.html"
         if not index.is_file():
@@ -229,6 +243,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
         Route("/metrics", metrics),
         Route("/dashboard", dashboard),
         Route("/dashboard/data", dashboard_data),
+        Route("/dashboard/proof", dashboard_proof),
         Route("/dashboard/sign-in", dashboard_sign_in, methods=["POST"]),
         # Code and styles only (no figures): served without the token, like /binome.js.
         Mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_DIR / "dist", check_dir=False)),

@@ -42,9 +42,11 @@ CACHE_SECONDS = 30.0
 # Beyond this something is wrong (a lock, days never rolled up): the endpoint
 # answers 503 rather than hold connections the site registry needs.
 STATEMENT_TIMEOUT = "15s"
-# The differences and what speed is worth (collector/proof.py) are bounded on
-# their own: past it the page comes without them rather than not at all.
-PROOF_TIMEOUT = STATEMENT_TIMEOUT
+# The differences and what speed is worth (collector/proof.py) are computed in
+# the background (the page never waits for them) and bounded on their own: past
+# this the page says they are unavailable. Longer than the figures' timeout,
+# since nobody waits; it bounds the one connection they hold.
+PROOF_TIMEOUT = "30s"
 # Enough to group a period's histogram rows in memory: with less, PostgreSQL
 # sorts them instead, several times slower. Per dashboard connection, for the
 # time of a statement.
@@ -121,6 +123,14 @@ def parse_filters(params: Mapping[str, str], today: dt.date) -> Filters:
         device_class=_label("device_class", params.get("device_class") or None),
         country=_label("country", params.get("country") or None),
     )
+
+
+def parse_site(params: Mapping[str, str]) -> str:
+    """?site= of GET /dashboard/proof: required there."""
+    site = _site(params.get("site") or None)
+    if site is None:
+        raise FilterError("site: required")
+    return site
 
 
 def _site(value: str | None) -> str | None:
@@ -423,11 +433,24 @@ def _every_day(trend: list[dict[str, Any]], filters: Filters) -> list[dict[str, 
             for day in days]
 
 
+async def compute_proof(pool: asyncpg.Pool, site: str) -> dict[str, Any]:
+    """rum.comparisons' and rum.speed_worth's rows of `site`: whole-site figures
+    (every device and country), as the views give them. One after the other on
+    one connection: computed in the background (proof.ProofCache), they leave
+    the pool's other connections to the scorecards."""
+    async with pool.acquire() as conn, _reading(conn, PROOF_TIMEOUT):
+        comparisons = await conn.fetch(proof.COMPARISONS_QUERY, site)
+        worth = await conn.fetch(proof.SPEED_WORTH_QUERY, site)
+    return {"comparisons": [proof.as_dict(r) for r in comparisons],
+            "speed_worth": [proof.as_dict(r) for r in worth]}
+
+
 async def scorecard(pool: asyncpg.Pool, filters: Filters,
-                    proof_cache: proof.ProofCache | None = None,
+                    proofs: proof.ProofCache | None = None,
                     objective_check_minutes: float = 0) -> dict[str, Any]:
     """Every figure the page shows for `filters` (the site defaults to the busiest
-    one); the differences and what speed is worth from `proof_cache` when given.
+    one). The differences and what speed is worth are `proofs`' when given,
+    at once, maybe pending (ScorecardCache.get gives the latest); else computed here.
     objective_check_minutes: how often `binome serve` checks the objectives (0:
     never), for the page to say when an objective not checked yet will be."""
     async with pool.acquire() as conn:
@@ -457,7 +480,8 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     }
     if site is None:
         return answer | {"period": None, "all_time": None, "releases": [], "speed": [],
-                         "comparisons": [], "speed_worth": [], "objectives": []}
+                         "comparisons": [], "speed_worth": [], "proof": {"pending": False},
+                         "objectives": []}
 
     args = (site, filters.previous_first_day, filters.first_day, filters.last_day,
             filters.device_class, filters.country)
@@ -467,32 +491,20 @@ async def scorecard(pool: asyncpg.Pool, filters: Filters,
     # first: the page waits for about the slowest of them, not their sum.
     slots = asyncio.Semaphore(PARALLEL_STATEMENTS)
 
-    async def run(method: str, sql: str, *values: Any, timeout: str | None = None) -> Any:
-        async with slots, pool.acquire() as conn, _reading(conn, timeout):
+    async def run(method: str, sql: str, *values: Any) -> Any:
+        async with slots, pool.acquire() as conn, _reading(conn):
             return await getattr(conn, method)(sql, *values)
 
-    async def proofs() -> dict[str, Any]:
-        comparisons, worth = await asyncio.gather(
-            run("fetch", proof.COMPARISONS_QUERY, site, timeout=PROOF_TIMEOUT),
-            run("fetch", proof.SPEED_WORTH_QUERY, site, timeout=PROOF_TIMEOUT))
-        # Whole-site figures (every device and country), as the views give them.
-        return {"comparisons": [proof.as_dict(r) for r in comparisons],
-                "speed_worth": [proof.as_dict(r) for r in worth]}
+    # The differences and what speed is worth: from `proofs` as known now
+    # (computed in the background when they are not), else computed here.
+    proven = (proofs.current(site) if proofs is not None
+              else {"proof": {"pending": False}, **await compute_proof(pool, site)})
 
-    async def proofs_or_none() -> dict[str, Any]:
-        """The differences and what speed is worth; None (the page says they
-        took too long) rather than no page at all when they outlast the timeout."""
-        try:
-            return await (proof_cache.get(site, proofs) if proof_cache else proofs())
-        except asyncpg.QueryCanceledError:
-            return {"comparisons": None, "speed_worth": None}
-
-    *per_metric, counts, releases, speed, proven, objective_rows, covered = await asyncio.gather(
+    *per_metric, counts, releases, speed, objective_rows, covered = await asyncio.gather(
         *(run("fetch", _P75_QUERIES[metric, split], *args) for metric in METRICS),
         run("fetchval", _COUNTS_QUERY, *args),
         run("fetch", _RELEASES_QUERY, site, filters.first_day, filters.last_day),
         run("fetch", _SPEED_QUERY, site),
-        proofs_or_none(),
         run("fetch", objectives.DASHBOARD_QUERY, site),
         # Issue 22: the share of page views behind each p75 (the country filter
         # does not apply: rum.metric_coverage has no country).
@@ -524,7 +536,7 @@ class ScorecardCache:
         self._running = 0
         self._tasks: dict[Filters, asyncio.Task[dict[str, Any]]] = {}
         self._done_at: dict[Filters, float] = {}
-        self._proofs = proof.ProofCache()
+        self._proofs = proof.ProofCache(lambda site: compute_proof(pool, site))
 
     def _fresh(self, filters: Filters, now: float) -> bool:
         task = self._tasks.get(filters)
@@ -549,7 +561,20 @@ class ScorecardCache:
             task.add_done_callback(lambda _: self._done(filters))
             self._tasks[filters] = task
         # shield: a viewer who goes away does not cancel the others' answer.
-        return await asyncio.shield(self._tasks[filters])
+        figures = await asyncio.shield(self._tasks[filters])
+        site = figures["filters"]["site"]
+        # The proof as known now, not as it was when the figures were computed
+        # (they are shared for CACHE_SECONDS; the proof may have come since).
+        return figures if site is None else figures | self._proofs.current(site)
+
+    def proof(self, site: str) -> dict[str, Any]:
+        """GET /dashboard/proof: the site's differences and what speed is worth
+        as known now (a page whose figures came without them asks again)."""
+        return {"site": site} | self._proofs.current(site)
+
+    async def close(self) -> None:
+        """Cancel the background computations (at shutdown, before the pool closes)."""
+        await self._proofs.close()
 
     def _done(self, filters: Filters) -> None:
         self._running -= 1

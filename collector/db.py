@@ -7,13 +7,17 @@ changes"). Functions with their triggers (sql/functions/) and then views
 (sql/views/) are re-created on every migrate, so their files are always their
 current definitions. A session-level advisory lock lets several processes
 (`binome serve --workers N`, two collectors) migrate at once: one applies, the
-others wait and then find nothing left to do.
+others wait and then find nothing left to do. `binome maintain` and the
+snapshots hold the same lock shared (schema_steady), so that a migrate never
+re-creates the functions and views they are using.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-_MIGRATION_LOCK = 0x62696E6F6D65  # "binome"
+MIGRATION_LOCK = 0x62696E6F6D65  # "binome"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 _BOOTSTRAP = """
@@ -87,7 +91,7 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
     transaction (a trigger's function before the trigger, views over both).
     Returns the migrations applied."""
     migrations = load_migrations(sql_dir)
-    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         await conn.execute(_BOOTSTRAP)
         done = await _recorded(conn)
@@ -113,7 +117,21 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:
                         raise RuntimeError(f"sql/{kind}/{name}: {exc}") from exc
         return applied
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+@contextlib.asynccontextmanager
+async def schema_steady(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """For the block, no migrate re-creates the functions, triggers and views:
+    MIGRATION_LOCK held shared, so a migrate waits for the block to end and the
+    block for a migrate to end. A migrate run during `binome maintain` once
+    deadlocked with it in sql/functions/45_rollup_sums.sql (re-creating triggers
+    on the rollup tables a rollup was writing)."""
+    await conn.execute("SELECT pg_advisory_lock_shared($1)", MIGRATION_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock_shared($1)", MIGRATION_LOCK)
 
 
 async def migrate_or_check(conn: asyncpg.Connection, sql_dir: Path) -> list[str]:

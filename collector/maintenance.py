@@ -102,54 +102,58 @@ async def maintain(conn: asyncpg.Connection, *, retention_months: int, rollup_la
         return None
     started = time.perf_counter()
     try:
-        if today is None:
-            today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
-        assert today is not None
-        # The cutoff binome.apply_retention will apply (sql/functions/10_partitions.sql).
-        cutoff = await conn.fetchval(
-            "SELECT binome.retention_cutoff(($1::date - make_interval(months => $2))::date)",
-            today, retention_months)
-        report = MaintenanceReport(
-            today=today, closed_through=today - dt.timedelta(days=rollup_lag_days + 1),
-            retention_cutoff=cutoff)
-        for day in (today, today + dt.timedelta(days=1)):
-            await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
-            report.partitions.append(day)
-        # What the collectors' folders left (one stopped before it was done):
-        # rollups are made of folded page views. As many sets as were queued
-        # when the run began, so that steady ingest cannot hold it here.
-        queued = await conn.fetchval("SELECT count(*) FROM binome.fold_queue")
-        if queued:
-            report.folded = await fold_queue(conn, max_rounds=-(-queued // FOLD_SET) + 1)
-        dirty = await conn.fetch("SELECT site, day FROM binome.close_days($1)",
-                                 report.closed_through)
-        for row in dirty:
-            if row["day"] < cutoff:
-                continue  # retention drops it below
-            if await conn.fetchval("SELECT binome.rollup_day($1, $2)", row["site"], row["day"]):
-                report.rolled_up.append((row["site"], row["day"]))
+        # No migrate meanwhile (collector/db.py): it would re-create the
+        # functions the rollups run.
+        async with db.schema_steady(conn):
+            if today is None:
+                today = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+            assert today is not None
+            # The cutoff binome.apply_retention will apply (sql/functions/10_partitions.sql).
+            cutoff = await conn.fetchval(
+                "SELECT binome.retention_cutoff(($1::date - make_interval(months => $2))::date)",
+                today, retention_months)
+            report = MaintenanceReport(
+                today=today, closed_through=today - dt.timedelta(days=rollup_lag_days + 1),
+                retention_cutoff=cutoff)
+            for day in (today, today + dt.timedelta(days=1)):
+                await conn.execute("SELECT binome.ensure_beacon_partition($1)", day)
+                report.partitions.append(day)
+            # What the collectors' folders left (one stopped before it was done):
+            # rollups are made of folded page views. As many sets as were queued
+            # when the run began, so that steady ingest cannot hold it here.
+            queued = await conn.fetchval("SELECT count(*) FROM binome.fold_queue")
+            if queued:
+                report.folded = await fold_queue(conn, max_rounds=-(-queued // FOLD_SET) + 1)
+            dirty = await conn.fetch("SELECT site, day FROM binome.close_days($1)",
+                                     report.closed_through)
+            for row in dirty:
+                if row["day"] < cutoff:
+                    continue  # retention drops it below
+                if await conn.fetchval("SELECT binome.rollup_day($1, $2)", row["site"],
+                                       row["day"]):
+                    report.rolled_up.append((row["site"], row["day"]))
+                else:
+                    report.still_dirty.append((row["site"], row["day"]))
+            if await conn.fetchval(
+                    "SELECT has_function_privilege('binome.apply_retention(date)', 'EXECUTE')"):
+                report.partitions_dropped = await conn.fetchval(
+                    "SELECT binome.apply_retention($1)", cutoff)
             else:
-                report.still_dirty.append((row["site"], row["day"]))
-        if await conn.fetchval(
-                "SELECT has_function_privilege('binome.apply_retention(date)', 'EXECUTE')"):
-            report.partitions_dropped = await conn.fetchval(
-                "SELECT binome.apply_retention($1)", cutoff)
-        else:
-            report.retention_skipped = True
-            log.info("retention skipped: this role may not run it; set "
-                     "BINOME_MAINTENANCE_DATABASE_URL to a binome_maintainer login",
-                     extra={"role": await conn.fetchval("SELECT current_user")})
-        # The keys of days over: no session id links to stored rows after this
-        # (collector/session_keys.py).
-        report.session_keys_deleted = await conn.fetchval("SELECT binome.forget_session_keys()")
-        # Refused-beacon counts are kept 7 days (sql/functions/15_ingest_rejections.sql).
-        report.rejections_deleted = await conn.fetchval(
-            "SELECT binome.forget_ingest_rejections()")
-        if snapshot_page_views is not None:
-            report.snapshots = await refresh_snapshots(
-                conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []
-        report.seconds = time.perf_counter() - started
-        return report
+                report.retention_skipped = True
+                log.info("retention skipped: this role may not run it; set "
+                         "BINOME_MAINTENANCE_DATABASE_URL to a binome_maintainer login",
+                         extra={"role": await conn.fetchval("SELECT current_user")})
+            # The keys of days over: no session id links to stored rows after this
+            # (collector/session_keys.py).
+            report.session_keys_deleted = await conn.fetchval("SELECT binome.forget_session_keys()")
+            # Refused-beacon counts are kept 7 days (sql/functions/15_ingest_rejections.sql).
+            report.rejections_deleted = await conn.fetchval(
+                "SELECT binome.forget_ingest_rejections()")
+            if snapshot_page_views is not None:
+                report.snapshots = await refresh_snapshots(
+                    conn, min_page_views=snapshot_page_views, interval_seconds=snapshot_seconds) or []
+            report.seconds = time.perf_counter() - started
+            return report
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
 
@@ -160,15 +164,16 @@ async def refresh_snapshots(conn: asyncpg.Connection, *, min_page_views: int,
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOT_LOCK):
         return None
     try:
-        # One REPEATABLE READ transaction: every site and rollup table of the
-        # snapshots shows the same moment. Fresh for two intervals, so that one
-        # late round does not send queries back to computing the day live.
-        async with conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(
-                "SELECT site, day, page_views FROM binome.refresh_live_snapshots($1, $2)",
-                min_page_views, dt.timedelta(seconds=2 * interval_seconds))
-        return [(r["site"], r["day"], r["page_views"]) for r in rows
-                if r["page_views"] is not None]
+        async with db.schema_steady(conn):
+            # One REPEATABLE READ transaction: every site and rollup table of the
+            # snapshots shows the same moment. Fresh for two intervals, so that one
+            # late round does not send queries back to computing the day live.
+            async with conn.transaction(isolation="repeatable_read"):
+                rows = await conn.fetch(
+                    "SELECT site, day, page_views FROM binome.refresh_live_snapshots($1, $2)",
+                    min_page_views, dt.timedelta(seconds=2 * interval_seconds))
+            return [(r["site"], r["day"], r["page_views"]) for r in rows
+                    if r["page_views"] is not None]
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOT_LOCK)
 

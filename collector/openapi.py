@@ -130,6 +130,19 @@ def openapi_document() -> dict[str, Any]:
                               "403": _error("No token set and not a loopback client."),
                               "503": _error("The figures took too long, or too many at once.")},
             }},
+            "/dashboard/proof": {"get": {
+                "summary": "A site's differences and what speed is worth, as computed so far.",
+                "parameters": [{"name": "site", "in": "query", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "proof.pending true while they are"
+                                      " computed; comparisons and speed_worth null until then,"
+                                      " or when they could not be.",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object"}}}},
+                              "400": _error("No site, or not a site name."),
+                              "401": _error("Token required."),
+                              "403": _error("No token set and not a loopback client.")},
+            }},
         },
         "components": {"schemas": schemas},
     }

@@ -19,7 +19,7 @@ from collector.proxies import is_loopback
 from tests.conftest import free_port
 
 TOKEN = secrets.token_hex(16)  # 32 characters
-DASHBOARD = ("/dashboard", "/dashboard/data")
+DASHBOARD = ("/dashboard", "/dashboard/data", "/dashboard/proof?site=shop")
 
 
 def refused_for_want_of_a_token(response: httpx.Response) -> bool:

@@ -12,22 +12,28 @@ r3 has 20 page views (variant C). Fast landers convert at 10 %, slow at 5 %.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import logging
 import random
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import numpy as np
+import orjson
 import pytest
 
 from collector import dashboard, db, proof
 from tests.conftest import Collector
 from tests.synthetic import insert_beacons
 from tests.test_comparisons import page_view
-from tests.test_dashboard import TOKEN, Page, fixed, open_dashboard, screenshot_path, shown, \
-    shown_delta
+from tests.test_dashboard import TOKEN, Page, fixed, open_dashboard, period, screenshot_path, \
+    shown, shown_delta
 
 TODAY = dt.datetime.now(dt.UTC).date()
 TOO_SMALL = 50  # rum.too_small's threshold, checked against the view below
@@ -233,42 +239,210 @@ async def test_what_speed_is_worth_beside_what_it_costs(
 
 # --- the figures behind them ------------------------------------------------------
 
-async def test_proofs_are_computed_once_per_site_and_failures_forgotten() -> None:
+async def until(condition: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+    """condition()'s first truthy answer, asked again until `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (answer := await condition()):
+        assert time.monotonic() < deadline, "condition still false"
+        await asyncio.sleep(0.1)
+    return answer
+
+
+async def test_proofs_are_computed_in_the_background_once_per_site(
+        caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str] = []
+    gates: dict[str, asyncio.Event] = {}
 
-    def compute(site: str) -> Any:
-        async def run() -> dict[str, Any]:
-            calls.append(site)
-            await asyncio.sleep(0.05)
-            if site == "broken":
-                raise RuntimeError("views unreachable")
-            return {"n": len(calls)}
-        return run
+    async def compute(site: str) -> dict[str, Any]:
+        calls.append(site)
+        gates[site] = asyncio.Event()
+        await gates[site].wait()
+        if site == "broken":
+            raise RuntimeError("views unreachable")
+        return {"comparisons": [len(calls)], "speed_worth": []}
 
-    cache = proof.ProofCache(seconds=0.2)
-    assert await asyncio.gather(*(cache.get("shop", compute("shop")) for _ in range(3))) == [
-        {"n": 1}] * 3
-    assert await cache.get("shop", compute("shop")) == {"n": 1}  # within the cache time
-    await asyncio.sleep(0.25)
-    assert await cache.get("shop", compute("shop")) == {"n": 2}
-    for _ in range(2):  # a failure is not kept
-        with pytest.raises(RuntimeError):
-            await cache.get("broken", compute("broken"))
-    assert calls == ["shop", "shop", "broken", "broken"]
+    def opened(site: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return site in gates
+        return check
+
+    pending = {"proof": {"pending": True}, "comparisons": None, "speed_worth": None}
+    cache = proof.ProofCache(compute, seconds=0.3, failure_seconds=0.3, computations=1)
+    # At once, and pending: asked three times, computed once.
+    assert [cache.current("shop") for _ in range(3)] == [pending] * 3
+    await until(opened("shop"))
+    # One computation at a time over every site: the other site waits its turn.
+    assert cache.current("broken") == pending
+    await asyncio.sleep(0.05)
+    assert calls == ["shop"]
+    gates["shop"].set()
+    await until(opened("broken"))
+    assert cache.current("shop") == {"proof": {"pending": False}, "comparisons": [1],
+                                     "speed_worth": []}
+    # A failure is logged, not raised, and answered as unavailable for a while.
+    with caplog.at_level(logging.WARNING, logger="collector.proof"):
+        gates["broken"].set()
+        unavailable = {"proof": {"pending": False}, "comparisons": None, "speed_worth": None}
+        await until(lambda: asyncio.sleep(0, cache.current("broken") == unavailable))
+    assert any("views unreachable" in r.getMessage() + str(getattr(r, "error", ""))
+               for r in caplog.records)
+    assert calls == ["shop", "broken"]
+
+    # Past its time, the answer is served stale while the next one is computed;
+    # the failure is computed again (pending meanwhile).
+    await asyncio.sleep(0.35)
+    gates.clear()
+    assert cache.current("shop") == {"proof": {"pending": False}, "comparisons": [1],
+                                     "speed_worth": []}
+    assert cache.current("broken") == pending
+    await until(opened("shop"))
+    gates["shop"].set()
+    await until(opened("broken"))
+    assert cache.current("shop")["comparisons"] == [3]
+    # Closed (at shutdown): the computation running is cancelled, none starts.
+    await cache.close()
+    assert not gates["broken"].is_set()
+    assert cache.current("other") == {"proof": {"pending": False}, "comparisons": None,
+                                      "speed_worth": None}
+    assert calls == ["shop", "broken", "shop", "broken"]
 
 
-async def test_slow_proofs_leave_the_rest_of_the_page(database_url: str, site: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Differences that outlast the statement timeout come back as None (the page
-    says they took too long); the other figures are there."""
+async def test_a_proof_past_its_timeout_is_unavailable_and_the_figures_do_not_wait(
+        database_url: str, site: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Differences that outlast their statement timeout are logged and answered
+    as unavailable (the page says so); the other figures never wait for them."""
     monkeypatch.setattr(dashboard, "PROOF_TIMEOUT", "1s")
     monkeypatch.setattr(proof, "COMPARISONS_QUERY", "SELECT pg_sleep(5), $1::text")
     pool = await db.create_pool(database_url)
+    cache = proof.ProofCache(lambda name: dashboard.compute_proof(pool, name))
     try:
-        answer = await dashboard.scorecard(
-            pool, dashboard.Filters(site, TODAY - dt.timedelta(days=13), TODAY), proof.ProofCache())
+        with caplog.at_level(logging.WARNING, logger="collector.proof"):
+            answer = await dashboard.scorecard(
+                pool, dashboard.Filters(site, TODAY - dt.timedelta(days=13), TODAY), cache)
+            assert answer["proof"] == {"pending": True}
+            assert answer["comparisons"] is None and answer["speed_worth"] is None
+            assert answer["period"]["current"]["page_views"] == 1220
+            assert [r["release"] for r in answer["releases"]] == ["r3", "r2", "r1"]
+            later = await until(lambda: asyncio.sleep(
+                0, None if cache.current(site)["proof"]["pending"] else cache.current(site)))
+        assert later == {"proof": {"pending": False}, "comparisons": None, "speed_worth": None}
+        assert any("took too long" in r.getMessage() for r in caplog.records)
     finally:
+        await cache.close()
         await pool.close()
-    assert answer["comparisons"] is None and answer["speed_worth"] is None
-    assert answer["period"]["current"]["page_views"] == 1220
-    assert [r["release"] for r in answer["releases"]] == ["r3", "r2", "r1"]
+
+
+# --- held by a lock, for real: the page comes at once and fills them in --------
+
+@pytest.fixture
+def fresh_collector(database_url: str, tmp_path: Path) -> Iterator[Collector]:
+    """A collector that has computed no difference yet."""
+    started = Collector(database_url, tmp_path / "collector.log", dashboard_token=TOKEN,
+                        sites_refresh_seconds=1)
+    yield started
+    started.stop()
+
+
+@contextlib.asynccontextmanager
+async def comparisons_held(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """rum.comparisons' rollup locked by a transaction (as a long migration or a
+    VACUUM FULL would): whoever reads the view waits until the block ends."""
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE binome.comparison_days IN ACCESS EXCLUSIVE MODE")
+            yield holder
+    finally:
+        await holder.close()
+
+
+async def proof_waiting(conn: asyncpg.Connection) -> bool:
+    """The collector's proof statement is waiting for the lock."""
+    return bool(await conn.fetchval(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE NOT l.granted AND l.relation = 'binome.comparison_days'::regclass"
+        " AND a.query LIKE '%FROM rum.comparisons%'"))
+
+
+async def test_the_figures_answer_while_the_proof_waits_and_a_poll_gets_it(
+        database_url: str, site: str, conn: asyncpg.Connection,
+        fresh_collector: Collector) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    params = {"site": site, "from": str(TODAY - dt.timedelta(days=13)), "to": str(TODAY)}
+    async with httpx.AsyncClient(base_url=fresh_collector.url, headers=auth,
+                                 timeout=60) as client:
+        async with comparisons_held(database_url) as holder:
+            data = await client.get("/dashboard/data", params=params)
+            assert data.status_code == 200, data.text
+            figures = data.json()
+            # Answered while the differences' statement still waits for the lock.
+            assert await until(lambda: proof_waiting(holder))
+            assert figures["proof"] == {"pending": True}
+            assert figures["comparisons"] is None and figures["speed_worth"] is None
+            assert figures["period"]["current"]["page_views"] == 1220
+            polled = await client.get("/dashboard/proof", params={"site": site})
+            assert polled.status_code == 200
+            assert polled.json() == {"site": site, "proof": {"pending": True},
+                                     "comparisons": None, "speed_worth": None}
+            assert await proof_waiting(holder)
+
+        async def computed() -> dict[str, Any] | None:
+            answer = (await client.get("/dashboard/proof", params={"site": site})).json()
+            return None if answer["proof"]["pending"] else answer  # type: ignore[no-any-return]
+
+        answer = await until(computed)
+        expected = [proof.as_dict(r) for r in await conn.fetch(proof.COMPARISONS_QUERY, site)]
+        assert answer["comparisons"] == orjson.loads(orjson.dumps(expected))
+        assert len(answer["speed_worth"]) == len(
+            await conn.fetch(proof.SPEED_WORTH_QUERY, site)) > 0
+        # The figures, shared for 30 s, carry the proof as known now.
+        again = (await client.get("/dashboard/data", params=params)).json()
+        assert again["proof"] == {"pending": False}
+        assert again["comparisons"] == answer["comparisons"]
+        # ?site= is required, and checked.
+        for bad in ({}, {"site": "no such site!"}):
+            refused = await client.get("/dashboard/proof", params=bad)
+            assert refused.status_code == 400 and refused.json()["error"] == "bad_filter"
+        assert (await client.get("/dashboard/proof", params={"site": site},
+                                 headers={"Authorization": "Bearer wrong"})).status_code == 401
+
+
+@pytest.mark.browser
+async def test_the_page_says_the_differences_are_computed_then_shows_them(
+        browser: Any, database_url: str, site: str, conn: asyncpg.Connection,
+        fresh_collector: Collector) -> None:
+    async def opened(locale: str) -> Page:
+        context = await browser.new_context(locale=locale, viewport={"width": 1360,
+                                                                     "height": 900})
+        page = Page(await context.new_page())
+        query = httpx.QueryParams({"token": TOKEN, **period(site)})
+        await page.page.goto(f"{fresh_collector.url}/dashboard?{query}")
+        await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+        return page
+
+    waiting = {"en": "The differences are being computed; they appear here in a moment.",
+               "fr": "Les écarts sont en cours de calcul ; ils s’affichent ici dans un instant."}
+    async with comparisons_held(database_url) as holder:
+        pages = dict(zip(("en", "fr"), await asyncio.gather(opened("en-US"), opened("fr-FR")),
+                         strict=True))
+        assert await proof_waiting(holder)
+        for lang, page in pages.items():
+            assert await page.page.get_attribute("body", "data-proof") == "pending"
+            for section in ("#comparisons", "#speed-worth"):
+                assert await page.text(f"{section} .pending") == waiting[lang], (lang, section)
+            assert await page.page.locator("#releases .difference").count() == 0
+            # The rest of the page is there.
+            assert await page.page.locator("#releases tr[data-release=r2]").count() == 1
+
+    r2 = (await comparisons(conn, site))[("release", "r2", "lcp_p75")]
+    for lang, page in pages.items():
+        await page.page.wait_for_selector("body[data-proof=ready]", timeout=60_000)
+        assert await page.page.locator(".pending").count() == 0
+        assert await page.text(
+            "#releases tr[data-release='r2'] td[data-col=lcp_p75] .difference") == (
+            difference(r2, lang))
+        assert await page.page.locator("#period-comparison tr[data-metric=lcp_p75]").count() == 1
+        assert await page.page.locator("#speed-worth .summary").count() == 1
+        assert page.errors == []
+        await page.page.context.close()

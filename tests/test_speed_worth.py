@@ -7,12 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
 import pytest
 
-from tests.synthetic import Row, _row, insert_beacons
+from collector import PROJECT_ROOT, db
+from collector.maintenance import maintain
+from tests.conftest import _create_database, _drop_database
+from tests.synthetic import (Row, _row, continuation_beacons, insert_beacons,
+                             synthetic_beacons)
 from tests.test_comparisons import reference_newcombe
 
 SITE = "worth"
@@ -132,3 +137,84 @@ async def test_analyst_reads_it(conn: asyncpg.Connection,
         assert await conn.fetchval(
             "SELECT extra_conversions FROM rum.speed_worth WHERE site = $1 AND scope = 'site'",
             SITE) == pytest.approx(16)
+
+
+# --- read from rollups: the same as from every landing page view -------------------
+
+REFERENCE = (PROJECT_ROOT / "tests" / "reference_speed_worth.sql").read_text()
+
+
+@pytest.fixture
+async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A database of its own (maintain closes every site's days), with the view as
+    first written (tests/reference_speed_worth.sql)."""
+    url = await _create_database(server_url)
+    connection = await db.connect(url)
+    try:
+        await db.migrate(connection, PROJECT_ROOT / "sql")
+        await connection.execute(REFERENCE)
+        yield connection
+    finally:
+        await connection.close()
+        await _drop_database(server_url, url)
+
+
+async def assert_same_as_reference(conn: asyncpg.Connection) -> int:
+    """rum.speed_worth and reference.speed_worth hold the same rows, to the last
+    bit of every value and bound; the number of rows."""
+    for left, right in (("rum", "reference"), ("reference", "rum")):
+        extra = await conn.fetch(f"SELECT * FROM {left}.speed_worth"
+                                 f" EXCEPT ALL SELECT * FROM {right}.speed_worth")
+        assert not extra, f"{left}.speed_worth has rows {right}.speed_worth has not: {extra[:3]}"
+    count: int = await conn.fetchval("SELECT count(*) FROM rum.speed_worth")
+    return count
+
+
+async def test_rolled_up_dirty_snapshotted_and_live_days_read_as_every_landing(
+        reference_conn: asyncpg.Connection) -> None:
+    conn = reference_conn
+    rng = random.Random(2109)
+    # 31 days: the first three are out of the view's 28.
+    start = TODAY - dt.timedelta(days=30)
+    rows = synthetic_beacons(rng, "acme", start, days=31, sessions=2500, prefix="a")
+    rows += synthetic_beacons(rng, "beta", TODAY - dt.timedelta(days=8), days=9, sessions=300,
+                              prefix="b")
+    await insert_beacons(conn, rows, rng)
+    await conn.execute("ANALYZE")
+    count = await assert_same_as_reference(conn)  # all live
+    assert await conn.fetchval("SELECT count(*) FROM rum.speed_worth WHERE NOT too_small"
+                               " AND extra_revenue_low IS NOT NULL") >= 3
+    assert await conn.fetchval("SELECT count(DISTINCT site) FROM rum.speed_worth") == 2
+
+    # Every day but the last two rolled up: read from binome.worth_days.
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=TODAY)
+    assert report is not None and report.closed_through == TODAY - dt.timedelta(days=2)
+    assert await conn.fetchval("SELECT count(DISTINCT day) FROM binome.worth_days"
+                               " WHERE site = 'acme'") == 29
+    assert await assert_same_as_reference(conn) == count
+
+    # Sessions that go on (conversions on rolled-up days, after midnight) and
+    # new ones: those days are dirty, computed live.
+    late = continuation_beacons(random.Random(5), rows, 300) + synthetic_beacons(
+        random.Random(6), "acme", TODAY - dt.timedelta(days=20), days=15, sessions=100,
+        prefix="late")
+    await insert_beacons(conn, late, rng)
+    assert await conn.fetchval("SELECT count(*) FROM binome.rollup_dirty") >= 5
+    count = await assert_same_as_reference(conn)
+
+    # The live days snapshotted, then the snapshots stale (computed live again).
+    report = await maintain(conn, retention_months=1000, rollup_lag_days=1, today=TODAY,
+                            snapshot_page_views=1)
+    # 2 sites x 2 live days, and a day ahead where a session went past midnight
+    assert report is not None and len(report.snapshots) >= 4
+    assert await conn.fetchval("SELECT count(*) FROM binome.rollup_dirty") == 0
+    await assert_same_as_reference(conn)
+    await conn.execute("UPDATE binome.live_snapshots SET valid_until = now() - interval '1 s'")
+    await assert_same_as_reference(conn)
+
+    # Everything closed, today and the days after it that sessions reached.
+    last = await conn.fetchval("SELECT max(day) FROM binome.page_views")
+    await maintain(conn, retention_months=1000, rollup_lag_days=0,
+                   today=last + dt.timedelta(days=1))
+    assert await conn.fetchval("SELECT count(*) FROM binome.live_page_views") == 0
+    assert await assert_same_as_reference(conn) == count

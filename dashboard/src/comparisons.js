@@ -3,7 +3,7 @@
 // metric's difference with its interval and verdict (rum.comparisons, every
 // device and country of the site).
 import {h} from './dom.js';
-import {METRICS, comparisonsOf, renderDifference} from './proof.js';
+import {METRICS, comparisonsOf, proofPlaceholder, renderDifference} from './proof.js';
 
 /** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
 /** @typedef {(key: string, values?: Record<string, string|number>) => string} T */
@@ -68,9 +68,11 @@ const renderVariants = (data, f, t, locale) => {
  * @param {any} data @param {Format} f @param {T} t @param {string} locale
  * @returns {HTMLElement[]}
  */
-export const renderComparisons = (data, f, t, locale) => (data.comparisons === null
-  ? [h('p', {class: 'muted unavailable'}, t('proof_unavailable'))] : [
-  h('p', {class: 'muted small'}, t('comparisons_help', {min: data.too_small_page_views})),
-  renderPeriod(data, f, t, locale),
-  renderVariants(data, f, t, locale),
-]);
+export const renderComparisons = (data, f, t, locale) => {
+  const placeholder = proofPlaceholder(data, t);
+  return placeholder ? [placeholder] : [
+    h('p', {class: 'muted small'}, t('comparisons_help', {min: data.too_small_page_views})),
+    renderPeriod(data, f, t, locale),
+    renderVariants(data, f, t, locale),
+  ];
+};

@@ -10,6 +10,7 @@ import {pickLanguage, translator} from './i18n.js';
 import {renderCampaigns} from './campaigns.js';
 import {renderComparisons} from './comparisons.js';
 import {renderObjectives} from './objectives.js';
+import {followProof} from './proof.js';
 import {renderRejections} from './rejections.js';
 import {renderReleases} from './releases.js';
 import {renderSpeed} from './speed.js';
@@ -110,6 +111,7 @@ const load = async () => {
     draw(data);
     byId('status').textContent = '';
     document.body.dataset.state = 'ready';
+    followProof(data, location.href, () => mine === generation, draw);
   } catch (error) {
     if (mine !== generation) return;
     // The endpoint's detail is its own (English); a bare status is worded here.

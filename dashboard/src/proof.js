@@ -122,3 +122,67 @@ export const renderDifference = (c, threshold, f, t, locale) => {
  */
 export const comparisonsOf = (rows, kind, subject) =>
   new Map((rows || []).filter((c) => c.kind === kind && c.subject === subject).map((c) => [c.metric, c]));
+
+// While the collector computes the differences in the background (their
+// figures came with proof.pending), the page asks dashboard/proof again, less
+// often as it waits; they take seconds, at most the collector's timeout.
+const FIRST_WAIT_MS = 1000;
+const LONGEST_WAIT_MS = 5000;
+const TRIES = 60;
+
+/**
+ * The differences of `site` as the collector knows them now (collector/app.py).
+ * @param {string} site @param {string} pageHref
+ * @returns {Promise<{proof: {pending: boolean}, comparisons: Comparison[]|null, speed_worth: any[]|null}>}
+ */
+const fetchProof = async (site, pageHref) => {
+  const url = new URL('dashboard/proof', new URL(pageHref));
+  url.searchParams.set('site', site);
+  const response = await fetch(url, {credentials: 'same-origin', cache: 'no-store'});
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+};
+
+/**
+ * Once the page is drawn from `data`: when its differences are pending, wait
+ * for them and draw the page again with them, unless `isCurrent()` turned
+ * false (other filters chosen). body[data-proof] is pending, ready or
+ * unavailable (the browser tests wait on it).
+ * @param {any} data @param {string} pageHref @param {() => boolean} isCurrent @param {(data: any) => void} draw
+ */
+export const followProof = async (data, pageHref, isCurrent, draw) => {
+  const mark = (/** @type {string} */ state) => { document.body.dataset.proof = state; };
+  if (!data.proof?.pending) {
+    mark(data.comparisons === null ? 'unavailable' : 'ready');
+    return;
+  }
+  mark('pending');
+  for (let i = 0, wait = FIRST_WAIT_MS; i < TRIES; i++, wait = Math.min(wait * 1.5, LONGEST_WAIT_MS)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (!isCurrent()) return;
+    let answer;
+    try {
+      answer = await fetchProof(data.filters.site, pageHref);
+    } catch {
+      continue; // a network blip: ask again
+    }
+    if (!isCurrent()) return;
+    if (!answer.proof.pending) {
+      draw({...data, proof: answer.proof, comparisons: answer.comparisons, speed_worth: answer.speed_worth});
+      mark(answer.comparisons === null ? 'unavailable' : 'ready');
+      return;
+    }
+  }
+  draw({...data, proof: {pending: false}});
+  mark('unavailable');
+};
+
+/**
+ * What a proof section says instead of its figures: being computed, or not this time.
+ * @param {any} data @param {T} t @returns {HTMLElement|null}
+ */
+export const proofPlaceholder = (data, t) => {
+  if (data.proof?.pending) return h('p', {class: 'muted pending'}, t('proof_pending'));
+  if (data.comparisons === null) return h('p', {class: 'muted unavailable'}, t('proof_unavailable'));
+  return null;
+};

@@ -4,7 +4,7 @@
 // per channel and campaign (rum.speed_worth), and the caveat in one line.
 import {h} from './dom.js';
 import {groupName} from './campaigns.js';
-import {signed} from './proof.js';
+import {proofPlaceholder, signed} from './proof.js';
 
 /** @typedef {ReturnType<typeof import('./format.js').formatter>} Format */
 /** @typedef {(key: string, values?: Record<string, string|number>) => string} T */
@@ -67,7 +67,8 @@ const tableRow = (row, f, t, locale) => {
  * @returns {HTMLElement[]}
  */
 export const renderWorth = (data, f, t, locale) => {
-  if (data.speed_worth === null) return [h('p', {class: 'muted unavailable'}, t('proof_unavailable'))];
+  const placeholder = data.speed_worth === null ? proofPlaceholder(data, t) : null;
+  if (placeholder) return [placeholder];
   const rows = data.speed_worth || [];
   const site = rows.find((/** @type {any} */ r) => r.scope === 'site');
   if (!site) return [h('p', {class: 'muted'}, t('no_worth'))];

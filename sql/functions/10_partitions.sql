@@ -80,6 +80,7 @@ BEGIN
     DELETE FROM binome.landing_days WHERE day < cutoff;
     DELETE FROM binome.comparison_days WHERE day < cutoff;
     DELETE FROM binome.comparison_day_bins WHERE day < cutoff;
+    DELETE FROM binome.worth_days WHERE day < cutoff;
     DELETE FROM binome.rollup_dirty WHERE day < cutoff;
     DELETE FROM binome.ingest_counts WHERE minute < cutoff::timestamp AT TIME ZONE 'UTC';
     DELETE FROM binome.dead_letters WHERE failed_at < cutoff::timestamp AT TIME ZONE 'UTC';

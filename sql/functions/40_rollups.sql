@@ -53,6 +53,7 @@ BEGIN
     DELETE FROM binome.landing_days WHERE site = p_site AND day = p_day;
     DELETE FROM binome.comparison_days WHERE site = p_site AND day = p_day;
     DELETE FROM binome.comparison_day_bins WHERE site = p_site AND day = p_day;
+    DELETE FROM binome.worth_days WHERE site = p_site AND day = p_day;
 
     INSERT INTO binome.scorecard_days
     SELECT * FROM binome.scorecard_live WHERE site = p_site AND day = p_day;
@@ -78,6 +79,12 @@ BEGIN
            array_agg(page_views ORDER BY bin)
     FROM binome.comparison_bins_live WHERE site = p_site AND day = p_day
     GROUP BY site, day, kind, side, metric;
+    INSERT INTO binome.worth_days (site, day, channel, utm_campaign, sessions, conversions,
+                                   revenue, fast_sessions, fast_conversions, slow_sessions,
+                                   slow_conversions)
+    SELECT site, day, channel, utm_campaign, sessions, conversions, revenue, fast_sessions,
+           fast_conversions, slow_sessions, slow_conversions
+    FROM binome.worth_live WHERE site = p_site AND day = p_day;
 
     SELECT coalesce(sum(page_views), 0) INTO written
     FROM binome.scorecard_days WHERE site = p_site AND day = p_day;

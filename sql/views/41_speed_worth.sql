@@ -10,6 +10,8 @@
 -- Sessions as rum.perf_vs_conversion counts them: their landing page view
 -- measured with marketing consent and with an LCP; the session's channel and
 -- campaign are its landing page view's (rum.sessions), its day the landing's.
+-- Counts per landing day come from rollups for closed days (binome.worth_days)
+-- and live for the others (binome.worth_live), summed per channel and campaign.
 --   scope, scope_value  'site' '(all)', 'channel' and a channel, or 'campaign'
 --                       and a campaign ('(none)' when it carried none).
 --   extra_conversions   slow_sessions x (fast rate - slow rate);
@@ -27,25 +29,32 @@ CREATE VIEW rum.speed_worth AS
 WITH period AS (
     SELECT today - 27 AS first_day, today AS last_day
     FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS today) AS t
-), landings AS (
-    SELECT f.site, f.session_channel AS channel, f.session_campaign AS utm_campaign,
-           f.lcp <= rum.good_threshold('lcp') AS fast,
-           coalesce(f.session_converted, false) AS converted, f.session_revenue AS revenue
-    FROM binome.page_view_facts f
-    -- The period's bounds written out (not joined from `period`): a stable
-    -- expression prunes the other days' partitions when the query starts.
-    WHERE f.day BETWEEN (now() AT TIME ZONE 'UTC')::date - 27 AND (now() AT TIME ZONE 'UTC')::date
-      AND f.is_landing AND f.consent = 'marketing' AND f.lcp IS NOT NULL
 ), per_group AS (
+    -- Per channel and campaign, the days' counts: from the rollup for closed
+    -- (and snapshotted) days, live for the others, as rum.perf_vs_conversion
+    -- reads them. The period's bounds written out (not joined from `period`):
+    -- stable expressions the planner applies to each side's days.
     SELECT site, channel, utm_campaign,
-           count(*) AS sessions,
-           count(*) FILTER (WHERE converted) AS conversions,
-           sum(revenue) FILTER (WHERE converted) AS revenue,
-           count(*) FILTER (WHERE fast) AS fast_sessions,
-           count(*) FILTER (WHERE fast AND converted) AS fast_conversions,
-           count(*) FILTER (WHERE NOT fast) AS slow_sessions,
-           count(*) FILTER (WHERE NOT fast AND converted) AS slow_conversions
-    FROM landings
+           sum(sessions) AS sessions,
+           sum(conversions) AS conversions,
+           sum(revenue) AS revenue,
+           sum(fast_sessions) AS fast_sessions,
+           sum(fast_conversions) AS fast_conversions,
+           sum(slow_sessions) AS slow_sessions,
+           sum(slow_conversions) AS slow_conversions
+    FROM (
+        SELECT r.site, r.channel, r.utm_campaign, r.sessions, r.conversions, r.revenue,
+               r.fast_sessions, r.fast_conversions, r.slow_sessions, r.slow_conversions
+        FROM binome.worth_days r
+        WHERE r.day BETWEEN (now() AT TIME ZONE 'UTC')::date - 27 AND (now() AT TIME ZONE 'UTC')::date
+          AND NOT EXISTS (
+              SELECT 1 FROM binome.rollup_excluded x WHERE x.site = r.site AND x.day = r.day)
+        UNION ALL
+        SELECT l.site, l.channel, l.utm_campaign, l.sessions, l.conversions, l.revenue,
+               l.fast_sessions, l.fast_conversions, l.slow_sessions, l.slow_conversions
+        FROM binome.worth_live l
+        WHERE l.day BETWEEN (now() AT TIME ZONE 'UTC')::date - 27 AND (now() AT TIME ZONE 'UTC')::date
+    ) AS days
     GROUP BY site, channel, utm_campaign
 ), sides AS (
     -- Each channel-and-campaign group counted in its site, its channel and its
