@@ -146,11 +146,12 @@ def test_every_field_of_the_beacon_is_documented_with_its_bounds() -> None:
 
 
 def served_routes() -> set[str]:
-    """`METHOD /path` of every route the collector answers; HEAD goes without
-    saying where GET is served (the spec says so once)."""
-    app = create_app(Settings(database_url="postgresql://unused/unused"))
+    """`METHOD /path` of every route the collector answers, with `--demo` or
+    not; HEAD goes without saying where GET is served (the spec says so once)."""
+    settings = Settings(database_url="postgresql://unused/unused")
+    routes = [*create_app(settings).routes, *create_app(settings, demo=True).routes]
     served = {"POST /beacon", "OPTIONS /beacon"}  # answered before the router
-    for route in app.routes:
+    for route in routes:
         if isinstance(route, Mount):
             served.add(f"GET {route.path}/{{path}}")
         else:

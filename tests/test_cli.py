@@ -215,7 +215,7 @@ def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 
 # The arguments each command needs to get past argparse.
 REQUIRED_ARGS = {("site", "add"): ["shop"], ("objective", "add"): ["shop", "lcp_p75", "2500"],
-                 ("objective", "remove"): ["shop-lcp_p75"]}
+                 ("objective", "remove"): ["shop-lcp_p75"], ("site", "remove"): ["shop"]}
 COMMANDS = [path for path, sub in _subcommands(build_parser())
             if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)]
 
