@@ -115,6 +115,24 @@ async def _drop_database(server: str, url: str) -> None:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def migrated_database(server: str, *sql: str) -> AsyncIterator[str]:
+    """A migrated database of its own, with `sql` run on it (the views as first
+    written, tests/reference_*.sql, for the equality tests), dropped after."""
+    url = await _create_database(server)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, PROJECT_ROOT / "sql")
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        await _drop_database(server, url)
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session, dropped at the end."""

@@ -18,7 +18,7 @@ from scipy import stats
 
 from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import migrated_database
 from tests.synthetic import _row, insert_beacons
 
 Z = stats.norm.ppf(0.975)
@@ -150,15 +150,12 @@ REFERENCE = (PROJECT_ROOT / "tests" / "reference_comparisons.sql").read_text()
 async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A database of its own (maintain closes every site's days), with the view as
     first written (tests/reference_comparisons.sql)."""
-    url = await _create_database(server_url)
-    connection = await db.connect(url)
-    try:
-        await db.migrate(connection, PROJECT_ROOT / "sql")
-        await connection.execute(REFERENCE)
-        yield connection
-    finally:
-        await connection.close()
-        await _drop_database(server_url, url)
+    async with migrated_database(server_url, REFERENCE) as url:
+        connection = await db.connect(url)
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
 
 def mixed_page_views(rng: random.Random, site: str, days: list[dt.date], sessions: int,

@@ -24,7 +24,7 @@ from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain, snapshot_periodically
 from collector.report import p75_from_bins
 from collector.settings import Settings
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import _create_database, _drop_database, migrated_database
 from tests.synthetic import continuation_beacons, insert_beacons, synthetic_beacons
 
 START = dt.date(2031, 3, 10)  # far from the real date: only the dates we pass matter
@@ -38,25 +38,9 @@ VIEWS = {
 }
 
 
-@contextlib.asynccontextmanager
-async def database_with_reference(server_url: str) -> AsyncIterator[str]:
-    """A migrated database of its own with the reference views, dropped after."""
-    url = await _create_database(server_url)
-    conn = await db.connect(url)
-    try:
-        await db.migrate(conn, PROJECT_ROOT / "sql")
-        await conn.execute(REFERENCE)
-    finally:
-        await conn.close()
-    try:
-        yield url
-    finally:
-        await _drop_database(server_url, url)
-
-
 @pytest.fixture(scope="module")
 async def rollup_db(server_url: str) -> AsyncIterator[str]:
-    async with database_with_reference(server_url) as url:
+    async with migrated_database(server_url, REFERENCE) as url:
         yield url
 
 
@@ -305,7 +289,7 @@ async def test_a_page_view_moves_to_an_earlier_day(rconn: asyncpg.Connection) ->
 @pytest.fixture
 async def snapshot_db(server_url: str) -> AsyncIterator[str]:
     """A database of its own: snapshots would change what the other tests read."""
-    async with database_with_reference(server_url) as url:
+    async with migrated_database(server_url, REFERENCE) as url:
         yield url
 
 

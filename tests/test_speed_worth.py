@@ -15,7 +15,7 @@ import pytest
 
 from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import migrated_database
 from tests.synthetic import (Row, _row, continuation_beacons, insert_beacons,
                              synthetic_beacons)
 from tests.test_comparisons import reference_newcombe
@@ -148,15 +148,12 @@ REFERENCE = (PROJECT_ROOT / "tests" / "reference_speed_worth.sql").read_text()
 async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A database of its own (maintain closes every site's days), with the view as
     first written (tests/reference_speed_worth.sql)."""
-    url = await _create_database(server_url)
-    connection = await db.connect(url)
-    try:
-        await db.migrate(connection, PROJECT_ROOT / "sql")
-        await connection.execute(REFERENCE)
-        yield connection
-    finally:
-        await connection.close()
-        await _drop_database(server_url, url)
+    async with migrated_database(server_url, REFERENCE) as url:
+        connection = await db.connect(url)
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
 
 async def assert_same_as_reference(conn: asyncpg.Connection) -> int:
