@@ -7,7 +7,7 @@ password file, `<data dir>/pgpass` (mode 0600, beside the embedded server's own
 DBeaver ... read them from there. The server listens on 127.0.0.1 only and
 requires the password there (collector/embedded.py).
 
-Roles (README, "Roles"): `owner` is the embedded cluster's superuser, which owns the
+Roles (docs/deploy.md, "Roles"): `owner` is the embedded cluster's superuser, which owns the
 schema; `analyst` is binome_analyst, which reads the grouped views of schema `rum`;
 `analyst_rows` is binome_analyst_rows, which reads the views with one row per
 page view too (docs/privacy.md). Migrations create the two analyst roles without
