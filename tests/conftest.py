@@ -133,6 +133,20 @@ async def migrated_database(server: str, *sql: str) -> AsyncIterator[str]:
         await _drop_database(server, url)
 
 
+@contextlib.asynccontextmanager
+async def reference_connection(server: str, reference: str
+                               ) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a migrated database of its own (maintain closes every
+    site's days there) holding a view as first written, tests/`reference`."""
+    sql = (PROJECT_ROOT / "tests" / reference).read_text()
+    async with migrated_database(server, sql) as url:
+        connection = await db.connect(url)
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session, dropped at the end."""

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain
-from tests.conftest import migrated_database
+from tests.conftest import reference_connection
 from tests.synthetic import _row, insert_beacons
 
 Z = stats.norm.ppf(0.975)
@@ -143,19 +142,11 @@ async def test_a_session_of_many_page_views_widens_the_interval(conn: asyncpg.Co
 
 # --- read from rollups: the same as from every page view -------------------------
 
-REFERENCE = (PROJECT_ROOT / "tests" / "reference_comparisons.sql").read_text()
-
 
 @pytest.fixture
 async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A database of its own (maintain closes every site's days), with the view as
-    first written (tests/reference_comparisons.sql)."""
-    async with migrated_database(server_url, REFERENCE) as url:
-        connection = await db.connect(url)
-        try:
-            yield connection
-        finally:
-            await connection.close()
+    async with reference_connection(server_url, "reference_comparisons.sql") as connection:
+        yield connection
 
 
 def mixed_page_views(rng: random.Random, site: str, days: list[dt.date], sessions: int,

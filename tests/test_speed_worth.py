@@ -13,9 +13,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from collector import PROJECT_ROOT, db
 from collector.maintenance import maintain
-from tests.conftest import migrated_database
+from tests.conftest import reference_connection
 from tests.synthetic import (Row, _row, continuation_beacons, insert_beacons,
                              synthetic_beacons)
 from tests.test_comparisons import reference_newcombe
@@ -141,19 +140,11 @@ async def test_analyst_reads_it(conn: asyncpg.Connection,
 
 # --- read from rollups: the same as from every landing page view -------------------
 
-REFERENCE = (PROJECT_ROOT / "tests" / "reference_speed_worth.sql").read_text()
-
 
 @pytest.fixture
 async def reference_conn(server_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A database of its own (maintain closes every site's days), with the view as
-    first written (tests/reference_speed_worth.sql)."""
-    async with migrated_database(server_url, REFERENCE) as url:
-        connection = await db.connect(url)
-        try:
-            yield connection
-        finally:
-            await connection.close()
+    async with reference_connection(server_url, "reference_speed_worth.sql") as connection:
+        yield connection
 
 
 async def assert_same_as_reference(conn: asyncpg.Connection) -> int:
