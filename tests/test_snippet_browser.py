@@ -315,11 +315,6 @@ const routes = {
 };
 const render = () => {
   document.getElementById('app').innerHTML = routes[location.pathname] || '<h1>Not found</h1>';
-  // The cart's late banner: a layout shift well after the click (not input-driven).
-  if (location.pathname == '/cart') setTimeout(() => {
-    if (location.pathname == '/cart') document.getElementById('app').insertAdjacentHTML(
-      'afterbegin', '<div style="height: 120px; background: #fc0">Free delivery today</div>');
-  }, 700);
 };
 const go = (event) => {
   event.preventDefault();
@@ -330,6 +325,13 @@ document.getElementById('to-product').addEventListener('click', go);
 document.getElementById('to-cart').addEventListener('click', go);
 document.getElementById('buy').addEventListener('click', () => {
   binome('conversion', 'purchase', 49.9, 'EUR');
+  // The cart's late banner: a layout shift a second after the click, so not
+  // input-driven: a shift within 500 ms of an input has hadRecentInput and is
+  // left out of CLS (Layout Instability API).
+  setTimeout(() => {
+    if (location.pathname == '/cart') document.getElementById('app').insertAdjacentHTML(
+      'afterbegin', '<div style="height: 120px; background: #fc0">Free delivery today</div>');
+  }, 1000);
   const until = performance.now() + 250;  // a slow handler: the cart's INP
   while (performance.now() < until) {}
 });
