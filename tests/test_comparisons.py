@@ -22,6 +22,9 @@ from tests.synthetic import _row, insert_beacons
 
 Z = stats.norm.ppf(0.975)
 
+# Days far from today, in sites of this module's own: removed after it.
+pytestmark = pytest.mark.usefixtures("sites_removed_after")
+
 
 def page_view(site: str, pv: str, day: dt.date, *, sid: str | None = None, release: str | None = None,
               variant: str | None = None, lcp: float | None = None, cls: float | None = 0.01,

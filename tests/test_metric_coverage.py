@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from rich.console import Console
 
@@ -20,6 +21,8 @@ from tests.conftest import MOBILE_UA, make_beacon, stored
 
 DAY = dt.date(2032, 2, 29)  # a day no other test writes
 SITE = "coverage"
+# Days far from today, in a site of this module's own: removed after it.
+pytestmark = pytest.mark.usefixtures("sites_removed_after")
 INSERT = (
     "INSERT INTO binome.beacons (site, day, pv, seq, sid, received_at, consent, path,"
     " device_class, browser, lcp, inp, cls, fcp, ttfb, client_losses)"
