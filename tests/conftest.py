@@ -278,6 +278,21 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     collector.stop()
 
 
+# The dashboard token of the dashboard tests' collectors.
+DASHBOARD_TOKEN = "dash-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
+def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Collector]:
+    """A collector that requires DASHBOARD_TOKEN, started once the module's own
+    `site` fixture has stored its page views."""
+    started = Collector(database_url, tmp_path_factory.mktemp("dashboard") / "collector.log",
+                        dashboard_token=DASHBOARD_TOKEN, sites_refresh_seconds=1)
+    yield started
+    started.stop()
+
+
 @pytest.fixture
 def start_collector(
     database_url: str, tmp_path: Path

@@ -16,7 +16,6 @@ import random
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from collector.enrich import to_record
 from collector.row import COLUMNS
 from collector.maintenance import maintain
 from tests.conftest import (
+    DASHBOARD_TOKEN,
     DESKTOP_UA,
     MOBILE_UA,
     Collector,
@@ -44,7 +44,6 @@ from tests.conftest import (
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DASHBOARD = PROJECT_ROOT / "dashboard"
-TOKEN = "dash-" + secrets.token_hex(16)
 TODAY = dt.datetime.now(dt.UTC).date()
 PERIOD_DAYS = 14
 FIRST_DAY = TODAY - dt.timedelta(days=PERIOD_DAYS - 1)
@@ -172,15 +171,6 @@ def other_site(database_url: str, live_server: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[Collector]:
-    """A collector that requires the dashboard token."""
-    started = Collector(database_url, tmp_path_factory.mktemp("dash") / "collector.log",
-                        dashboard_token=TOKEN, sites_refresh_seconds=1)
-    yield started
-    started.stop()
-
 
 def period(site: str, **extra: str) -> dict[str, str]:
     return {"site": site, "from": FIRST_DAY.isoformat(), "to": TODAY.isoformat(), **extra}
@@ -188,7 +178,7 @@ def period(site: str, **extra: str) -> dict[str, str]:
 
 def get_data(collector: Collector, **params: str) -> dict[str, Any]:
     response = httpx.get(collector.url + "/dashboard/data", params=params,
-                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+                         headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"}, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -385,9 +375,9 @@ def test_page_and_data_need_the_token(collector: Collector, site: str) -> None:
         assert httpx.get(collector.url + path).status_code == 401
         assert httpx.get(collector.url + path, params={"token": "wrong"}).status_code == 401
     # The page trades a token in its URL for a cookie (tests/test_access.py).
-    assert httpx.get(collector.url + "/dashboard", params={"token": TOKEN, "site": site},
+    assert httpx.get(collector.url + "/dashboard", params={"token": DASHBOARD_TOKEN, "site": site},
                      timeout=60).status_code == 303
-    page = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
+    page = httpx.get(collector.url + "/dashboard", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"})
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
@@ -401,7 +391,7 @@ def test_page_and_data_need_the_token(collector: Collector, site: str) -> None:
 
 
 def test_bad_filters_are_400(collector: Collector, site: str) -> None:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {DASHBOARD_TOKEN}"}
     for params in ({"from": "yesterday"}, {"from": "2026-03-02", "to": "2026-03-01"},
                    {"from": "2020-01-01", "to": "2026-01-01"},
                    # NUL cannot reach PostgreSQL's text (it was a 500, found by test_fuzz)
@@ -420,7 +410,7 @@ async def test_computations_at_once_are_bounded(collector: Collector, site: str,
     """Issue 20: beyond dashboard.MAX_COMPUTATIONS filters computed at once, a JSON
     503 with Retry-After, not a queue on the pool. The computations are held by a
     lock on the sites they read first."""
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {DASHBOARD_TOKEN}"}
     days = [TODAY - dt.timedelta(days=n) for n in range(dashboard.MAX_COMPUTATIONS + 1)]
     async with httpx.AsyncClient(base_url=collector.url, headers=auth, timeout=60) as client:
         tx = conn.transaction()
@@ -682,7 +672,7 @@ async def open_dashboard(browser: Any, collector: Collector, site: str, *, local
     context = await browser.new_context(locale=locale, timezone_id="Europe/Paris",
                                         viewport={"width": width, "height": height})
     page = Page(await context.new_page())
-    query = httpx.QueryParams({"token": TOKEN, **period(site), **params})
+    query = httpx.QueryParams({"token": DASHBOARD_TOKEN, **period(site), **params})
     await page.page.goto(f"{collector.url}/dashboard?{query}")
     await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     await page.page.wait_for_selector("#trends canvas", timeout=5_000)
@@ -948,7 +938,7 @@ async def test_french_labels_and_numbers(browser: Any, collector: Collector, sit
 @pytest.mark.browser
 async def test_errors_and_noscript_in_the_browsers_language(browser: Any, collector: Collector,
                                                             site: str) -> None:
-    query = httpx.QueryParams({"token": TOKEN, **period(site)})
+    query = httpx.QueryParams({"token": DASHBOARD_TOKEN, **period(site)})
     for locale, expected in (("en-US", "The figures could not be loaded: HTTP 502"),
                              ("fr-FR", "Impossible de charger les chiffres : réponse HTTP 502")):
         context = await browser.new_context(locale=locale)
@@ -990,14 +980,14 @@ async def test_sign_in_keeps_the_token_out_of_urls(browser: Any, collector: Coll
     query = httpx.QueryParams(period(site))
     form = await page.page.goto(f"{collector.url}/dashboard?{query}")
     assert form is not None and form.status == 401
-    await page.page.fill("input[name=token]", TOKEN)
+    await page.page.fill("input[name=token]", DASHBOARD_TOKEN)
     await page.page.click("button[type=submit]")
     await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     assert httpx.URL(page.page.url).path == "/dashboard"
     data = [url for url in page.requests if "/dashboard/data" in url]
-    assert data and all(TOKEN not in url for url in page.requests)
+    assert data and all(DASHBOARD_TOKEN not in url for url in page.requests)
     (cookie,) = await context.cookies()
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != TOKEN
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != DASHBOARD_TOKEN
     # Opened with ?token=, the page is left at once for the same page without it.
     page = await open_dashboard(browser, collector, site)
     assert "token" not in httpx.URL(page.page.url).params

@@ -20,9 +20,9 @@ import pytest
 
 from collector import dashboard, db, objectives
 from collector.maintenance import OBJECTIVES_LOCK
-from tests.conftest import Collector
+from tests.conftest import DASHBOARD_TOKEN, Collector
 from tests.synthetic import insert_beacons
-from tests.test_dashboard import TOKEN, open_dashboard, screenshot_path, shown
+from tests.test_dashboard import open_dashboard, screenshot_path, shown
 from tests.test_objectives import page_view
 
 STATUS_WORDS = {"en-US": {"missed": "missed", "met": "met", "too few": "too few to tell"},
@@ -76,7 +76,7 @@ async def checks_held(database_url: str) -> AsyncIterator[None]:
 def band_collector(database_url: str, band_site: str, checks_held: None,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     started = Collector(database_url, tmp_path_factory.mktemp("band") / "collector.log",
-                        dashboard_token=TOKEN, objective_check_minutes=CHECK_MINUTES)
+                        dashboard_token=DASHBOARD_TOKEN, objective_check_minutes=CHECK_MINUTES)
     yield started
     started.stop()
 
@@ -95,7 +95,7 @@ async def _stored(database_url: str, name: str) -> asyncpg.Record:
 async def test_the_data_carry_the_stored_figures(band_collector: Collector, band_site: str,
                                                  database_url: str) -> None:
     response = httpx.get(band_collector.url + "/dashboard/data", params={"site": band_site},
-                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+                         headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"}, timeout=60)
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["objective_check_minutes"] == CHECK_MINUTES

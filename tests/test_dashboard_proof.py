@@ -29,10 +29,10 @@ import orjson
 import pytest
 
 from collector import dashboard, db, proof
-from tests.conftest import Collector
+from tests.conftest import DASHBOARD_TOKEN, Collector
 from tests.synthetic import insert_beacons
 from tests.test_comparisons import page_view
-from tests.test_dashboard import TOKEN, Page, fixed, open_dashboard, period, screenshot_path, \
+from tests.test_dashboard import Page, fixed, open_dashboard, period, screenshot_path, \
     shown, shown_delta
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -69,14 +69,6 @@ def site(database_url: str) -> str:
     asyncio.run(load())
     return name
 
-
-@pytest.fixture(scope="module")
-def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[Collector]:
-    started = Collector(database_url, tmp_path_factory.mktemp("proof") / "collector.log",
-                        dashboard_token=TOKEN, sites_refresh_seconds=1)
-    yield started
-    started.stop()
 
 
 
@@ -338,7 +330,7 @@ async def test_a_proof_past_its_timeout_is_unavailable_and_the_figures_do_not_wa
 @pytest.fixture
 def fresh_collector(database_url: str, tmp_path: Path) -> Iterator[Collector]:
     """A collector that has computed no difference yet."""
-    started = Collector(database_url, tmp_path / "collector.log", dashboard_token=TOKEN,
+    started = Collector(database_url, tmp_path / "collector.log", dashboard_token=DASHBOARD_TOKEN,
                         sites_refresh_seconds=1)
     yield started
     started.stop()
@@ -368,7 +360,7 @@ async def proof_waiting(conn: asyncpg.Connection) -> bool:
 async def test_the_figures_answer_while_the_proof_waits_and_a_poll_gets_it(
         database_url: str, site: str, conn: asyncpg.Connection,
         fresh_collector: Collector) -> None:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {DASHBOARD_TOKEN}"}
     params = {"site": site, "from": str(TODAY - dt.timedelta(days=13)), "to": str(TODAY)}
     async with httpx.AsyncClient(base_url=fresh_collector.url, headers=auth,
                                  timeout=60) as client:
@@ -416,7 +408,7 @@ async def test_the_page_says_the_differences_are_computed_then_shows_them(
         context = await browser.new_context(locale=locale, viewport={"width": 1360,
                                                                      "height": 900})
         page = Page(await context.new_page())
-        query = httpx.QueryParams({"token": TOKEN, **period(site)})
+        query = httpx.QueryParams({"token": DASHBOARD_TOKEN, **period(site)})
         await page.page.goto(f"{fresh_collector.url}/dashboard?{query}")
         await page.page.wait_for_selector("body[data-state=ready]", timeout=30_000)
         return page

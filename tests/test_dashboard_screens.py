@@ -16,7 +16,6 @@ import base64
 import random
 import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from collector import db, objectives
 from collector.row import COLUMNS
 from tests.conftest import Collector
 from tests.synthetic import insert_beacons
-from tests.test_dashboard import TOKEN, Page, open_dashboard, screenshot_path
+from tests.test_dashboard import Page, open_dashboard, screenshot_path
 from tests.test_dashboard_proof import rows_of
 from tests.test_report_layout import CAMPAIGNS, campaign_rows
 
@@ -58,14 +57,6 @@ def site(database_url: str) -> str:
     asyncio.run(load())
     return name
 
-
-@pytest.fixture(scope="module")
-def collector(database_url: str, site: str, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[Collector]:
-    started = Collector(database_url, tmp_path_factory.mktemp("screens") / "collector.log",
-                        dashboard_token=TOKEN, sites_refresh_seconds=1)
-    yield started
-    started.stop()
 
 
 # Every laid-out element of the figures whose content is wider than its own box
