@@ -19,6 +19,7 @@ import pytest
 from collector import PROJECT_ROOT, db, maintenance, rejections, store
 from collector.rejections import KEYS_PER_MINUTE, LOGGED_KEYS_PER_MINUTE, OTHER, Rejections
 from tests.conftest import (
+    DASHBOARD_TOKEN,
     MOBILE_UA,
     Collector,
     _create_database,
@@ -26,7 +27,7 @@ from tests.conftest import (
     make_beacon,
     wait_for,
 )
-from tests.test_dashboard import TOKEN, screenshot_path
+from tests.test_dashboard import screenshot_path
 
 
 class Clock:
@@ -146,7 +147,7 @@ def refusing(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     asyncio.run(prepare())
     collector = Collector(url, tmp_path_factory.mktemp("refusing") / "collector.log",
                           batch_max_ms=20, rate_limit_per_minute=0, store_automated=True,
-                          sites_refresh_seconds=1, dashboard_token=TOKEN)
+                          sites_refresh_seconds=1, dashboard_token=DASHBOARD_TOKEN)
     answers = {}
     with httpx.Client(base_url=collector.url,
                       headers={"content-type": "text/plain", "user-agent": MOBILE_UA}) as c:
@@ -207,7 +208,7 @@ def test_each_kind_is_logged_once_a_minute(refusing: Refusing) -> None:
 
 def _data(refusing: Refusing, site: str) -> dict[str, Any]:
     answer = httpx.get(refusing.collector.url + "/dashboard/data", params={"site": site},
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+                       headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"}, timeout=60)
     assert answer.status_code == 200, answer.text
     return answer.json()  # type: ignore[no-any-return]
 
@@ -241,7 +242,7 @@ async def test_the_page_shows_the_refusals_and_their_fix(
     context = await browser.new_context(locale=locale)
     try:
         page = await context.new_page()
-        query = httpx.QueryParams({"token": TOKEN, "site": "shop"})
+        query = httpx.QueryParams({"token": DASHBOARD_TOKEN, "site": "shop"})
         await page.goto(f"{refusing.collector.url}/dashboard?{query}")
         await page.wait_for_selector("body[data-state=ready]", timeout=60_000)
         lines = await page.locator("#rejections li").all_text_contents()
