@@ -70,8 +70,6 @@ def site(database_url: str) -> str:
     return name
 
 
-
-
 # --- the page's writing, independent of dashboard/src -------------------------
 
 KIND = {"lcp_p75": "lcp", "inp_p75": "inp", "cls_p75": "cls", "cwv_good_pct": "pct",
